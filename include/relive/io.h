@@ -85,8 +85,9 @@ size_t rl_writer_buf_size(const struct rl_writer *w);
 /*
  * rl_writer_buf_get - take a free buffer from the registered pool.
  * Waits for a write in flight to complete when none is free.
- * Return: 0 and *@buf (rl_writer_buf_size() bytes, 4096-aligned), or -errno
- * from an earlier failed write (the writer is then unusable: abort it).
+ * Return: 0 and *@buf (rl_writer_buf_size() bytes, 4096-aligned), -ENOBUFS
+ * when every buffer is already held by the caller, or -errno from an earlier
+ * failed write (the writer is then unusable: abort it).
  */
 int rl_writer_buf_get(struct rl_writer *w, void **buf);
 
@@ -150,6 +151,15 @@ uint64_t rl_reader_size(const struct rl_reader *r);
 
 /* Return: the backend this reader ended up with. */
 enum rl_io_backend rl_reader_backend(const struct rl_reader *r);
+
+/*
+ * Return: the negative errno that made this reader fall back to preadv
+ * (0 when it uses io_uring or when the fallback was forced by an option).
+ */
+int rl_reader_fallback_reason(const struct rl_reader *r);
+
+/* Return: true if aligned reads bypass the page cache. */
+bool rl_reader_is_direct(const struct rl_reader *r);
 
 /*
  * rl_reader_read - read exactly @len bytes at @offset into @dst.

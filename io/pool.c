@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The registered buffer pool: a fixed number of equal 4096-aligned buffers
+ * in one anonymous mapping, placed on a NUMA node with mbind() when asked.
+ * Its size never grows, whatever the amount of data written or read.
+ */
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+/* Return: 0, or -errno when @node is not a node of this machine. */
+static int pool_place(void *addr, size_t len, int node)
+{
+	unsigned long mask[16] = { 0 };
+	int cpu;
+
+	if (node == RL_NUMA_NONE || numa_available() < 0)
+		return 0;
+	if (node == RL_NUMA_AUTO) {
+		cpu = sched_getcpu();
+		if (cpu < 0)
+			return 0;
+		node = numa_node_of_cpu(cpu);
+		if (node < 0)
+			return 0;
+	}
+	if (node < 0 || node > numa_max_node() ||
+	    (size_t)node >= sizeof(mask) * 8)
+		return -EINVAL;
+	mask[node / (8 * sizeof(mask[0]))] |= 1ul << (node % (8 * sizeof(mask[0])));
+	if (mbind(addr, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int rl_pool_init(struct rl_pool *p, unsigned count, size_t buf_size,
+		 bool numa_set, int numa_node)
+{
+	unsigned i;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (!count || count > RL_IO_MAX_BUFS || !buf_size ||
+	    !rl_aligned(buf_size) || buf_size > (1ul << 30))
+		return -EINVAL;
+	p->map_len = (size_t)count * buf_size;
+	p->base = mmap(NULL, p->map_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->base == MAP_FAILED) {
+		p->base = NULL;
+		return -errno;
+	}
+	if (numa_set) {
+		ret = pool_place(p->base, p->map_len, numa_node);
+		if (ret < 0)
+			goto err;
+	}
+	/* Fault the pages in now, on the node chosen above. */
+	memset(p->base, 0, p->map_len);
+	p->free = calloc(count, sizeof(*p->free));
+	if (!p->free) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	p->buf_size = buf_size;
+	p->count = count;
+	for (i = 0; i < count; i++)
+		p->free[i] = count - 1 - i;
+	p->nfree = count;
+	return 0;
+err:
+	munmap(p->base, p->map_len);
+	p->base = NULL;
+	return ret;
+}
+
+void rl_pool_fini(struct rl_pool *p)
+{
+	if (p->base)
+		munmap(p->base, p->map_len);
+	free(p->free);
+	memset(p, 0, sizeof(*p));
+}
+
+int rl_pool_index_of(const struct rl_pool *p, const void *addr)
+{
+	const uint8_t *a = addr;
+
+	if (!p->base || a < p->base || a >= p->base + p->map_len)
+		return -1;
+	return (int)((size_t)(a - p->base) / p->buf_size);
+}
+
+int rl_pool_index(const struct rl_pool *p, const void *buf)
+{
+	int idx = rl_pool_index_of(p, buf);
+
+	if (idx < 0 || (const uint8_t *)buf != p->base + (size_t)idx * p->buf_size)
+		return -1;
+	return idx;
+}
+
+void *rl_pool_buf(const struct rl_pool *p, unsigned idx)
+{
+	return p->base + (size_t)idx * p->buf_size;
+}
+
+int rl_pool_take(struct rl_pool *p)
+{
+	if (!p->nfree)
+		return -1;
+	return (int)p->free[--p->nfree];
+}
+
+void rl_pool_give(struct rl_pool *p, unsigned idx)
+{
+	p->free[p->nfree++] = idx;
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The state writer: pool buffers or caller memory written at given offsets
+ * into a temporary file, then flushed, sized, optionally synced and renamed
+ * over the final name. The first failed write makes the writer unusable;
+ * commit and abort then remove the temporary file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct rl_writer {
+	struct rl_engine e;
+	struct rl_tmpfile tf;
+	bool sync;
+	int error; /* first failed write, sticky */
+};
+
+static void writer_complete(struct rl_engine *e, struct rl_op *op, int err)
+{
+	struct rl_writer *w = e->owner;
+
+	if (err < 0 && !w->error)
+		w->error = err;
+	if (op->buf_idx >= 0)
+		rl_pool_give(&e->pool, (unsigned)op->buf_idx);
+}
+
+int rl_writer_open(struct rl_writer **out, const char *path,
+		   const struct rl_io_opts *opts)
+{
+	struct rl_writer *w;
+	struct stat st;
+	int fd = -1, dfd = -1, ret;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->tf.dirfd = -1;
+	ret = rl_engine_init(&w->e, opts, true, writer_complete, w);
+	if (ret < 0)
+		goto err_engine;
+	w->sync = opts && opts->sync;
+
+	ret = rl_tmpfile_create(&w->tf, path, &fd);
+	if (ret < 0)
+		goto err_engine;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		goto err_tmp;
+	}
+	if (!(opts && opts->no_direct)) {
+		dfd = rl_open_direct_twin(w->tf.dirfd, w->tf.tmpname, O_WRONLY, &st);
+		if (dfd < 0)
+			dfd = -1;
+	}
+	rl_engine_set_files(&w->e, dfd, fd);
+	*out = w;
+	return 0;
+err_tmp:
+	rl_tmpfile_discard(&w->tf);
+err_engine:
+	rl_engine_fini(&w->e);
+	free(w);
+	return ret;
+}
+
+enum rl_io_backend rl_writer_backend(const struct rl_writer *w)
+{
+	return w->e.backend;
+}
+
+int rl_writer_fallback_reason(const struct rl_writer *w)
+{
+	return w->e.fallback_reason;
+}
+
+bool rl_writer_is_direct(const struct rl_writer *w)
+{
+	return w->e.direct;
+}
+
+size_t rl_writer_buf_size(const struct rl_writer *w)
+{
+	return w->e.pool.buf_size;
+}
+
+int rl_writer_buf_get(struct rl_writer *w, void **buf)
+{
+	int idx, ret;
+
+	*buf = NULL;
+	for (;;) {
+		if (w->error)
+			return w->error;
+		idx = rl_pool_take(&w->e.pool);
+		if (idx >= 0)
+			break;
+		/* Every buffer is in the caller's hands: waiting would hang. */
+		if (!w->e.inflight)
+			return -ENOBUFS;
+		ret = rl_engine_wait(&w->e, 1);
+		if (ret < 0)
+			return ret;
+	}
+	*buf = rl_pool_buf(&w->e.pool, (unsigned)idx);
+	return 0;
+}
+
+void rl_writer_buf_put(struct rl_writer *w, void *buf)
+{
+	int idx = rl_pool_index(&w->e.pool, buf);
+
+	if (idx >= 0)
+		rl_pool_give(&w->e.pool, (unsigned)idx);
+}
+
+int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
+			 uint64_t offset)
+{
+	int idx = rl_pool_index(&w->e.pool, buf);
+	int ret;
+
+	if (idx < 0 || len > w->e.pool.buf_size)
+		return -EINVAL;
+	if (w->error) {
+		rl_pool_give(&w->e.pool, (unsigned)idx);
+		return w->error;
+	}
+	if (!len) {
+		rl_pool_give(&w->e.pool, (unsigned)idx);
+		return 0;
+	}
+	ret = rl_engine_start(&w->e, buf, len, len, offset, idx, 0);
+	if (ret < 0) {
+		rl_pool_give(&w->e.pool, (unsigned)idx);
+		return ret;
+	}
+	/* Hand it to the kernel now: the device works while the caller fills the next. */
+	ret = rl_engine_submit(&w->e);
+	if (ret < 0)
+		return ret;
+	return w->error;
+}
+
+int rl_writer_write_iov(struct rl_writer *w, const struct iovec *iov,
+			int iovcnt, uint64_t offset)
+{
+	size_t done, n;
+	int i, ret;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return -EINVAL;
+	for (i = 0; i < iovcnt; i++) {
+		uint8_t *base = iov[i].iov_base;
+
+		for (done = 0; done < iov[i].iov_len; done += n) {
+			if (w->error)
+				return w->error;
+			n = iov[i].iov_len - done;
+			if (n > RL_IO_CHUNK)
+				n = RL_IO_CHUNK;
+			ret = rl_engine_start(&w->e, base + done, n, n, offset, -1, 0);
+			if (ret < 0)
+				return ret;
+			offset += n;
+		}
+	}
+	ret = rl_engine_submit(&w->e);
+	if (ret < 0)
+		return ret;
+	return w->error;
+}
+
+int rl_writer_flush(struct rl_writer *w)
+{
+	int ret = rl_engine_drain(&w->e);
+
+	if (ret < 0)
+		return ret;
+	return w->error;
+}
+
+static void writer_free(struct rl_writer *w)
+{
+	rl_engine_fini(&w->e);
+	rl_tmpfile_discard(&w->tf);
+	free(w);
+}
+
+int rl_writer_commit(struct rl_writer *w, uint64_t size)
+{
+	int fd, ret;
+
+	ret = rl_writer_flush(w);
+	if (ret < 0)
+		goto out;
+	fd = w->e.fd[RL_FD_BUFFERED];
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (w->sync && fdatasync(fd) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = rl_tmpfile_commit(&w->tf, w->sync);
+out:
+	writer_free(w);
+	return ret;
+}
+
+void rl_writer_abort(struct rl_writer *w)
+{
+	if (!w)
+		return;
+	rl_engine_drain(&w->e);
+	writer_free(w);
+}

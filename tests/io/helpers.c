@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Helpers of the io/ tests: temporary directory, pattern, backend choice. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+bool t_fallback;
+char t_dir[64];
+
+void t_init(int argc, char **argv)
+{
+	int ret;
+
+	if (argc < 2 || (strcmp(argv[1], "uring") && strcmp(argv[1], "fallback"))) {
+		fprintf(stderr, "usage: %s uring|fallback\n", argv[0]);
+		exit(2);
+	}
+	t_fallback = !strcmp(argv[1], "fallback");
+	if (!t_fallback) {
+		ret = rl_io_probe();
+		if (ret < 0) {
+			fprintf(stderr, "SKIP: io_uring unavailable: %s "
+				"(the fallback test still runs)\n", strerror(-ret));
+			exit(77);
+		}
+	}
+	strcpy(t_dir, "/tmp/relive-io-XXXXXX");
+	if (!mkdtemp(t_dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+void t_cleanup(void)
+{
+	if (t_dir[0])
+		nftw(t_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *t_path(unsigned slot, const char *name)
+{
+	static char buf[4][512];
+
+	snprintf(buf[slot & 3], sizeof(buf[0]), "%s/%s", t_dir, name);
+	return buf[slot & 3];
+}
+
+struct rl_io_opts t_opts(void)
+{
+	struct rl_io_opts o = { .force_fallback = t_fallback };
+
+	return o;
+}
+
+int t_count_entries(void)
+{
+	DIR *d = opendir(t_dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+void t_empty_dir(void)
+{
+	t_cleanup();
+	if (mkdir(t_dir, 0700) < 0 && errno != EEXIST) {
+		perror("mkdir");
+		exit(1);
+	}
+}
+
+static inline uint64_t word(uint64_t w, uint64_t seed)
+{
+	uint64_t x = (w + seed) * 0x9e3779b97f4a7c15ull;
+
+	return x ^ (x >> 29);
+}
+
+uint8_t t_byte(uint64_t pos, uint64_t seed)
+{
+	return (uint8_t)(word(pos >> 3, seed) >> (8 * (pos & 7)));
+}
+
+void t_fill(void *buf, size_t len, uint64_t pos, uint64_t seed)
+{
+	uint8_t *b = buf;
+	size_t i = 0;
+
+	for (; i < len && ((pos + i) & 7); i++)
+		b[i] = t_byte(pos + i, seed);
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v = word((pos + i) >> 3, seed);
+
+		memcpy(b + i, &v, 8); /* little-endian host */
+	}
+	for (; i < len; i++)
+		b[i] = t_byte(pos + i, seed);
+}
+
+size_t t_check(const void *buf, size_t len, uint64_t pos, uint64_t seed)
+{
+	const uint8_t *b = buf;
+	size_t i = 0;
+
+	for (; i < len && ((pos + i) & 7); i++)
+		if (b[i] != t_byte(pos + i, seed))
+			return i;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v = word((pos + i) >> 3, seed), got;
+
+		memcpy(&got, b + i, 8);
+		if (got != v)
+			break;
+	}
+	for (; i < len; i++)
+		if (b[i] != t_byte(pos + i, seed))
+			return i;
+	return (size_t)-1;
+}
