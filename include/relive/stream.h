@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * relive state stream: saving a stopped VM to a file: URI and loading it back.
+ * The byte layout is in docs/format.md ("# State stream").
+ *
+ * Saving is split so that only the writes fall inside the pause:
+ *
+ *	rl_stream_save_begin(&s, path, &opts, &err);	// VM running: opens the
+ *							// file and the io ring
+ *	... stop the vCPUs ...
+ *	rl_stream_save_config(s, &cfg);
+ *	for each vCPU:	rl_stream_save_section_begin(s, RL_SECTION_CPU, "cpu/0");
+ *			rl_stream_save_reserve(s, n, &p); fill p; rl_stream_save_advance(s, n);
+ *			rl_stream_save_section_end(s);
+ *	for each device: the same with RL_SECTION_DEVICE and the device's name,
+ *			or rl_stream_save_device_iov() for large state (no copy)
+ *	rl_stream_save_ram(s, &registry);
+ *	ret = rl_stream_save_commit(s);		// or rl_stream_save_abort(s)
+ *	if (ret < 0) resume the VM: the temporary file is gone, @path untouched
+ *
+ * Loading validates the whole file before anything is applied:
+ *
+ *	rl_stream_load_open(&l, path, NULL, &err);	// header + configuration
+ *	rl_stream_load_check_config(l, &cfg, &err);	// against this VM
+ *	rl_stream_load_verify(l, &err);			// every CRC, the footer
+ *	rl_stream_load_cpu(l, i, &p, &n) ... rl_stream_load_device(l, name, &p, &n)
+ *	rl_stream_load_ram(l, &registry, &err);
+ *	rl_stream_load_close(l);
+ *
+ * Every call returns 0 or -errno; a struct rl_error gets a message naming the
+ * file, section and offset ("vm.state: section 'cpu/1' at offset 8192: CRC
+ * mismatch").
+ */
+#ifndef RELIVE_STREAM_H
+#define RELIVE_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "relive/error.h"
+#include "relive/io.h"
+#include "relive/migrate.h"
+#include "relive/ram.h"
+
+#define RL_STREAM_VERSION 1
+#define RL_SECTION_NAME_MAX 32 /* including the NUL */
+
+enum rl_section_type {
+	RL_SECTION_PAD = 0,
+	RL_SECTION_CONFIG = 1,
+	RL_SECTION_CPU = 2,
+	RL_SECTION_DEVICE = 3,
+	RL_SECTION_RAM = 4,
+	RL_SECTION_FOOTER = 5,
+};
+
+/*
+ * struct rl_stream_config - the machine configuration a stream belongs to.
+ * @nr_vcpus: vCPU count; the stream has sections "cpu/0" .. "cpu/N-1"
+ * @ram: RAM blocks (names, sizes, guest-physical addresses)
+ * @devices: device names in creation order, @nr_devices of them; each one
+ *           has a section of that name
+ */
+struct rl_stream_config {
+	unsigned nr_vcpus;
+	const struct rl_ram_registry *ram;
+	const char *const *devices;
+	unsigned nr_devices;
+};
+
+/* ------------------------------------------------------------------- save */
+
+/*
+ * struct rl_stream_save_opts - zero-initialise, set what you need.
+ * @mode: decides what RAM is written: in the CPR modes shared memfd and file
+ *        blocks are described, not written; in cpr-reboot only with
+ *        @ignore_shared (capability x-ignore-shared)
+ * @io: options of the io writer (NULL-equivalent when zeroed)
+ */
+struct rl_stream_save_opts {
+	enum rl_mig_mode mode;
+	bool ignore_shared;
+	struct rl_io_opts io;
+};
+
+struct rl_stream_saver;
+
+/*
+ * rl_stream_save_begin - open the writer for @path and lay down the header.
+ * Call it before stopping the VM: it creates the temporary file and sets up
+ * the io ring and its buffers. @err must stay valid until commit or abort:
+ * every later call of this saver writes its message there.
+ * Return: 0 and *@out, or -errno (see rl_writer_open()).
+ */
+int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
+			 const struct rl_stream_save_opts *opts,
+			 struct rl_error *err);
+
+/*
+ * rl_stream_save_config - write the configuration section. Must be the
+ * first section. Return: 0 or -errno (-EINVAL: a name too long, called twice).
+ */
+int rl_stream_save_config(struct rl_stream_saver *s,
+			  const struct rl_stream_config *cfg);
+
+/*
+ * rl_stream_save_section_begin - start a section of @type (RL_SECTION_CPU or
+ * RL_SECTION_DEVICE) named @name ("cpu/N" for vCPU N, the device's name).
+ * Return: 0 or -errno (-EINVAL: wrong type, name too long, a section open).
+ */
+int rl_stream_save_section_begin(struct rl_stream_saver *s,
+				 enum rl_section_type type, const char *name);
+
+/*
+ * rl_stream_save_reserve - get @len contiguous bytes of the section's payload
+ * in the writer's registered buffer, for the device to serialise into.
+ * Nothing is written until rl_stream_save_advance(). A section's inline
+ * payload is at most the io buffer size (1 MiB by default); use
+ * rl_stream_save_device_iov() beyond that.
+ * Return: 0 and *@ptr, or -errno (-EMSGSIZE if the section would not fit).
+ */
+int rl_stream_save_reserve(struct rl_stream_saver *s, size_t len, void **ptr);
+
+/* rl_stream_save_advance - @len bytes (<= the last reservation) at the reserved pointer are payload. */
+int rl_stream_save_advance(struct rl_stream_saver *s, size_t len);
+
+/* rl_stream_save_put - copy @len bytes of @data into the open section. Return: 0 or -errno. */
+int rl_stream_save_put(struct rl_stream_saver *s, const void *data, size_t len);
+
+/* rl_stream_save_section_end - close the open section. Return: 0 or -errno. */
+int rl_stream_save_section_end(struct rl_stream_saver *s);
+
+/*
+ * rl_stream_save_device_iov - one device section whose payload is written
+ * straight from @iov (no copy), 4 KiB-aligned in the file. The memory must
+ * stay valid and unchanged until commit or abort returns.
+ * Return: 0 or -errno.
+ */
+int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
+			      const struct iovec *iov, int iovcnt);
+
+/*
+ * rl_stream_save_ram - one section per block of @ram. Blocks kept in place
+ * by the mode contribute their name, size and fd identity only; the others
+ * have their non-zero pages written at a fixed 4 KiB-aligned region of the
+ * file, zero pages skipped (the file stays sparse) and recorded in a bitmap.
+ * The RAM must stay unchanged until commit or abort returns.
+ * Return: 0 or -errno.
+ */
+int rl_stream_save_ram(struct rl_stream_saver *s,
+		       const struct rl_ram_registry *ram);
+
+/*
+ * rl_stream_save_commit - write the footer, wait for every write, and rename
+ * the file into place. Frees @s whatever the outcome. On failure nothing is
+ * left: the temporary file is removed and @path keeps what it had.
+ * Return: 0 or -errno.
+ */
+int rl_stream_save_commit(struct rl_stream_saver *s);
+
+/*
+ * rl_stream_save_abort - give up: remove the temporary file, free @s.
+ * @path is untouched. NULL is fine. This is what a VMM calls when anything
+ * after the stop fails, before it resumes the VM.
+ */
+void rl_stream_save_abort(struct rl_stream_saver *s);
+
+/* Return: bytes written to the stream so far (its size after commit). */
+uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
+
+/* ------------------------------------------------------------------- load */
+
+struct rl_stream_loader;
+
+/*
+ * rl_stream_load_open - open @path, read and check the header and the
+ * configuration section. Return: 0 and *@out, or -errno: -ENOENT ...,
+ * -EINVAL (not a state stream, corrupt header), -ENOTSUP (unknown version).
+ */
+int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
+			const struct rl_io_opts *opts, struct rl_error *err);
+
+/*
+ * rl_stream_load_open_mem - the same over @size bytes at @data, which must
+ * stay valid until close. @name is used in messages.
+ */
+int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
+			    size_t size, const char *name,
+			    struct rl_error *err);
+
+/*
+ * rl_stream_load_check_config - compare the stream's configuration with the
+ * VM being built. Return: 0 or -EINVAL with @err naming both values
+ * ("vm.state: RAM block ram0: size 512 MiB in vm.state, 1 GiB here").
+ */
+int rl_stream_load_check_config(struct rl_stream_loader *l,
+				const struct rl_stream_config *here,
+				struct rl_error *err);
+
+/*
+ * rl_stream_load_verify - read every section, check every CRC (RAM regions
+ * and large device payloads included), section order, duplicates, the
+ * footer and the file size. Nothing of the VM is touched.
+ * Return: 0 or -EINVAL/-ENOTSUP/-errno with @err naming section and offset.
+ */
+int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
+
+/* Return: the number of vCPUs in the stream's configuration. */
+unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l);
+
+/* Return: the mode the stream was saved in. */
+enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l);
+
+/*
+ * rl_stream_load_cpu - the payload of vCPU @index's section, valid until
+ * close. Only after a successful verify.
+ * Return: 0 and *@data, *@len, or -ENOENT, -EINVAL (not verified).
+ */
+int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
+		       const void **data, size_t *len);
+
+/*
+ * rl_stream_load_device - the inline payload of device @name's section.
+ * Return: 0 and *@data, *@len, -ENOENT, -EINVAL (not verified), or
+ * -EMSGSIZE when the section was saved with rl_stream_save_device_iov()
+ * (read it with rl_stream_load_device_iov()).
+ */
+int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
+			  const void **data, size_t *len);
+
+/*
+ * rl_stream_load_device_size - the payload size of device @name's section.
+ * Return: 0 and *@len, -ENOENT or -EINVAL (not verified).
+ */
+int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
+			       size_t *len);
+
+/*
+ * rl_stream_load_device_iov - read device @name's payload into @iov, whose
+ * lengths must add up to the payload size. Works for both kinds of section.
+ * Return: 0 or -errno (-EINVAL size mismatch or not verified, -ENOENT).
+ */
+int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
+			      const struct iovec *iov, int iovcnt,
+			      struct rl_error *err);
+
+/*
+ * rl_stream_load_ram - fill every block of @ram whose pages are in the stream
+ * (absent pages become zero); blocks kept in place are checked to be the
+ * same memfd or file (device and inode of their fd) and left alone.
+ * Return: 0 or -errno with @err.
+ */
+int rl_stream_load_ram(struct rl_stream_loader *l,
+		       const struct rl_ram_registry *ram, struct rl_error *err);
+
+/* rl_stream_load_close - free @l. NULL is fine. */
+void rl_stream_load_close(struct rl_stream_loader *l);
+
+#endif
