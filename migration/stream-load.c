@@ -1,0 +1,832 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Loading the state stream. Opening reads the header and the configuration;
+ * verifying reads every section and checks every CRC, the order, duplicates
+ * and the footer, keeping the small payloads in memory. Only then does
+ * anything reach the VM: vCPU and device payloads are handed out, RAM pages
+ * are read into place. A file that fails any check changes nothing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error-internal.h"
+#include "relive/crc32c.h"
+#include "stream-format.h"
+
+struct sec {
+	struct rl_sec_hdr h;
+	uint64_t off;
+	uint64_t ext_off;
+	unsigned char *payload;
+	struct rl_ram_desc ram;	/* RAM sections */
+};
+
+struct rl_stream_loader {
+	char name[256];		/* for messages */
+	struct rl_reader *r;	/* a file, or */
+	const unsigned char *mem; /* memory */
+	uint64_t size;
+	struct rl_stream_hdr hdr;
+
+	unsigned nr_vcpus, nr_devices, nr_ram;
+	struct rl_ram_desc *cfg_ram;
+	char (*cfg_dev)[RL_CFG_DEV_LEN];
+	uint64_t cfg_next;	/* the section after the configuration */
+
+	struct sec *secs;
+	unsigned nsecs, cap;
+	bool verified;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int lerr(const struct rl_stream_loader *l, struct rl_error *err,
+		int ret, const char *fmt, ...)
+{
+	char msg[RL_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rl_err_set(err, "%s: %s", l->name, msg);
+	return ret;
+}
+
+#define SEC_ERR(l, err, ret, s, fmt, ...)                                     \
+	lerr(l, err, ret, "section '%s' at offset %llu: " fmt, (s)->h.name,   \
+	     (unsigned long long)(s)->off, ##__VA_ARGS__)
+
+static int src_read_iov(struct rl_stream_loader *l, const struct iovec *iov,
+			int iovcnt, uint64_t off)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (off > l->size || total > l->size - off)
+		return -ENODATA;
+	if (l->r)
+		return rl_reader_read_iov(l->r, iov, iovcnt, off);
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(iov[i].iov_base, l->mem + off, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
+static int src_read(struct rl_stream_loader *l, void *dst, size_t len,
+		    uint64_t off)
+{
+	struct iovec iov = { .iov_base = dst, .iov_len = len };
+
+	return src_read_iov(l, &iov, 1, off);
+}
+
+/* Extend *@crc over [@off, @off + @len) of the source. */
+static int src_crc(struct rl_stream_loader *l, uint64_t off, uint64_t len,
+		   uint32_t *crc)
+{
+	const void *data;
+	size_t n;
+	int ret;
+
+	if (off > l->size || len > l->size - off)
+		return -ENODATA;
+	if (!l->r) {
+		*crc = rl_crc32c(*crc, l->mem + off, len);
+		return 0;
+	}
+	if (!len)
+		return 0;
+	ret = rl_reader_stream_start(l->r, off, len);
+	if (ret < 0)
+		return ret;
+	while ((ret = rl_reader_stream_next(l->r, &data, &n)) > 0)
+		*crc = rl_crc32c(*crc, data, n);
+	return ret;
+}
+
+static const char *fmt_reason(enum rl_fmt_err e)
+{
+	switch (e) {
+	case RL_FMT_BAD_MAGIC:
+		return "bad magic";
+	case RL_FMT_BAD_VERSION:
+		return "unknown version";
+	case RL_FMT_BAD_LENGTH:
+		return "bad length";
+	case RL_FMT_BAD_CRC:
+		return "CRC mismatch";
+	case RL_FMT_BAD_NAME:
+		return "bad name";
+	case RL_FMT_BAD_TYPE:
+		return "unknown section type";
+	case RL_FMT_BAD_FLAGS:
+		return "unknown flags";
+	default:
+		return "bad field";
+	}
+}
+
+static int check_zero(struct rl_stream_loader *l, uint64_t off, uint64_t len,
+		      const struct sec *s, struct rl_error *err)
+{
+	unsigned char buf[RL_IO_ALIGN];
+	int ret;
+
+	while (len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf);
+
+		ret = src_read(l, buf, n, off);
+		if (ret < 0)
+			return SEC_ERR(l, err, ret, s, "read: %s", strerror(-ret));
+		for (size_t i = 0; i < n; i++)
+			if (buf[i])
+				return SEC_ERR(l, err, -EINVAL, s, "non-zero padding at offset %llu",
+					       (unsigned long long)(off + i));
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Read the section at @off: header checks, bounds of payload and extent,
+ * payload read and CRC-checked into s->payload (caller frees).
+ * Return: 0 and *@next, or -errno with @err.
+ */
+static int read_section(struct rl_stream_loader *l, uint64_t off,
+			struct sec *s, uint64_t *next, struct rl_error *err)
+{
+	unsigned char raw[RL_SEC_HDR_LEN];
+	enum rl_fmt_err fe;
+	uint64_t pend;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->off = off;
+	if (off > l->size || l->size - off < RL_SEC_HDR_LEN)
+		return lerr(l, err, -EINVAL, "truncated at offset %llu: the file ends at %llu before the footer",
+			    (unsigned long long)off, (unsigned long long)l->size);
+	ret = src_read(l, raw, sizeof(raw), off);
+	if (ret < 0)
+		return lerr(l, err, ret, "read at offset %llu: %s",
+			    (unsigned long long)off, strerror(-ret));
+	fe = rl_sec_hdr_decode(raw, &s->h);
+	if (fe == RL_FMT_BAD_MAGIC)
+		return lerr(l, err, -EINVAL, "no section header at offset %llu (bad magic): the file is corrupt",
+			    (unsigned long long)off);
+	if (fe != RL_FMT_OK)
+		return lerr(l, err, -EINVAL, "section header at offset %llu: %s",
+			    (unsigned long long)off, fmt_reason(fe));
+	pend = off + RL_SEC_HDR_LEN + s->h.payload_len;
+	if (!rl_sec_layout(off, &s->h, &s->ext_off, next) || pend > l->size ||
+	    *next > l->size)
+		return SEC_ERR(l, err, -EINVAL, s, "length %llu runs past the end of the file (%llu bytes)",
+			       (unsigned long long)(s->h.payload_len + s->h.ext_len),
+			       (unsigned long long)l->size);
+	s->payload = malloc(s->h.payload_len ? s->h.payload_len : 1);
+	if (!s->payload)
+		return SEC_ERR(l, err, -ENOMEM, s, "no memory for %u bytes",
+			       s->h.payload_len);
+	ret = src_read(l, s->payload, s->h.payload_len, off + RL_SEC_HDR_LEN);
+	if (ret < 0) {
+		free(s->payload);
+		s->payload = NULL;
+		return SEC_ERR(l, err, ret, s, "read: %s", strerror(-ret));
+	}
+	if (rl_crc32c(0, s->payload, s->h.payload_len) != s->h.payload_crc) {
+		free(s->payload);
+		s->payload = NULL;
+		return SEC_ERR(l, err, -EINVAL, s, "CRC mismatch");
+	}
+	/* Padding carries no CRC: it must be zero, so that no byte goes unchecked. */
+	if (s->h.flags & RL_SEC_F_EXTENT)
+		ret = check_zero(l, pend, s->ext_off - pend, s, err) ?:
+		      check_zero(l, s->ext_off + s->h.ext_len,
+				 *next - s->ext_off - s->h.ext_len, s, err);
+	else
+		ret = check_zero(l, pend, *next - pend, s, err);
+	if (ret < 0) {
+		free(s->payload);
+		s->payload = NULL;
+	}
+	return ret;
+}
+
+static int parse_config(struct rl_stream_loader *l, const struct sec *s,
+			struct rl_error *err)
+{
+	const unsigned char *p = s->payload;
+	uint64_t want;
+
+	if (s->h.type != RL_SECTION_CONFIG || strcmp(s->h.name, "config") ||
+	    (s->h.flags & RL_SEC_F_EXTENT))
+		return SEC_ERR(l, err, -EINVAL, s, "expected the configuration section first");
+	if (s->h.payload_len < RL_CFG_FIXED_LEN)
+		return SEC_ERR(l, err, -EINVAL, s, "configuration too short (%u bytes)",
+			       s->h.payload_len);
+	l->nr_vcpus = rl_get32(p);
+	l->nr_devices = rl_get32(p + 4);
+	l->nr_ram = rl_get32(p + 8);
+	if (rl_get32(p + 12) || l->nr_vcpus > RL_STREAM_MAX_VCPUS ||
+	    l->nr_devices > RL_STREAM_MAX_DEVICES || l->nr_ram > RL_STREAM_MAX_RAM)
+		return SEC_ERR(l, err, -EINVAL, s, "bad counts (%u vCPUs, %u devices, %u RAM blocks)",
+			       l->nr_vcpus, l->nr_devices, l->nr_ram);
+	want = RL_CFG_FIXED_LEN + (uint64_t)l->nr_ram * RL_CFG_RAM_LEN +
+	       (uint64_t)l->nr_devices * RL_CFG_DEV_LEN;
+	if (want != s->h.payload_len)
+		return SEC_ERR(l, err, -EINVAL, s, "configuration of %u bytes, its counts need %llu",
+			       s->h.payload_len, (unsigned long long)want);
+	l->cfg_ram = calloc(l->nr_ram + 1, sizeof(*l->cfg_ram));
+	l->cfg_dev = calloc(l->nr_devices + 1, sizeof(*l->cfg_dev));
+	if (!l->cfg_ram || !l->cfg_dev)
+		return SEC_ERR(l, err, -ENOMEM, s, "no memory");
+	p += RL_CFG_FIXED_LEN;
+	for (unsigned i = 0; i < l->nr_ram; i++, p += RL_CFG_RAM_LEN) {
+		if (rl_ram_desc_decode(p, &l->cfg_ram[i], false) != RL_FMT_OK)
+			return SEC_ERR(l, err, -EINVAL, s, "RAM block %u: bad descriptor", i);
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(l->cfg_ram[j].name, l->cfg_ram[i].name))
+				return SEC_ERR(l, err, -EINVAL, s, "RAM block '%s' listed twice",
+					       l->cfg_ram[i].name);
+	}
+	for (unsigned i = 0; i < l->nr_devices; i++, p += RL_CFG_DEV_LEN) {
+		memcpy(l->cfg_dev[i], p, RL_CFG_DEV_LEN);
+		if (!rl_name_valid(l->cfg_dev[i], RL_CFG_DEV_LEN, false))
+			return SEC_ERR(l, err, -EINVAL, s, "device %u: bad name", i);
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(l->cfg_dev[j], l->cfg_dev[i]))
+				return SEC_ERR(l, err, -EINVAL, s, "device '%s' listed twice",
+					       l->cfg_dev[i]);
+	}
+	return 0;
+}
+
+static int load_start(struct rl_stream_loader *l, struct rl_error *err)
+{
+	unsigned char raw[RL_STREAM_HDR_LEN];
+	enum rl_fmt_err fe;
+	struct sec s;
+	int ret;
+
+	if (l->size < RL_STREAM_HDR_LEN)
+		return lerr(l, err, -EINVAL, "truncated header (%llu bytes; a state stream starts with a %u-byte header)",
+			    (unsigned long long)l->size, RL_STREAM_HDR_LEN);
+	ret = src_read(l, raw, sizeof(raw), 0);
+	if (ret < 0)
+		return lerr(l, err, ret, "read of the header: %s", strerror(-ret));
+	fe = rl_stream_hdr_decode(raw, &l->hdr);
+	if (fe == RL_FMT_BAD_MAGIC)
+		return lerr(l, err, -EINVAL, "not a relive state stream (bad magic at offset 0)");
+	if (fe == RL_FMT_BAD_VERSION)
+		return lerr(l, err, -ENOTSUP, "unknown state stream version %u (this build reads version %u)",
+			    l->hdr.version, RL_STREAM_VERSION);
+	if (fe != RL_FMT_OK)
+		return lerr(l, err, -EINVAL, "header at offset 0: %s", fmt_reason(fe));
+	ret = read_section(l, RL_STREAM_HDR_LEN, &s, &l->cfg_next, err);
+	if (ret < 0)
+		return ret;
+	ret = parse_config(l, &s, err);
+	free(s.payload);
+	return ret;
+}
+
+static struct rl_stream_loader *loader_new(const char *name)
+{
+	struct rl_stream_loader *l = calloc(1, sizeof(*l));
+
+	if (l)
+		snprintf(l->name, sizeof(l->name), "%s", name ? name : "(stream)");
+	return l;
+}
+
+int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
+			const struct rl_io_opts *opts, struct rl_error *err)
+{
+	struct rl_stream_loader *l = loader_new(path);
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	ret = rl_reader_open(&l->r, path, opts);
+	if (ret < 0) {
+		lerr(l, err, ret, "%s", strerror(-ret));
+		free(l);
+		return ret;
+	}
+	l->size = rl_reader_size(l->r);
+	ret = load_start(l, err);
+	if (ret < 0) {
+		rl_stream_load_close(l);
+		return ret;
+	}
+	*out = l;
+	return 0;
+}
+
+int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
+			    size_t size, const char *name, struct rl_error *err)
+{
+	struct rl_stream_loader *l = loader_new(name);
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	l->mem = data;
+	l->size = size;
+	ret = load_start(l, err);
+	if (ret < 0) {
+		rl_stream_load_close(l);
+		return ret;
+	}
+	*out = l;
+	return 0;
+}
+
+static const struct rl_ram_desc *cfg_ram_find(const struct rl_stream_loader *l,
+					      const char *name)
+{
+	for (unsigned i = 0; i < l->nr_ram; i++)
+		if (!strcmp(l->cfg_ram[i].name, name))
+			return &l->cfg_ram[i];
+	return NULL;
+}
+
+static bool cfg_dev_has(const struct rl_stream_loader *l, const char *name)
+{
+	for (unsigned i = 0; i < l->nr_devices; i++)
+		if (!strcmp(l->cfg_dev[i], name))
+			return true;
+	return false;
+}
+
+/* The name the file is known by in "... in vm.state, ... here". */
+static const char *base_name(const struct rl_stream_loader *l)
+{
+	const char *b = strrchr(l->name, '/');
+
+	return b ? b + 1 : l->name;
+}
+
+int rl_stream_load_check_config(struct rl_stream_loader *l,
+				const struct rl_stream_config *here,
+				struct rl_error *err)
+{
+	const struct rl_ram_registry *ram = here->ram;
+	unsigned nram = ram ? ram->count : 0;
+	const char *f = base_name(l);
+	char a[32], b[32];
+
+	if (l->nr_vcpus != here->nr_vcpus)
+		return lerr(l, err, -EINVAL, "vCPU count: %u in %s, %u here",
+			    l->nr_vcpus, f, here->nr_vcpus);
+	for (unsigned i = 0; i < l->nr_ram; i++) {
+		const struct rl_ram_desc *d = &l->cfg_ram[i];
+		const struct rl_ram_block *blk = ram ? rl_ram_find(ram, d->name) : NULL;
+
+		if (!blk)
+			return lerr(l, err, -EINVAL, "RAM block %s: in %s (%s), not here",
+				    d->name, f, rl_size_str(d->size, a, sizeof(a)));
+		if (blk->size != d->size)
+			return lerr(l, err, -EINVAL, "RAM block %s: size %s in %s, %s here",
+				    d->name, rl_size_str(d->size, a, sizeof(a)), f,
+				    rl_size_str(blk->size, b, sizeof(b)));
+		if (blk->gpa != d->gpa)
+			return lerr(l, err, -EINVAL, "RAM block %s: guest-physical address 0x%llx in %s, 0x%llx here",
+				    d->name, (unsigned long long)d->gpa, f,
+				    (unsigned long long)blk->gpa);
+	}
+	for (unsigned i = 0; i < nram; i++)
+		if (!cfg_ram_find(l, ram->blocks[i].name))
+			return lerr(l, err, -EINVAL, "RAM block %s: here (%s), not in %s",
+				    ram->blocks[i].name,
+				    rl_size_str(ram->blocks[i].size, a, sizeof(a)), f);
+	if (l->nr_devices != here->nr_devices)
+		return lerr(l, err, -EINVAL, "device count: %u in %s, %u here",
+			    l->nr_devices, f, here->nr_devices);
+	for (unsigned i = 0; i < l->nr_devices; i++)
+		if (!here->devices[i] || strcmp(l->cfg_dev[i], here->devices[i]))
+			return lerr(l, err, -EINVAL, "device %u: '%s' in %s, '%s' here",
+				    i, l->cfg_dev[i], f,
+				    here->devices[i] ? here->devices[i] : "(null)");
+	return 0;
+}
+
+static void free_secs(struct rl_stream_loader *l)
+{
+	for (unsigned i = 0; i < l->nsecs; i++)
+		free(l->secs[i].payload);
+	free(l->secs);
+	l->secs = NULL;
+	l->nsecs = l->cap = 0;
+	l->verified = false;
+}
+
+static bool bit(const unsigned char *bm, uint64_t i)
+{
+	return bm[i / 8] & (1u << (i % 8));
+}
+
+static int check_ram_section(struct rl_stream_loader *l, struct sec *s,
+			     struct rl_error *err)
+{
+	const struct rl_ram_desc *c = cfg_ram_find(l, s->h.name);
+	uint64_t nchunks, chunk, bmlen, i;
+	const unsigned char *bm;
+	uint32_t crc = 0;
+	int ret;
+
+	if (!c)
+		return SEC_ERR(l, err, -EINVAL, s, "RAM block not in the configuration");
+	if (s->h.payload_len < RL_RAM_FIXED_LEN ||
+	    rl_ram_desc_decode(s->payload, &s->ram, true) != RL_FMT_OK)
+		return SEC_ERR(l, err, -EINVAL, s, "bad RAM block descriptor");
+	if (s->ram.size != c->size || s->ram.gpa != c->gpa)
+		return SEC_ERR(l, err, -EINVAL, s, "size or address differs from the configuration");
+	memcpy(s->ram.name, s->h.name, sizeof(s->ram.name));
+	if (!(s->ram.flags & RL_RAM_F_PAGES)) {
+		if (s->h.payload_len != RL_RAM_FIXED_LEN || (s->h.flags & RL_SEC_F_EXTENT))
+			return SEC_ERR(l, err, -EINVAL, s, "bad length for a block kept in place");
+		return 0;
+	}
+	chunk = 1ull << s->ram.chunk_shift;
+	nchunks = (s->ram.size + chunk - 1) >> s->ram.chunk_shift;
+	bmlen = (nchunks + 7) / 8;
+	if (s->h.payload_len != RL_RAM_FIXED_LEN + bmlen ||
+	    !(s->h.flags & RL_SEC_F_EXTENT) || s->h.ext_len != s->ram.size)
+		return SEC_ERR(l, err, -EINVAL, s, "bad length for a block with pages");
+	bm = s->payload + RL_RAM_FIXED_LEN;
+	for (i = nchunks; i < bmlen * 8; i++)
+		if (bit(bm, i))
+			return SEC_ERR(l, err, -EINVAL, s, "page bitmap has bits past the block's end");
+	for (i = 0; i < nchunks;) {
+		uint64_t first, off, len;
+
+		if (!bit(bm, i)) {
+			i++;
+			continue;
+		}
+		for (first = i; i < nchunks && bit(bm, i); i++)
+			;
+		off = first << s->ram.chunk_shift;
+		len = (i << s->ram.chunk_shift) - off;
+		if (off + len > s->ram.size)
+			len = s->ram.size - off;
+		ret = src_crc(l, s->ext_off + off, len, &crc);
+		if (ret < 0)
+			return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
+				       (unsigned long long)(s->ext_off + off),
+				       strerror(-ret));
+	}
+	if (crc != s->h.ext_crc)
+		return SEC_ERR(l, err, -EINVAL, s, "RAM pages: CRC mismatch");
+	return 0;
+}
+
+/* "cpu/N", N in decimal without leading zeros. */
+static bool parse_cpu_name(const char *name, unsigned *idx)
+{
+	const char *p = name + 4;
+	unsigned long v = 0;
+
+	if (strncmp(name, "cpu/", 4) || !*p || (*p == '0' && p[1]))
+		return false;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > RL_STREAM_MAX_VCPUS)
+			return false;
+	}
+	*idx = v;
+	return true;
+}
+
+static int check_section(struct rl_stream_loader *l, struct sec *s,
+			 struct rl_error *err)
+{
+	unsigned idx;
+	uint32_t crc = 0;
+	int ret;
+
+	for (unsigned i = 0; i < l->nsecs; i++)
+		if (l->secs[i].h.type == s->h.type &&
+		    !strcmp(l->secs[i].h.name, s->h.name))
+			return SEC_ERR(l, err, -EINVAL, s, "duplicate section (first at offset %llu)",
+				       (unsigned long long)l->secs[i].off);
+	switch (s->h.type) {
+	case RL_SECTION_CONFIG:
+		return SEC_ERR(l, err, -EINVAL, s, "duplicate configuration section");
+	case RL_SECTION_CPU:
+		if (!parse_cpu_name(s->h.name, &idx) || idx >= l->nr_vcpus)
+			return SEC_ERR(l, err, -EINVAL, s, "not a vCPU of this configuration (%u vCPUs)",
+				       l->nr_vcpus);
+		if (s->h.flags & RL_SEC_F_EXTENT)
+			return SEC_ERR(l, err, -EINVAL, s, "vCPU state with an extent");
+		return 0;
+	case RL_SECTION_DEVICE:
+		if (!cfg_dev_has(l, s->h.name))
+			return SEC_ERR(l, err, -EINVAL, s, "device not in the configuration");
+		if (!(s->h.flags & RL_SEC_F_EXTENT))
+			return 0;
+		if (s->h.payload_len)
+			return SEC_ERR(l, err, -EINVAL, s, "device state both inline and in an extent");
+		ret = src_crc(l, s->ext_off, s->h.ext_len, &crc);
+		if (ret < 0)
+			return SEC_ERR(l, err, ret, s, "read: %s", strerror(-ret));
+		if (crc != s->h.ext_crc)
+			return SEC_ERR(l, err, -EINVAL, s, "device state: CRC mismatch");
+		return 0;
+	case RL_SECTION_RAM:
+		return check_ram_section(l, s, err);
+	default:
+		return 0;
+	}
+}
+
+static int add_sec(struct rl_stream_loader *l, struct sec *s)
+{
+	if (l->nsecs == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 16;
+		struct sec *n = realloc(l->secs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->secs = n;
+		l->cap = cap;
+	}
+	l->secs[l->nsecs++] = *s;
+	return 0;
+}
+
+static const struct sec *find_sec(const struct rl_stream_loader *l,
+				  unsigned type, const char *name)
+{
+	for (unsigned i = 0; i < l->nsecs; i++)
+		if (l->secs[i].h.type == type && !strcmp(l->secs[i].h.name, name))
+			return &l->secs[i];
+	return NULL;
+}
+
+static int check_footer(struct rl_stream_loader *l, struct sec *s,
+			uint64_t next, struct rl_error *err)
+{
+	char name[RL_SECTION_NAME_MAX];
+
+	if (strcmp(s->h.name, "footer") || s->h.payload_len != RL_FOOTER_LEN ||
+	    (s->h.flags & RL_SEC_F_EXTENT))
+		return SEC_ERR(l, err, -EINVAL, s, "bad footer");
+	/* the configuration was not kept in secs */
+	if (rl_get32(s->payload) != l->nsecs + 1 || rl_get32(s->payload + 4))
+		return SEC_ERR(l, err, -EINVAL, s, "the footer counts %u sections, the file has %u",
+			       rl_get32(s->payload), l->nsecs + 1);
+	if (rl_get64(s->payload + 8) != next || next != l->size)
+		return SEC_ERR(l, err, -EINVAL, s, "the stream ends at %llu, the file at %llu",
+			       (unsigned long long)next, (unsigned long long)l->size);
+	for (unsigned i = 0; i < l->nr_vcpus; i++) {
+		snprintf(name, sizeof(name), "cpu/%u", i);
+		if (!find_sec(l, RL_SECTION_CPU, name))
+			return lerr(l, err, -EINVAL, "section '%s' is missing", name);
+	}
+	for (unsigned i = 0; i < l->nr_devices; i++)
+		if (!find_sec(l, RL_SECTION_DEVICE, l->cfg_dev[i]))
+			return lerr(l, err, -EINVAL, "section '%s' (device) is missing",
+				    l->cfg_dev[i]);
+	for (unsigned i = 0; i < l->nr_ram; i++)
+		if (!find_sec(l, RL_SECTION_RAM, l->cfg_ram[i].name))
+			return lerr(l, err, -EINVAL, "section '%s' (RAM block) is missing",
+				    l->cfg_ram[i].name);
+	return 0;
+}
+
+int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err)
+{
+	uint64_t off = l->cfg_next, next;
+	struct sec s;
+	int ret;
+
+	free_secs(l);
+	for (;;) {
+		ret = read_section(l, off, &s, &next, err);
+		if (ret < 0)
+			break;
+		if (s.h.type == RL_SECTION_FOOTER) {
+			ret = check_footer(l, &s, next, err);
+			free(s.payload);
+			break;
+		}
+		ret = check_section(l, &s, err);
+		if (!ret && s.h.type == RL_SECTION_PAD) {
+			free(s.payload);
+			off = next;
+			continue;
+		}
+		if (!ret)
+			ret = add_sec(l, &s);
+		if (ret < 0) {
+			free(s.payload);
+			break;
+		}
+		off = next;
+	}
+	if (ret < 0) {
+		free_secs(l);
+		return ret;
+	}
+	l->verified = true;
+	return 0;
+}
+
+unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l)
+{
+	return l->nr_vcpus;
+}
+
+enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l)
+{
+	return l->hdr.mode;
+}
+
+int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
+		       const void **data, size_t *len)
+{
+	char name[RL_SECTION_NAME_MAX];
+	const struct sec *s;
+
+	if (!l->verified)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "cpu/%u", index);
+	s = find_sec(l, RL_SECTION_CPU, name);
+	if (!s)
+		return -ENOENT;
+	*data = s->payload;
+	*len = s->h.payload_len;
+	return 0;
+}
+
+int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
+			  const void **data, size_t *len)
+{
+	const struct sec *s;
+
+	if (!l->verified)
+		return -EINVAL;
+	s = find_sec(l, RL_SECTION_DEVICE, name);
+	if (!s)
+		return -ENOENT;
+	if (s->h.flags & RL_SEC_F_EXTENT)
+		return -EMSGSIZE;
+	*data = s->payload;
+	*len = s->h.payload_len;
+	return 0;
+}
+
+int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
+			       size_t *len)
+{
+	const struct sec *s;
+
+	if (!l->verified)
+		return -EINVAL;
+	s = find_sec(l, RL_SECTION_DEVICE, name);
+	if (!s)
+		return -ENOENT;
+	*len = (s->h.flags & RL_SEC_F_EXTENT) ? s->h.ext_len : s->h.payload_len;
+	return 0;
+}
+
+int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
+			      const struct iovec *iov, int iovcnt,
+			      struct rl_error *err)
+{
+	const struct sec *s;
+	uint64_t total = 0, want;
+	const unsigned char *p;
+	int ret;
+
+	if (!l->verified)
+		return lerr(l, err, -EINVAL, "device '%s': the stream is not verified", name);
+	s = find_sec(l, RL_SECTION_DEVICE, name);
+	if (!s)
+		return lerr(l, err, -ENOENT, "no section for device '%s'", name);
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	want = (s->h.flags & RL_SEC_F_EXTENT) ? s->h.ext_len : s->h.payload_len;
+	if (total != want)
+		return SEC_ERR(l, err, -EINVAL, s, "%llu bytes of device state, %llu bytes here",
+			       (unsigned long long)want, (unsigned long long)total);
+	if (!(s->h.flags & RL_SEC_F_EXTENT)) {
+		p = s->payload;
+		for (int i = 0; i < iovcnt; i++) {
+			memcpy(iov[i].iov_base, p, iov[i].iov_len);
+			p += iov[i].iov_len;
+		}
+		return 0;
+	}
+	ret = src_read_iov(l, iov, iovcnt, s->ext_off);
+	if (ret < 0)
+		return SEC_ERR(l, err, ret, s, "read: %s", strerror(-ret));
+	return 0;
+}
+
+static bool chunk_is_zero(const unsigned char *p, size_t len)
+{
+	static const unsigned char zero[8];
+
+	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
+}
+
+int rl_stream_load_ram(struct rl_stream_loader *l,
+		       const struct rl_ram_registry *ram, struct rl_error *err)
+{
+	struct stat st;
+	int ret;
+
+	if (!l->verified)
+		return lerr(l, err, -EINVAL, "RAM: the stream is not verified");
+	/* Every check first, so that a refusal leaves all RAM as it was. */
+	for (unsigned i = 0; i < l->nsecs; i++) {
+		const struct sec *s = &l->secs[i];
+		const struct rl_ram_block *b;
+
+		if (s->h.type != RL_SECTION_RAM)
+			continue;
+		b = rl_ram_find(ram, s->h.name);
+		if (!b || b->size != s->ram.size)
+			return lerr(l, err, -EINVAL, "RAM block %s: not here with size %llu",
+				    s->h.name, (unsigned long long)s->ram.size);
+		if (s->ram.flags & RL_RAM_F_PAGES) {
+			if (!b->host)
+				return lerr(l, err, -EINVAL, "RAM block %s: not mapped here",
+					    s->h.name);
+			continue;
+		}
+		if (b->fd < 0 || fstat(b->fd, &st) < 0)
+			return lerr(l, err, -EBADF, "RAM block %s: kept in place by %s, but here it has no %s fd",
+				    s->h.name, base_name(l),
+				    s->ram.backing == RL_RAM_FILE ? "file" : "memfd");
+		if ((uint64_t)st.st_dev != s->ram.dev || (uint64_t)st.st_ino != s->ram.ino)
+			return lerr(l, err, -ESTALE, "RAM block %s: fd %d is not the %s saved in %s (inode %llu here, %llu there)",
+				    s->h.name, b->fd,
+				    s->ram.backing == RL_RAM_FILE ? "file" : "memfd",
+				    base_name(l), (unsigned long long)st.st_ino,
+				    (unsigned long long)s->ram.ino);
+	}
+	for (unsigned i = 0; i < l->nsecs; i++) {
+		const struct sec *s = &l->secs[i];
+		const struct rl_ram_block *b;
+		const unsigned char *bm;
+		unsigned char *host;
+		uint64_t nchunks, chunk, j;
+
+		if (s->h.type != RL_SECTION_RAM || !(s->ram.flags & RL_RAM_F_PAGES))
+			continue;
+		b = rl_ram_find(ram, s->h.name);
+		host = b->host;
+		bm = s->payload + RL_RAM_FIXED_LEN;
+		chunk = 1ull << s->ram.chunk_shift;
+		nchunks = (s->ram.size + chunk - 1) >> s->ram.chunk_shift;
+		for (j = 0; j < nchunks;) {
+			uint64_t first = j, off, len;
+			bool present = bit(bm, j);
+			struct iovec iov;
+
+			while (j < nchunks && bit(bm, j) == present)
+				j++;
+			off = first << s->ram.chunk_shift;
+			len = (j << s->ram.chunk_shift) - off;
+			if (off + len > s->ram.size)
+				len = s->ram.size - off;
+			if (!present) {
+				/* Leave untouched zero pages unallocated. */
+				for (uint64_t o = off; o < off + len; o += 4096)
+					if (!chunk_is_zero(host + o, 4096))
+						memset(host + o, 0, 4096);
+				continue;
+			}
+			iov.iov_base = host + off;
+			iov.iov_len = len;
+			ret = src_read_iov(l, &iov, 1, s->ext_off + off);
+			if (ret < 0)
+				return SEC_ERR(l, err, ret, s, "read of RAM: %s",
+					       strerror(-ret));
+		}
+	}
+	return 0;
+}
+
+void rl_stream_load_close(struct rl_stream_loader *l)
+{
+	if (!l)
+		return;
+	free_secs(l);
+	free(l->cfg_ram);
+	free(l->cfg_dev);
+	rl_reader_close(l->r);
+	free(l);
+}

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * State stream round trips through real files: a synthetic VM with 2 vCPUs,
+ * devices (one of 4 MiB through the iovec path), a shared memfd block kept in
+ * place and a private block with zero pages; configuration mismatches; abort
+ * and failed saves leaving nothing behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "synth-vm.h"
+
+#define MiB (1024 * 1024ull)
+
+struct fix {
+	char dir[64];
+	char path[128];
+	struct rl_error err;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	synth_tmpdir(f->dir);
+	snprintf(f->path, sizeof(f->path), "%s/vm.state", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	synth_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static unsigned count_files(const char *dir)
+{
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d = opendir(dir);
+
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Does the file contain the 8 bytes the shared block has at each page start? */
+static bool file_has(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "re");
+	char buf[4096];
+	size_t n;
+	bool found = false;
+
+	assert_non_null(fp);
+	while (!found && (n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		found = memmem(buf, n, needle, strlen(needle)) != NULL;
+	fclose(fp);
+	return found;
+}
+
+static void assert_same(const struct synth_vm *a, const struct synth_vm *b)
+{
+	assert_memory_equal(a->cpu, b->cpu, sizeof(a->cpu));
+	for (unsigned i = 0; i < a->nr_devices; i++)
+		assert_memory_equal(a->dev_state[i], b->dev_state[i], a->dev_len[i]);
+	for (unsigned i = 0; i < a->ram.count; i++)
+		assert_memory_equal(a->ram.blocks[i].host, b->ram.blocks[i].host,
+				    a->ram.blocks[i].size);
+}
+
+static void add_devices(struct synth_vm *vm)
+{
+	synth_vm_add_device(vm, "serial0", 300, false, 1);
+	synth_vm_add_device(vm, "rtc0", 2000, false, 2);
+	synth_vm_add_device(vm, "blob0", 4 * MiB, true, 3);
+}
+
+/* cpr-reboot with x-ignore-shared: the memfd stays in place, ram1 is written. */
+static void test_round_trip_cpr(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_REBOOT,
+					    .ignore_shared = true };
+	struct synth_vm vm, out;
+	struct stat st;
+
+	synth_vm_init(&vm, 64 * MiB, 8 * MiB);
+	add_devices(&vm);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* metadata + 4 MiB blob + 8 MiB region: nothing of the 64 MiB block */
+	assert_true((uint64_t)st.st_size < 13 * MiB);
+	assert_false(file_has(f->path, "SHAREDPG"));
+	/* a quarter of ram1's pages are non-zero: the rest are holes */
+	assert_true((uint64_t)st.st_blocks * 512 < 4 * MiB + 3 * MiB);
+	assert_int_equal(count_files(f->dir), 1);
+
+	synth_vm_empty_like(&out, &vm, 0xAA);
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
+	assert_same(&vm, &out);
+	synth_vm_free(&out);
+	synth_vm_free(&vm);
+}
+
+/* cpr-exec with only shared RAM: the file is the device state only. */
+static void test_round_trip_cpr_exec(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_EXEC };
+	struct rl_stream_loader *l;
+	struct synth_vm vm, out;
+	struct stat st;
+
+	synth_vm_init(&vm, 256 * MiB, 0);
+	synth_vm_add_device(&vm, "serial0", 300, false, 1);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(st.st_size < 8192);
+	assert_false(file_has(f->path, "SHAREDPG"));
+
+	synth_vm_empty_like(&out, &vm, 0x55);
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
+	assert_same(&vm, &out);
+
+	/* A different memfd under the same name is refused, RAM untouched. */
+	close(out.memfd);
+	out.memfd = memfd_create("ram0", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(out.memfd, 256 * MiB), 0);
+	out.ram.blocks[0].fd = out.memfd;
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_verify(l, &f->err), 0);
+	assert_int_equal(rl_stream_load_mode(l), RL_MODE_CPR_EXEC);
+	assert_int_equal(rl_stream_load_ram(l, &out.ram, &f->err), -ESTALE);
+	assert_non_null(strstr(f->err.msg, "RAM block ram0: fd"));
+	assert_non_null(strstr(f->err.msg, "is not the memfd saved in vm.state"));
+	rl_stream_load_close(l);
+	synth_vm_free(&out);
+	synth_vm_free(&vm);
+}
+
+/* Normal mode writes every block's pages, shared ones included. */
+static void test_round_trip_normal(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_NORMAL };
+	struct synth_vm vm, out;
+
+	synth_vm_init(&vm, 1 * MiB, 1 * MiB);
+	add_devices(&vm);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_true(file_has(f->path, "SHAREDPG"));
+	synth_vm_empty_like(&out, &vm, 0xAA);
+	/* the new process has its own, empty memfd */
+	close(out.memfd);
+	out.memfd = memfd_create("ram0", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(out.memfd, 1 * MiB), 0);
+	munmap(out.ram.blocks[0].host, MiB);
+	out.ram.blocks[0].fd = out.memfd;
+	out.ram.blocks[0].host = mmap(NULL, MiB, PROT_READ | PROT_WRITE,
+				      MAP_SHARED, out.memfd, 0);
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
+	assert_same(&vm, &out);
+	synth_vm_free(&out);
+	synth_vm_free(&vm);
+}
+
+/* Small buffers: sections cross buffer boundaries; the fallback backend. */
+static void test_many_sections_small_buffers(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_NORMAL,
+		.io = { .buf_size = 16384, .buf_count = 2, .queue_depth = 4 } };
+	struct synth_vm vm, out;
+	char name[32];
+
+	for (int fallback = 0; fallback < 2; fallback++) {
+		opts.io.force_fallback = fallback;
+		synth_vm_init(&vm, 0, 64 * 1024);
+		for (unsigned i = 0; i < 40; i++) {
+			snprintf(name, sizeof(name), "dev%u", i);
+			synth_vm_add_device(&vm, name, 100 + i * 150, i % 9 == 8, i);
+		}
+		assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+		synth_vm_empty_like(&out, &vm, 0xAA);
+		assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
+		assert_same(&vm, &out);
+		synth_vm_free(&out);
+		synth_vm_free(&vm);
+	}
+}
+
+static void test_mismatch_messages(void **state)
+{
+	struct fix *f = *state;
+	struct synth_vm vm, out;
+
+	synth_vm_init(&vm, 0, 8 * MiB);
+	add_devices(&vm);
+	assert_int_equal(synth_vm_save(&vm, f->path, NULL, &f->err), 0);
+
+	synth_vm_empty_like(&out, &vm, 0xAA);
+	out.nr_vcpus = 1;
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_string_equal(f->err.msg + strlen(f->path),
+			    ": vCPU count: 2 in vm.state, 1 here");
+	out.nr_vcpus = 2;
+
+	out.ram.blocks[0].size = 16 * MiB;
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_string_equal(f->err.msg + strlen(f->path),
+			    ": RAM block ram1: size 8 MiB in vm.state, 16 MiB here");
+	out.ram.blocks[0].size = 8 * MiB;
+
+	out.ram.blocks[0].gpa = 0;
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg,
+			       "RAM block ram1: guest-physical address 0x100000000 in vm.state, 0x0 here"));
+	out.ram.blocks[0].gpa = 1ull << 32;
+
+	strcpy(out.ram.blocks[0].name, "ramX");
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "RAM block ram1: in vm.state (8 MiB), not here"));
+	strcpy(out.ram.blocks[0].name, "ram1");
+
+	out.devices[1] = "rtc1";
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "device 1: 'rtc0' in vm.state, 'rtc1' here"));
+	out.devices[1] = out.dev_names[1];
+
+	out.nr_devices = 2;
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "device count: 3 in vm.state, 2 here"));
+	out.nr_devices = 3;
+
+	/* None of the refusals touched anything. */
+	for (unsigned i = 0; i < 8 * MiB; i += 4096)
+		assert_int_equal(((unsigned char *)out.ram.blocks[0].host)[i], 0xAA);
+	assert_int_equal(out.dev_state[2][0], 0xAA);
+	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
+	assert_same(&vm, &out);
+	synth_vm_free(&out);
+	synth_vm_free(&vm);
+}
+
+static void test_abort_and_failure_leave_nothing(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_saver *s;
+	struct synth_vm vm;
+	struct rl_stream_config cfg;
+	struct stat st;
+	void *p;
+	int fd;
+
+	synth_vm_init(&vm, 0, 0);
+	cfg = synth_vm_config(&vm);
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	rl_stream_save_abort(s);
+	assert_int_equal(count_files(f->dir), 0);
+
+	/* An old file survives a failed save untouched. */
+	fd = open(f->path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_int_equal(write(fd, "old", 3), 3);
+	close(fd);
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	assert_int_equal(rl_stream_save_section_begin(s, RL_SECTION_CPU, "cpu/0"), 0);
+	assert_int_equal(rl_stream_save_reserve(s, 64 * MiB, &p), -EMSGSIZE);
+	assert_non_null(strstr(f->err.msg, "rl_stream_save_device_iov"));
+	assert_int_equal(rl_stream_save_section_end(s), -EMSGSIZE);
+	assert_int_equal(rl_stream_save_commit(s), -EMSGSIZE);
+	assert_int_equal(count_files(f->dir), 1);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, 3);
+
+	/* Misuse is refused with a message. */
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_section_begin(s, RL_SECTION_CPU, "cpu/0"), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "before the configuration"));
+	rl_stream_save_abort(s);
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	assert_int_equal(rl_stream_save_section_begin(s, RL_SECTION_DEVICE, "bad name"), -EINVAL);
+	rl_stream_save_abort(s);
+	assert_int_equal(count_files(f->dir), 1);
+	synth_vm_free(&vm);
+}
+
+static void test_missing_file(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_loader *l;
+
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), -ENOENT);
+	assert_non_null(strstr(f->err.msg, "vm.state"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip_cpr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_cpr_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_normal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_sections_small_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mismatch_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_and_failure_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
