@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What hmp.c, qmp.c and monitor.c share: the line dispatchers (also the fuzz
+ * targets' entry points), QEMU-style JSON text, and the list of chardevs each
+ * monitor kind serves.
+ */
+#ifndef VM_MONITOR_INT_H
+#define VM_MONITOR_INT_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "chardev.h"
+
+/* QEMU version this monitor speaks for (greeting, query-version). */
+#define MONITOR_QEMU_MAJOR 10
+#define MONITOR_QEMU_MINOR 2
+#define MONITOR_QEMU_MICRO 0
+
+/* Per-connection flags kept across an exec (chardev_conn_flags). */
+#define QMP_CONN_NEGOTIATED 0x1u
+
+/* Milliseconds monitor_flush_all() waits for slow peers before an exec. */
+#define MONITOR_FLUSH_TIMEOUT_MS 2000
+
+/* Appends @node as JSON text the way QEMU writes it ("a": 1, "b": [1, 2]). */
+void qmp_format(JsonNode *node, GString *out);
+
+/*
+ * qmp_dispatch_line - run one QMP input line.
+ * @negotiated: the connection's handshake state, updated by qmp_capabilities.
+ * @quit: set when the command asked the process to end (after the reply).
+ * Return: the reply text ending in "\r\n" (g_free it), or NULL when the line
+ * gets no reply (blank).
+ */
+char *qmp_dispatch_line(const char *line, gboolean *negotiated, gboolean *quit);
+
+/* The greeting text, "\r\n"-terminated (g_free it). */
+char *qmp_greeting(void);
+
+/*
+ * hmp_dispatch_line - run one HMP command line, appending its output
+ * ("\r\n" line ends, as QEMU's monitor writes) to @out.
+ * Return: TRUE if the command asked the process to end (after the output).
+ */
+gboolean hmp_dispatch_line(const char *line, GString *out);
+
+/* The banner and first prompt. */
+const char *hmp_banner(void);
+#define HMP_PROMPT "(qemu) "
+
+/* Every chardev of each kind, in creation order (monitor.c walks them). */
+extern GPtrArray *qmp_chardevs;
+extern GPtrArray *hmp_chardevs;
+
+#endif
