@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The bench's outputs: the table on stdout (median, p90, max pause and the
+ * VMM's breakdown medians per scenario), the JSON file with every sample,
+ * and the SVG plot of the pause against RAM size, drawn by gnuplot.
+ */
+#include "pause.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, guint n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The breakdown's member names over every scenario, in first-seen order. */
+static GPtrArray *breakdown_keys(const struct pause_opts *o)
+{
+	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+
+		for (guint j = 0; j < sc->samples->len; j++) {
+			const struct sample *s = &g_array_index(sc->samples, struct sample, j);
+			g_autoptr(GList) members = NULL;
+
+			if (!s->breakdown)
+				continue;
+			members = json_object_get_members(s->breakdown);
+			for (GList *l = members; l; l = l->next) {
+				gboolean have = FALSE;
+
+				for (guint k = 0; k < keys->len && !have; k++)
+					have = !strcmp(g_ptr_array_index(keys, k), l->data);
+				if (!have)
+					g_ptr_array_add(keys, g_strdup(l->data));
+			}
+		}
+	}
+	return keys;
+}
+
+static double breakdown_median(const struct scenario *sc, const char *key)
+{
+	g_autofree double *v = g_new(double, sc->samples->len + 1);
+	guint n = 0;
+
+	for (guint j = 0; j < sc->samples->len; j++) {
+		const struct sample *s = &g_array_index(sc->samples, struct sample, j);
+		JsonNode *m;
+
+		if (!s->breakdown || !(m = json_object_get_member(s->breakdown, key)) ||
+		    !JSON_NODE_HOLDS_VALUE(m))
+			continue;
+		v[n++] = json_node_get_double(m);
+	}
+	return median(v, n);
+}
+
+static double field_median(const struct scenario *sc, int which)
+{
+	g_autofree double *v = g_new(double, sc->samples->len + 1);
+	guint n = 0;
+
+	for (guint j = 0; j < sc->samples->len; j++) {
+		const struct sample *s = &g_array_index(sc->samples, struct sample, j);
+
+		switch (which) {
+		case 0:
+			if (s->downtime_ms >= 0)
+				v[n++] = s->downtime_ms;
+			break;
+		case 1:
+			if (s->rate_before > 0)
+				v[n++] = 100.0 * s->rate_after / s->rate_before;
+			break;
+		case 2:
+			if (s->state_bytes)
+				v[n++] = (double)s->state_bytes;
+			break;
+		}
+	}
+	return median(v, n);
+}
+
+static void cell(FILE *out, double v, int decimals, int width)
+{
+	if (isnan(v))
+		fprintf(out, " %*s", width, "-");
+	else
+		fprintf(out, " %*.*f", width, decimals, v);
+}
+
+void report_table(FILE *out, const struct pause_opts *o)
+{
+	g_autoptr(GPtrArray) keys = breakdown_keys(o);
+
+	fprintf(out, "\nrelive-bench pause: %u updates per scenario, accel %s\n", o->runs, o->accel);
+	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
+		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
+		o->rate_window_ms);
+	fprintf(out, "breakdown: medians of query-migrate's relive-pause, as the VMM reports them.\n\n");
+	fprintf(out, "%-6s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
+		"vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
+		"median", "p90", "max", "downtime", "rate%", "state");
+	for (guint k = 0; k < keys->len; k++)
+		fprintf(out, " %*s", MAX(8, (int)strlen(g_ptr_array_index(keys, k))),
+			(char *)g_ptr_array_index(keys, k));
+	fprintf(out, "\n");
+
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+		g_autofree char *ram = size_name(sc->ram);
+		g_autofree char *blob = size_name(sc->blob);
+		g_autofree char *pop = g_strdup_printf("%g", sc->populate);
+		double state = field_median(sc, 2);
+		g_autofree char *st = isnan(state) ? g_strdup("-") : size_name((uint64_t)state);
+
+		fprintf(out, "%-6s %-12s %-7s %5s %2u %5s %-10s %-4s %3u", vmm_name(sc->vmm),
+			mode_name(sc->mode), backing_name(sc->backing), ram, sc->vcpus, blob,
+			sc->mode == MODE_CPR_EXEC ?
+			(sc->exec == EXEC_TRAMPOLINE ? "trampoline" : "direct") : "-",
+			pop, sc->samples->len);
+		if (!sc->samples->len) {
+			fprintf(out, "  %s\n", sc->skipped ? sc->skipped :
+				sc->note ? sc->note : "no sample");
+			continue;
+		}
+		cell(out, samples_pause_quantile(sc, 0.5), 2, 8);
+		cell(out, samples_pause_quantile(sc, 0.9), 2, 8);
+		cell(out, samples_pause_quantile(sc, 1.0), 2, 8);
+		cell(out, field_median(sc, 0), 1, 8);
+		cell(out, field_median(sc, 1), 0, 6);
+		fprintf(out, " %8s", st);
+		for (guint k = 0; k < keys->len; k++)
+			cell(out, breakdown_median(sc, g_ptr_array_index(keys, k)), 0,
+			     MAX(8, (int)strlen(g_ptr_array_index(keys, k))));
+		fprintf(out, "\n");
+		if (sc->note)
+			fprintf(out, "       note: %s\n", sc->note);
+	}
+}
+
+gboolean report_json(const struct pause_opts *o, const char *path, GError **errp)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonGenerator) g = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	struct utsname u;
+
+	uname(&u);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "command");
+	json_builder_add_string_value(b, o->command_line);
+	json_builder_set_member_name(b, "kernel");
+	json_builder_add_string_value(b, u.release);
+	json_builder_set_member_name(b, "cpus");
+	json_builder_add_int_value(b, sysconf(_SC_NPROCESSORS_ONLN));
+	json_builder_set_member_name(b, "accel");
+	json_builder_add_string_value(b, o->accel);
+	json_builder_set_member_name(b, "rate-window-ms");
+	json_builder_add_int_value(b, o->rate_window_ms);
+	json_builder_set_member_name(b, "scenarios");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "vmm");
+		json_builder_add_string_value(b, vmm_name(sc->vmm));
+		json_builder_set_member_name(b, "mode");
+		json_builder_add_string_value(b, mode_name(sc->mode));
+		json_builder_set_member_name(b, "backing");
+		json_builder_add_string_value(b, backing_name(sc->backing));
+		json_builder_set_member_name(b, "ram-bytes");
+		json_builder_add_int_value(b, (gint64)sc->ram);
+		json_builder_set_member_name(b, "vcpus");
+		json_builder_add_int_value(b, sc->vcpus);
+		json_builder_set_member_name(b, "blob-bytes");
+		json_builder_add_int_value(b, (gint64)sc->blob);
+		json_builder_set_member_name(b, "exec");
+		json_builder_add_string_value(b, sc->exec == EXEC_TRAMPOLINE ? "trampoline" : "direct");
+		json_builder_set_member_name(b, "writer");
+		json_builder_add_string_value(b, sc->writer ? sc->writer : "default");
+		json_builder_set_member_name(b, "populate");
+		json_builder_add_double_value(b, sc->populate);
+		if (sc->skipped) {
+			json_builder_set_member_name(b, "skipped");
+			json_builder_add_string_value(b, sc->skipped);
+		}
+		if (sc->note) {
+			json_builder_set_member_name(b, "note");
+			json_builder_add_string_value(b, sc->note);
+		}
+		if (sc->samples->len) {
+			json_builder_set_member_name(b, "pause-ms");
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "median");
+			json_builder_add_double_value(b, samples_pause_quantile(sc, 0.5));
+			json_builder_set_member_name(b, "p90");
+			json_builder_add_double_value(b, samples_pause_quantile(sc, 0.9));
+			json_builder_set_member_name(b, "max");
+			json_builder_add_double_value(b, samples_pause_quantile(sc, 1.0));
+			json_builder_end_object(b);
+		}
+		json_builder_set_member_name(b, "samples");
+		json_builder_begin_array(b);
+		for (guint j = 0; j < sc->samples->len; j++) {
+			const struct sample *s = &g_array_index(sc->samples, struct sample, j);
+			unsigned nv = sc->vmm == VMM_QEMU ? 1 : sc->vcpus;
+
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "pause-us");
+			json_builder_add_double_value(b, s->pause_ns / 1e3);
+			json_builder_set_member_name(b, "stall-us");
+			json_builder_begin_array(b);
+			for (unsigned v = 0; v < nv; v++)
+				json_builder_add_double_value(b, s->stall_ns[v] / 1e3);
+			json_builder_end_array(b);
+			json_builder_set_member_name(b, "rate-before");
+			json_builder_add_double_value(b, s->rate_before);
+			json_builder_set_member_name(b, "rate-after");
+			json_builder_add_double_value(b, s->rate_after);
+			if (s->downtime_ms >= 0) {
+				json_builder_set_member_name(b, "downtime-ms");
+				json_builder_add_double_value(b, s->downtime_ms);
+			}
+			if (s->state_bytes) {
+				json_builder_set_member_name(b, "state-bytes");
+				json_builder_add_int_value(b, (gint64)s->state_bytes);
+			}
+			if (s->breakdown) {
+				JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+				json_node_set_object(n, s->breakdown);
+				json_builder_set_member_name(b, "relive-pause");
+				json_builder_add_value(b, n);
+			}
+			json_builder_end_object(b);
+		}
+		json_builder_end_array(b);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	json_generator_set_root(g, root);
+	json_generator_set_pretty(g, TRUE);
+	return json_generator_to_file(g, path, errp);
+}
+
+/* The plot's series a scenario belongs to: everything but its RAM size. */
+static char *series_name(const struct scenario *sc)
+{
+	g_autofree char *blob = size_name(sc->blob);
+	g_autofree char *cpus = sc->vcpus > 1 ? g_strdup_printf(" x%u", sc->vcpus) : g_strdup("");
+
+	return g_strdup_printf("%s %s %s%s%s%s%s%s", vmm_name(sc->vmm), mode_name(sc->mode),
+			       backing_name(sc->backing), cpus, sc->blob ? " blob " : "",
+			       sc->blob ? blob : "", sc->populate < 1 ? " cold" : "",
+			       sc->mode == MODE_CPR_EXEC && sc->exec == EXEC_DIRECT ? " direct" : "");
+}
+
+gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
+{
+	g_autofree char *gnuplot = g_find_program_in_path("gnuplot");
+	g_autofree char *dat = g_build_filename(dir, "pause.dat", NULL);
+	g_autofree char *gp = g_build_filename(dir, "pause.gp", NULL);
+	g_autofree char *svg = g_build_filename(dir, "pause.svg", NULL);
+	g_autoptr(GString) d = g_string_new(NULL);
+	g_autoptr(GString) s = g_string_new(NULL);
+	g_autofree char *err_out = NULL;
+	GHashTable *series = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	int status = 0;
+	gboolean ok;
+
+	/* One series per VMM, mode, backing, vCPUs, blob, exec and population. */
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+		char *name;
+
+		if (!sc->samples->len)
+			continue;
+		name = series_name(sc);
+		if (!g_hash_table_contains(series, name)) {
+			g_hash_table_insert(series, g_strdup(name), NULL);
+			g_ptr_array_add(names, name);
+		} else {
+			g_free(name);
+		}
+	}
+	if (!names->len) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no samples to plot");
+		ok = FALSE;
+		goto out;
+	}
+	for (guint n = 0; n < names->len; n++) {
+		g_string_append_printf(d, "# %s\n", (char *)g_ptr_array_index(names, n));
+		for (guint i = 0; i < o->scenarios->len; i++) {
+			const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+			g_autofree char *name = NULL;
+
+			if (!sc->samples->len)
+				continue;
+			name = series_name(sc);
+			if (strcmp(name, g_ptr_array_index(names, n)))
+				continue;
+			g_string_append_printf(d, "%g %g %g %g\n", sc->ram / 1048576.0,
+					       samples_pause_quantile(sc, 0.5),
+					       samples_pause_quantile(sc, 0.9),
+					       samples_pause_quantile(sc, 1.0));
+		}
+		g_string_append(d, "\n\n");
+	}
+	if (!g_file_set_contents(dat, d->str, (gssize)d->len, errp)) {
+		ok = FALSE;
+		goto out;
+	}
+	g_string_append_printf(s,
+		"set terminal svg size 640,400 font 'sans,11'\n"
+		"set output '%s'\n"
+		"set title 'Guest-visible pause of one update (median, bars to p90)'\n"
+		"set xlabel 'guest RAM (MiB)'\n"
+		"set ylabel 'pause (ms)'\n"
+		"set logscale x 2\n"
+		"set yrange [0:*]\n"
+		"set key top left\n"
+		"set grid\n"
+		"plot ", svg);
+	for (guint n = 0; n < names->len; n++) {
+		g_autofree char *t = g_strescape(g_ptr_array_index(names, n), NULL);
+
+		g_string_append_printf(s, "%s'%s' index %u using 1:2:2:3 with yerrorlines title \"%s\"",
+				       n ? ", \\\n     " : "", dat, n, t);
+	}
+	g_string_append(s, "\n");
+	if (!g_file_set_contents(gp, s->str, (gssize)s->len, errp)) {
+		ok = FALSE;
+		goto out;
+	}
+	if (!gnuplot) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			    "gnuplot is not installed: no SVG (data and script in %s and %s)", dat, gp);
+		ok = FALSE;
+		goto out;
+	}
+	{
+		char *argv[] = { gnuplot, gp, NULL };
+
+		ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err_out,
+				  &status, errp);
+	}
+	if (ok && !g_spawn_check_wait_status(status, NULL)) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "gnuplot failed: %s",
+			    err_out ? err_out : "");
+		ok = FALSE;
+	}
+out:
+	g_ptr_array_free(names, TRUE);
+	g_hash_table_destroy(series);
+	return ok;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The VMMs under test: their command lines (relive-vm's and QEMU's, the
+ * same spelling), starting them with their output in a log file, and
+ * stopping them.
+ */
+#ifndef BENCH_VMM_H
+#define BENCH_VMM_H
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <sys/types.h>
+
+#include "pause.h"
+#include "qmp-client.h"
+
+struct vmm_env {
+	char *dir;		/* private temporary directory */
+	char *ram_path;		/* memory-backend-file path (/dev/shm) */
+	char *fw_path;		/* QEMU's -bios image */
+	char *state_path;	/* the migration file */
+	char *cpr_path;		/* cpr-transfer's cpr channel socket */
+	char *log_path;		/* VMM stdout and stderr, appended */
+};
+
+struct vmm {
+	pid_t pid;
+	char *qmp_path;
+	struct qmp_client *qmp;
+};
+
+/*
+ * The command line of @sc's VMM, binary first, without -incoming.
+ * Return: a NULL-terminated array of strings (g_strfreev).
+ */
+char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
+		   const struct vmm_env *env, const char *qmp_path);
+
+/* @argv followed by @extra (may be NULL), NULL-terminated, new strings. */
+char **vmm_argv_append(char *const *argv, const char *const *extra);
+
+/* Starts @argv with stdin on /dev/null and output appended to @log. */
+pid_t vmm_spawn(char *const *argv, const char *log, GError **errp);
+
+/* The last lines of the log, for messages. */
+char *vmm_log_tail(const char *log);
+
+/* Asks the VMM to quit over QMP; kills it after @timeout_ms. Reaps it. */
+void vmm_stop(struct vmm *v, int timeout_ms);
+
+/* Has @pid exited? Reaps it and describes how in @why (if non-NULL). */
+gboolean vmm_exited(pid_t pid, char **why);
+
+#endif
