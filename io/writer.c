@@ -18,8 +18,41 @@ struct rl_writer {
 	struct rl_engine e;
 	struct rl_tmpfile tf;
 	bool sync;
+	bool prealloc;		/* fallocate() ahead of O_DIRECT writes */
+	uint64_t alloc_end;	/* the file is allocated up to here */
 	int error; /* first failed write, sticky */
 };
+
+#define PREALLOC_STEP (64ull << 20)
+
+/*
+ * O_DIRECT writes past the end of the file must extend it, which file
+ * systems like ext4 do only under an exclusive inode lock: io_uring then
+ * cannot issue them without blocking and hands them, one at a time, to a
+ * worker. Allocating ahead keeps every write inside the file, so writes go
+ * to the device in parallel. Commit cuts the file back to its real size.
+ */
+static void writer_reserve(struct rl_writer *w, uint64_t end)
+{
+	uint64_t want;
+	int fd = w->e.fd[RL_FD_BUFFERED];
+
+	if (!w->prealloc || end <= w->alloc_end || !w->e.direct)
+		return;
+	want = (end + PREALLOC_STEP - 1) / PREALLOC_STEP * PREALLOC_STEP;
+	if (fallocate(fd, 0, (off_t)w->alloc_end, (off_t)(want - w->alloc_end)) == 0) {
+		w->alloc_end = want;
+		return;
+	}
+	/* Short of space, or a limit: ask for what is needed only. */
+	if (fallocate(fd, 0, (off_t)w->alloc_end, (off_t)(end - w->alloc_end)) == 0) {
+		w->alloc_end = end;
+		return;
+	}
+	/* Not supported or not possible: the writes will say what is wrong. */
+	if (errno == EOPNOTSUPP || errno == ENOSYS)
+		w->prealloc = false;
+}
 
 static void writer_complete(struct rl_engine *e, struct rl_op *op, int err)
 {
@@ -62,6 +95,7 @@ int rl_writer_open(struct rl_writer **out, const char *path,
 			dfd = -1;
 	}
 	rl_engine_set_files(&w->e, dfd, fd);
+	w->prealloc = true;
 	*out = w;
 	return 0;
 err_tmp:
@@ -138,6 +172,7 @@ int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
 		rl_pool_give(&w->e.pool, (unsigned)idx);
 		return 0;
 	}
+	writer_reserve(w, offset + len);
 	ret = rl_engine_start(&w->e, buf, len, len, offset, idx, 0);
 	if (ret < 0) {
 		rl_pool_give(&w->e.pool, (unsigned)idx);
@@ -167,6 +202,7 @@ int rl_writer_write_iov(struct rl_writer *w, const struct iovec *iov,
 			n = iov[i].iov_len - done;
 			if (n > RL_IO_CHUNK)
 				n = RL_IO_CHUNK;
+			writer_reserve(w, offset + n);
 			ret = rl_engine_start(&w->e, base + done, n, n, offset, -1, 0);
 			if (ret < 0)
 				return ret;

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * relive-bench: one function per subcommand, dispatched from main.c, and
+ * the small things they share (sizes, medians, messages).
+ */
+#ifndef RELIVE_BENCH_H
+#define RELIVE_BENCH_H
+
+#include <glib.h>
+#include <stdint.h>
+
+/* Subcommands: argv[0] is the subcommand's name. Return: the exit status. */
+int bench_io(int argc, char **argv);
+
+/* Parse "256M", "4G", "4096" (K, M, G, T are powers of 1024). Return: FALSE if bad. */
+gboolean bench_parse_size(const char *s, uint64_t *out);
+/* Format @bytes as "256M", "4G", or a plain count. @buf needs 32 bytes. */
+const char *bench_size_str(uint64_t bytes, char *buf);
+/* Return: the median of @n values (sorts @v). */
+double bench_median(double *v, unsigned n);
+/* Print "relive-bench: PATH: strerror(-err)" on stderr. */
+void bench_errno(const char *what, int err);
+
+#endif
