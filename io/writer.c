@@ -18,40 +18,87 @@ struct rl_writer {
 	struct rl_engine e;
 	struct rl_tmpfile tf;
 	bool sync;
-	bool prealloc;		/* fallocate() ahead of O_DIRECT writes */
-	uint64_t alloc_end;	/* the file is allocated up to here */
+	bool prealloc;		/* fallocate() before O_DIRECT writes */
+	uint64_t ahead_start;	/* [ahead_start, ahead_end) reserved for pool writes */
+	uint64_t ahead_end;
+	uint64_t pool_end;	/* pool writes reached here in that range */
 	int error; /* first failed write, sticky */
 };
 
-#define PREALLOC_STEP (64ull << 20)
-
 /*
- * O_DIRECT writes past the end of the file must extend it, which file
- * systems like ext4 do only under an exclusive inode lock: io_uring then
- * cannot issue them without blocking and hands them, one at a time, to a
- * worker. Allocating ahead keeps every write inside the file, so writes go
- * to the device in parallel. Commit cuts the file back to its real size.
+ * O_DIRECT writes past the end of the file, or into a hole, change the
+ * file's block map, which file systems like ext4 do only under an exclusive
+ * inode lock: io_uring then cannot issue them without blocking and hands
+ * them, one at a time, to a worker. Allocating first makes each write an
+ * overwrite of allocated (unwritten) blocks, which goes to the device at
+ * once and in parallel with the others.
+ *
+ * fallocate() waits for every O_DIRECT write in flight, so it is called
+ * rarely: ahead of pool writes in growing steps (they form the dense state
+ * stream), once per large iovec call (exactly its range). What was reserved
+ * ahead and never written is punched out again at commit, so ranges the
+ * caller leaves out stay holes.
  */
-static void writer_reserve(struct rl_writer *w, uint64_t end)
-{
-	uint64_t want;
-	int fd = w->e.fd[RL_FD_BUFFERED];
+#define AHEAD_MIN (8ull << 20)
+#define AHEAD_MAX (256ull << 20)
 
-	if (!w->prealloc || end <= w->alloc_end || !w->e.direct)
-		return;
-	want = (end + PREALLOC_STEP - 1) / PREALLOC_STEP * PREALLOC_STEP;
-	if (fallocate(fd, 0, (off_t)w->alloc_end, (off_t)(want - w->alloc_end)) == 0) {
-		w->alloc_end = want;
-		return;
-	}
-	/* Short of space, or a limit: ask for what is needed only. */
-	if (fallocate(fd, 0, (off_t)w->alloc_end, (off_t)(end - w->alloc_end)) == 0) {
-		w->alloc_end = end;
-		return;
-	}
-	/* Not supported or not possible: the writes will say what is wrong. */
+static int writer_fallocate(struct rl_writer *w, int mode, uint64_t off, uint64_t len)
+{
+	if (fallocate(w->e.fd[RL_FD_BUFFERED], mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	/* Not supported: stop asking. Out of space or over a limit: the write will say so. */
 	if (errno == EOPNOTSUPP || errno == ENOSYS)
 		w->prealloc = false;
+	return -errno;
+}
+
+/* Give back reserved blocks in [@off, @end) that no write will fill: they stay holes. */
+static void writer_punch(struct rl_writer *w, uint64_t off, uint64_t end)
+{
+	if (end > off)
+		fallocate(w->e.fd[RL_FD_BUFFERED],
+			  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)off, (off_t)(end - off));
+}
+
+/*
+ * [ahead_start, pool_end) holds pool writes, [pool_end, ahead_end) is
+ * reserved for the next ones.
+ */
+static void writer_reserve_pool(struct rl_writer *w, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, step;
+
+	if (!w->prealloc || !w->e.direct || end <= w->pool_end)
+		return;
+	if (off > w->pool_end) {
+		/* A jump: the stream will not fill what it skips. */
+		writer_punch(w, w->pool_end, off < w->ahead_end ? off : w->ahead_end);
+		if (off >= w->ahead_end)
+			w->ahead_start = w->ahead_end = off;
+	}
+	w->pool_end = end;
+	if (end <= w->ahead_end)
+		return;
+	step = (end - w->ahead_start) / 2;
+	step = step < AHEAD_MIN ? AHEAD_MIN : step > AHEAD_MAX ? AHEAD_MAX : step;
+	step = (end + step + RL_IO_ALIGN - 1) & ~(uint64_t)(RL_IO_ALIGN - 1);
+	if (writer_fallocate(w, 0, w->ahead_end, step - w->ahead_end) == 0)
+		w->ahead_end = step;
+	else if (writer_fallocate(w, 0, w->ahead_end, end - w->ahead_end) == 0)
+		w->ahead_end = end;
+}
+
+static void writer_reserve_iov(struct rl_writer *w, uint64_t off, uint64_t len)
+{
+	if (off < w->ahead_end && off + len > w->pool_end) {
+		/* Caller memory goes into the reserve: only it knows its holes. */
+		writer_punch(w, w->pool_end, w->ahead_end);
+		w->ahead_end = w->pool_end;
+	}
+	if (!w->prealloc || !w->e.direct || len < 2 * RL_IO_CHUNK)
+		return;
+	writer_fallocate(w, 0, off, len);
 }
 
 static void writer_complete(struct rl_engine *e, struct rl_op *op, int err)
@@ -172,7 +219,7 @@ int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
 		rl_pool_give(&w->e.pool, (unsigned)idx);
 		return 0;
 	}
-	writer_reserve(w, offset + len);
+	writer_reserve_pool(w, offset, len);
 	ret = rl_engine_start(&w->e, buf, len, len, offset, idx, 0);
 	if (ret < 0) {
 		rl_pool_give(&w->e.pool, (unsigned)idx);
@@ -193,6 +240,9 @@ int rl_writer_write_iov(struct rl_writer *w, const struct iovec *iov,
 
 	if (iovcnt < 0 || (iovcnt && !iov))
 		return -EINVAL;
+	for (i = 0, done = 0; i < iovcnt; i++)
+		done += iov[i].iov_len;
+	writer_reserve_iov(w, offset, done);
 	for (i = 0; i < iovcnt; i++) {
 		uint8_t *base = iov[i].iov_base;
 
@@ -202,7 +252,6 @@ int rl_writer_write_iov(struct rl_writer *w, const struct iovec *iov,
 			n = iov[i].iov_len - done;
 			if (n > RL_IO_CHUNK)
 				n = RL_IO_CHUNK;
-			writer_reserve(w, offset + n);
 			ret = rl_engine_start(&w->e, base + done, n, n, offset, -1, 0);
 			if (ret < 0)
 				return ret;
@@ -239,6 +288,7 @@ int rl_writer_commit(struct rl_writer *w, uint64_t size)
 	if (ret < 0)
 		goto out;
 	fd = w->e.fd[RL_FD_BUFFERED];
+	writer_punch(w, w->pool_end, w->ahead_end);
 	if (ftruncate(fd, (off_t)size) < 0) {
 		ret = -errno;
 		goto out;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -212,11 +213,74 @@ static void test_stream_ranges(void **state)
 	t_empty_dir();
 }
 
+/*
+ * Pool writes, a skipped range, sparse iovec pieces: the ranges nobody
+ * wrote stay holes (the writer's reservations for O_DIRECT are given back)
+ * and read back as zeros.
+ */
+static void test_holes(void **state)
+{
+	struct rl_io_opts o = t_opts();
+	const char *path = t_path(0, "state");
+	const uint64_t seed = 3, ram_off = 2 * MiB, ram_len = 32 * MiB;
+	struct rl_writer *w;
+	struct rl_reader *r;
+	struct iovec iov;
+	uint8_t *src = NULL, *back;
+	struct stat st;
+	uint64_t off, end;
+	void *buf;
+
+	assert_int_equal(posix_memalign((void **)&src, 4096, ram_len), 0);
+	back = malloc(ram_len);
+	assert_non_null(back);
+	t_fill(src, ram_len, ram_off, seed);
+	assert_int_equal(rl_writer_open(&w, path, &o), 0);
+	/* 1 MiB of stream, then a RAM extent of which 1 MiB in 8 is written. */
+	assert_int_equal(rl_writer_buf_get(w, &buf), 0);
+	t_fill(buf, MiB, 0, seed);
+	assert_int_equal(rl_writer_buf_submit(w, buf, MiB, 0), 0);
+	for (off = 0; off < ram_len; off += 8 * MiB) {
+		iov.iov_base = src + off;
+		iov.iov_len = MiB;
+		assert_int_equal(rl_writer_write_iov(w, &iov, 1, ram_off + off), 0);
+	}
+	/* The stream goes on after the extent. */
+	end = ram_off + ram_len;
+	assert_int_equal(rl_writer_buf_get(w, &buf), 0);
+	t_fill(buf, MiB, end, seed);
+	assert_int_equal(rl_writer_buf_submit(w, buf, MiB, end), 0);
+	assert_int_equal(rl_writer_commit(w, end + MiB), 0);
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, end + MiB);
+	/* 2 MiB of stream + 4 MiB of RAM, and some slack for metadata. */
+	assert_true((uint64_t)st.st_blocks * 512 <= 7 * MiB);
+
+	assert_int_equal(rl_reader_open(&r, path, &o), 0);
+	assert_int_equal(rl_reader_read(r, back, ram_len, ram_off), 0);
+	for (off = 0; off < ram_len; off += MiB) {
+		if ((off / MiB) % 8 == 0)
+			assert_memory_equal(back + off, src + off, MiB);
+		else
+			for (size_t i = 0; i < MiB; i++)
+				if (back[off + i])
+					fail_msg("byte %llu is not zero", (unsigned long long)(ram_off + off + i));
+	}
+	assert_int_equal(rl_reader_read(r, back, MiB, end), 0);
+	assert_true(t_check(back, MiB, end, seed) == (size_t)-1);
+	rl_reader_close(r);
+	free(src);
+	free(back);
+	t_empty_dir();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_stream_ranges),
+		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_256m),
 	};
 	int ret;
