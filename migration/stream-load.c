@@ -647,6 +647,42 @@ unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l)
 	return l->nr_vcpus;
 }
 
+unsigned rl_stream_load_nr_devices(const struct rl_stream_loader *l)
+{
+	return l->nr_devices;
+}
+
+const char *rl_stream_load_device_name(const struct rl_stream_loader *l,
+				       unsigned i)
+{
+	return i < l->nr_devices ? l->cfg_dev[i] : NULL;
+}
+
+unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l)
+{
+	return l->nr_ram;
+}
+
+int rl_stream_load_ram_block(const struct rl_stream_loader *l, unsigned i,
+			     struct rl_ram_block *out)
+{
+	const struct rl_ram_desc *d;
+
+	if (i >= l->nr_ram)
+		return -ENOENT;
+	d = &l->cfg_ram[i];
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, d->name, sizeof(out->name));
+	out->size = d->size;
+	out->gpa = d->gpa;
+	out->backing = d->backing;
+	out->shared = d->flags & RL_RAM_F_SHARED;
+	out->implicit = d->flags & RL_RAM_F_IMPLICIT;
+	out->page_size = d->page_size;
+	out->fd = -1;
+	return 0;
+}
+
 enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l)
 {
 	return l->hdr.mode;

@@ -150,9 +150,24 @@ int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
 	s->mode = opts->mode;
 	s->ignore_shared = opts->ignore_shared;
 	io = opts->io;
-	/* One buffer fills while another is in flight: never fewer than two. */
-	if (io.buf_count && io.buf_count < 2)
+	/*
+	 * A small pool: the device state of a VM is small, and the pool's
+	 * teardown at commit falls inside the pause. One buffer fills while
+	 * another is in flight, so never fewer than two.
+	 */
+	if (!io.buf_size)
+		io.buf_size = RL_STREAM_BUF_SIZE;
+	if (!io.buf_count)
+		io.buf_count = RL_STREAM_BUF_COUNT;
+	if (io.buf_count < 2)
 		io.buf_count = 2;
+	/*
+	 * With RAM kept in place the next process reads the stream at once:
+	 * the page cache serves it, and waiting for the disk only adds to the pause.
+	 */
+	if ((s->mode == RL_MODE_CPR_EXEC || s->mode == RL_MODE_CPR_TRANSFER) &&
+	    !opts->direct)
+		io.no_direct = true;
 	ret = rl_writer_open(&s->w, path, &io);
 	if (ret < 0) {
 		rl_err_set(err, "%s: cannot create the state file: %s", path,

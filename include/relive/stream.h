@@ -77,13 +77,22 @@ struct rl_stream_config {
  * @mode: decides what RAM is written: in the CPR modes shared memfd and file
  *        blocks are described, not written; in cpr-reboot only with
  *        @ignore_shared (capability x-ignore-shared)
- * @io: options of the io writer (NULL-equivalent when zeroed)
+ * @direct: use O_DIRECT in cpr-exec and cpr-transfer too, where the stream
+ *          is written through the page cache by default (the next process
+ *          reads it at once; waiting for the disk would lengthen the pause)
+ * @io: options of the io writer; zero buf_size and buf_count mean
+ *      RL_STREAM_BUF_COUNT buffers of RL_STREAM_BUF_SIZE bytes (a small pool:
+ *      its setup is outside the pause, its teardown inside)
  */
 struct rl_stream_save_opts {
 	enum rl_mig_mode mode;
 	bool ignore_shared;
+	bool direct;
 	struct rl_io_opts io;
 };
+
+#define RL_STREAM_BUF_SIZE (128u * 1024)
+#define RL_STREAM_BUF_COUNT 4u
 
 struct rl_stream_saver;
 
@@ -117,7 +126,7 @@ int rl_stream_save_section_begin(struct rl_stream_saver *s,
  * rl_stream_save_reserve - get @len contiguous bytes of the section's payload
  * in the writer's registered buffer, for the device to serialise into.
  * Nothing is written until rl_stream_save_advance(). A section's inline
- * payload is at most the io buffer size less 4 KiB (1 MiB by default); use
+ * payload is at most the io buffer size less 4 KiB (124 KiB by default); use
  * rl_stream_save_device_iov() beyond that.
  * Return: 0 and *@ptr, or -errno (-EMSGSIZE if the section would not fit).
  */
@@ -209,6 +218,24 @@ int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
 
 /* Return: the number of vCPUs in the stream's configuration. */
 unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l);
+
+/* Return: the number of devices in the stream's configuration. */
+unsigned rl_stream_load_nr_devices(const struct rl_stream_loader *l);
+
+/* Return: the name of device @i (< nr_devices) of the configuration, or NULL. */
+const char *rl_stream_load_device_name(const struct rl_stream_loader *l,
+				       unsigned i);
+
+/* Return: the number of RAM blocks in the stream's configuration. */
+unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l);
+
+/*
+ * rl_stream_load_ram_block - RAM block @i of the configuration as saved:
+ * name, size, gpa, backing, shared, implicit, page_size; fd is -1, host
+ * NULL, path empty (the new process fills those). Return: 0 or -ENOENT.
+ */
+int rl_stream_load_ram_block(const struct rl_stream_loader *l, unsigned i,
+			     struct rl_ram_block *out);
 
 /* Return: the mode the stream was saved in. */
 enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l);

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Bad state streams: every byte of a small valid file flipped in turn, every
+ * truncation, an unknown version, a length past the end, a duplicate section,
+ * a missing footer. Each is refused with a message naming file, section and
+ * offset, and the destination VM keeps its sentinel contents.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "relive/crc32c.h"
+#include "stream-format.h"
+#include "synth-vm.h"
+
+#define SENTINEL 0xAA
+
+struct fix {
+	char dir[64];
+	char path[128];
+	struct synth_vm vm, out;
+	unsigned char *good;
+	size_t size;
+	struct rl_error err;
+};
+
+static void read_file(const char *path, unsigned char **data, size_t *size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*data = malloc(st.st_size);
+	assert_non_null(*data);
+	assert_int_equal(pread(fd, *data, st.st_size, 0), st.st_size);
+	*size = st.st_size;
+	close(fd);
+}
+
+static void write_file(const char *path, const void *data, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, size), (ssize_t)size);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	synth_tmpdir(f->dir);
+	snprintf(f->path, sizeof(f->path), "%s/vm.state", f->dir);
+	synth_vm_init(&f->vm, 0, 16384);
+	synth_vm_add_device(&f->vm, "serial0", 200, false, 1);
+	synth_vm_add_device(&f->vm, "blob0", 4096, true, 2);
+	assert_int_equal(synth_vm_save(&f->vm, f->path, NULL, &f->err), 0);
+	read_file(f->path, &f->good, &f->size);
+	synth_vm_empty_like(&f->out, &f->vm, SENTINEL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	synth_vm_free(&f->vm);
+	synth_vm_free(&f->out);
+	free(f->good);
+	synth_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static bool all_sentinel(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != SENTINEL)
+			return false;
+	return true;
+}
+
+static void assert_untouched(const struct synth_vm *vm)
+{
+	assert_true(all_sentinel(vm->cpu[0], sizeof(vm->cpu)));
+	for (unsigned i = 0; i < vm->nr_devices; i++)
+		assert_true(all_sentinel(vm->dev_state[i], vm->dev_len[i]));
+	for (unsigned i = 0; i < vm->ram.count; i++)
+		assert_true(all_sentinel(vm->ram.blocks[i].host, vm->ram.blocks[i].size));
+}
+
+/*
+ * The bytes the format leaves undefined: the holes of ram1's region where
+ * its zero pages would be (pages 1-3 of every 4; the loader never reads them).
+ */
+static bool in_hole(const struct fix *f, size_t off)
+{
+	size_t region = f->size - 80 - 16384; /* the footer follows the region */
+
+	return off >= region && off < region + 16384 && ((off - region) / 4096) % 4;
+}
+
+static void refused(struct fix *f, const void *data, size_t size,
+		    const char *what, size_t at)
+{
+	int ret;
+
+	memset(f->err.msg, 0, sizeof(f->err.msg));
+	ret = synth_vm_load_mem(&f->out, data, size, &f->err);
+	if (ret >= 0)
+		fail_msg("%s at %zu: accepted", what, at);
+	if (strncmp(f->err.msg, "vm.state: ", 10) || strlen(f->err.msg) < 20)
+		fail_msg("%s at %zu: message '%s'", what, at, f->err.msg);
+	assert_untouched(&f->out);
+}
+
+static void test_good_file_loads(void **state)
+{
+	struct fix *f = *state;
+	struct synth_vm out;
+
+	assert_true(f->size < 32768);
+	synth_vm_empty_like(&out, &f->vm, SENTINEL);
+	assert_int_equal(synth_vm_load_mem(&out, f->good, f->size, &f->err), 0);
+	assert_memory_equal(out.ram.blocks[0].host, f->vm.ram.blocks[0].host, 16384);
+	synth_vm_free(&out);
+}
+
+static void test_every_byte_flipped(void **state)
+{
+	struct fix *f = *state;
+	unsigned char *bad = malloc(f->size);
+
+	memcpy(bad, f->good, f->size);
+	for (size_t i = 0; i < f->size; i++) {
+		if (in_hole(f, i))
+			continue;
+		bad[i] ^= 0xff;
+		refused(f, bad, f->size, "flip", i);
+		bad[i] ^= 0xff;
+	}
+	free(bad);
+}
+
+static void test_every_truncation(void **state)
+{
+	struct fix *f = *state;
+
+	for (size_t len = 0; len < f->size; len++)
+		refused(f, f->good, len, "truncation", len);
+}
+
+/* The same through the file reader, on a sample of the cases. */
+static void test_file_reader_path(void **state)
+{
+	struct fix *f = *state;
+	unsigned char *bad = malloc(f->size);
+
+	memcpy(bad, f->good, f->size);
+	for (size_t i = 0; i < f->size; i += 97) {
+		if (in_hole(f, i))
+			continue;
+		bad[i] ^= 0xff;
+		write_file(f->path, bad, f->size);
+		bad[i] ^= 0xff;
+		assert_true(synth_vm_load_file(&f->out, f->path, &f->err) < 0);
+		assert_non_null(strstr(f->err.msg, f->path));
+		assert_untouched(&f->out);
+	}
+	for (size_t len = 0; len < f->size; len += 211) {
+		write_file(f->path, f->good, len);
+		assert_true(synth_vm_load_file(&f->out, f->path, &f->err) < 0);
+		assert_untouched(&f->out);
+	}
+	free(bad);
+}
+
+/* Rewrite the section header at @off through @fn and fix its CRC. */
+static void patch_section(unsigned char *data, size_t off,
+			  void (*fn)(struct rl_sec_hdr *))
+{
+	struct rl_sec_hdr h;
+
+	assert_int_equal(rl_sec_hdr_decode(data + off, &h), RL_FMT_OK);
+	fn(&h);
+	rl_sec_hdr_encode(data + off, &h);
+}
+
+static void huge_payload(struct rl_sec_hdr *h)
+{
+	h->payload_len = 1u << 30;
+}
+
+static size_t find_section(const struct fix *f, const char *name)
+{
+	for (size_t off = 128; off + 64 <= f->size; off += 8) {
+		struct rl_sec_hdr h;
+
+		if (rl_sec_hdr_decode(f->good + off, &h) == RL_FMT_OK &&
+		    !strcmp(h.name, name))
+			return off;
+	}
+	fail_msg("no section %s", name);
+	return 0;
+}
+
+static void test_specific_messages(void **state)
+{
+	struct fix *f = *state;
+	unsigned char *bad = malloc(f->size);
+	size_t cpu1 = find_section(f, "cpu/1"), foot = find_section(f, "footer");
+	char want[160];
+	struct rl_stream_hdr h = { .version = 2 };
+
+	/* unknown version, with a valid header CRC */
+	memcpy(bad, f->good, f->size);
+	rl_stream_hdr_encode(bad, &h);
+	assert_int_equal(synth_vm_load_mem(&f->out, bad, f->size, &f->err), -ENOTSUP);
+	assert_string_equal(f->err.msg, "vm.state: unknown state stream version 2 (this build reads version 1)");
+
+	/* not a stream at all */
+	memcpy(bad, f->good, f->size);
+	bad[0] = 'X';
+	assert_int_equal(synth_vm_load_mem(&f->out, bad, f->size, &f->err), -EINVAL);
+	assert_string_equal(f->err.msg, "vm.state: not a relive state stream (bad magic at offset 0)");
+
+	/* a flipped payload byte names the section and its offset */
+	memcpy(bad, f->good, f->size);
+	bad[cpu1 + 64 + 10] ^= 1;
+	assert_int_equal(synth_vm_load_mem(&f->out, bad, f->size, &f->err), -EINVAL);
+	snprintf(want, sizeof(want), "vm.state: section 'cpu/1' at offset %zu: CRC mismatch", cpu1);
+	assert_string_equal(f->err.msg, want);
+
+	/* a length past the end of the file */
+	memcpy(bad, f->good, f->size);
+	patch_section(bad, cpu1, huge_payload);
+	assert_int_equal(synth_vm_load_mem(&f->out, bad, f->size, &f->err), -EINVAL);
+	snprintf(want, sizeof(want), "vm.state: section 'cpu/1' at offset %zu: length 1073741824 runs past the end of the file (%zu bytes)",
+		 cpu1, f->size);
+	assert_string_equal(f->err.msg, want);
+
+	/* a missing footer */
+	assert_int_equal(synth_vm_load_mem(&f->out, f->good, foot, &f->err), -EINVAL);
+	snprintf(want, sizeof(want), "vm.state: truncated at offset %zu: the file ends at %zu before the footer",
+		 foot, foot);
+	assert_string_equal(f->err.msg, want);
+	assert_untouched(&f->out);
+	free(bad);
+}
+
+static void test_duplicate_and_missing_sections(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_config cfg = synth_vm_config(&f->vm);
+	struct rl_stream_saver *s;
+	unsigned char *data;
+	size_t size;
+
+	/* cpu/0 twice, cpu/1 never */
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(rl_stream_save_section_begin(s, RL_SECTION_CPU, "cpu/0"), 0);
+		assert_int_equal(rl_stream_save_put(s, "abc", 3), 0);
+		assert_int_equal(rl_stream_save_section_end(s), 0);
+	}
+	assert_int_equal(rl_stream_save_commit(s), 0);
+	read_file(f->path, &data, &size);
+	assert_int_equal(synth_vm_load_mem(&f->out, data, size, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "section 'cpu/0' at offset"));
+	assert_non_null(strstr(f->err.msg, "duplicate section (first at offset"));
+	free(data);
+
+	/* nothing but the configuration */
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	assert_int_equal(rl_stream_save_commit(s), 0);
+	read_file(f->path, &data, &size);
+	assert_int_equal(synth_vm_load_mem(&f->out, data, size, &f->err), -EINVAL);
+	assert_string_equal(f->err.msg, "vm.state: section 'cpu/0' is missing");
+	free(data);
+
+	/* a vCPU the configuration does not have */
+	assert_int_equal(rl_stream_save_begin(&s, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	assert_int_equal(rl_stream_save_section_begin(s, RL_SECTION_CPU, "cpu/2"), 0);
+	assert_int_equal(rl_stream_save_section_end(s), 0);
+	assert_int_equal(rl_stream_save_commit(s), 0);
+	read_file(f->path, &data, &size);
+	assert_int_equal(synth_vm_load_mem(&f->out, data, size, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "section 'cpu/2' at offset"));
+	assert_non_null(strstr(f->err.msg, "not a vCPU of this configuration (2 vCPUs)"));
+	free(data);
+	assert_untouched(&f->out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_file_loads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_byte_flipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_truncation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_reader_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_specific_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_and_missing_sections, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
