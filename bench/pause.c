@@ -262,17 +262,40 @@ static int ms_left(uint64_t deadline)
 
 /*
  * After a migrate that replaces the process in place: the VM has stopped
- * once we saw STOP or lost the connection (a VMM that does not keep its
- * monitors across the exec), and is back when RESUME arrives or
- * query-status says running on a new connection.
+ * once STOP arrived or query-status stopped saying running, and is back when
+ * RESUME arrives or query-status says running again. A VMM that does not
+ * keep its monitors across the exec closes the connection: then the new
+ * process is asked on a new connection.
  */
 static gboolean wait_exec_resume(struct run_ctx *c, uint64_t deadline, GError **errp)
 {
+	gboolean stopped = FALSE;
 	GError *err = NULL;
 
-	if (qmp_wait_event(c->cur.qmp, "STOP", ms_left(deadline), &err)) {
-		if (qmp_wait_event(c->cur.qmp, "RESUME", ms_left(deadline), &err))
+	while (bench_now_ns() < deadline) {
+		g_autofree char *st = NULL;
+
+		if (qmp_wait_event(c->cur.qmp, stopped ? "RESUME" : "STOP", 10, &err)) {
+			if (stopped)
+				return TRUE;
+			stopped = TRUE;
+			continue;
+		}
+		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+			break;
+		g_clear_error(&err);
+		st = query_status(c->cur.qmp, ms_left(deadline), &err);
+		if (!st)
+			break;
+		if (strcmp(st, "running"))
+			stopped = TRUE;
+		else if (stopped)
 			return TRUE;
+	}
+	if (!err) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "the VM did not %s in time",
+			    stopped ? "resume" : "stop");
+		return FALSE;
 	}
 	if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
 		g_propagate_error(errp, err);
@@ -825,7 +848,8 @@ int bench_pause_main(int argc, char **argv)
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- guest-visible pause of an update");
 	struct pause_opts o = { 0 };
 	g_auto(GStrv) lm = NULL, lr = NULL, lv = NULL, lb = NULL, lk = NULL, le = NULL, lw = NULL;
-	g_autofree char *cmdline = g_strjoinv(" ", argv);
+	g_autofree char *args = g_strjoinv(" ", argv + 1);
+	g_autofree char *cmdline = g_strdup_printf("relive-bench pause %s", args);
 	GError *err = NULL;
 	unsigned idx = 0;
 	int status = 0;
