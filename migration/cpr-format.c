@@ -188,6 +188,16 @@ static int u64_set(struct rl_cpr_u64 *tab, uint32_t *n, uint32_t max,
 	return 0;
 }
 
+int rl_cpr_value_del(struct rl_cpr_state *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->nvalues; i++)
+		if (rl_streq(s->values[i].name, name, RL_CPR_KEY_MAX)) {
+			s->values[i] = s->values[--s->nvalues];
+			return 0;
+		}
+	return -ENOENT;
+}
+
 int rl_cpr_time_get(const struct rl_cpr_state *s, const char *name, uint64_t *v)
 {
 	return u64_get(s->times, s->ntimes, name, v);

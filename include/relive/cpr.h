@@ -172,13 +172,16 @@ const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 /* rl_cpr_name_is_ram - does a QEMU fd name look like a RAM block's memfd? */
 bool rl_cpr_name_is_ram(const char *name);
 
-/* rl_cpr_get_u64 - Return: 0 and *@v for @name in @tab (times or values), or -ENOENT. */
+/* Return: 0 and *@v, the timestamp or value named @name, or -ENOENT. */
 int rl_cpr_time_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
 int rl_cpr_value_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
 
 /* Return: 0 or -ENOSPC (table full) or -ENAMETOOLONG. Replaces an existing name. */
 int rl_cpr_time_set(struct rl_cpr_state *s, const char *name, uint64_t ns);
 int rl_cpr_value_set(struct rl_cpr_state *s, const char *name, uint64_t v);
+
+/* rl_cpr_value_del - forget the value @name. Return: 0 or -ENOENT. */
+int rl_cpr_value_del(struct rl_cpr_state *s, const char *name);
 
 /*
  * rl_cpr_crc32c - CRC32C of the state's body; the same function as
