@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * control.h for the monitors: run state, stop/cont/quit, migration
+ * parameters and capabilities (a process's own, QEMU's defaults at start),
+ * migrate with its blockers checked before anything stops, migrate-incoming
+ * for -incoming defer, and the query-* answers with relive's pause breakdown.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "control.h"
+#include "machine.h"
+#include "migrate.h"
+#include "monitor.h"
+#include "vm-error.h"
+
+static int64_t downtime_limit = 300;
+
+const char *control_runstate(void)
+{
+	return rl_run_state_name(vm.run);
+}
+
+gboolean control_running(void)
+{
+	return rl_run_state_is_running(vm.run);
+}
+
+gboolean control_stop(GError **errp)
+{
+	if (vm.run == RL_RUN_RUNNING)
+		machine_pause(RL_RUN_PAUSED);
+	return TRUE;
+}
+
+gboolean control_cont(GError **errp)
+{
+	if (vm.run == RL_RUN_INMIGRATE) {
+		vm_error(errp, "Guest is in inmigrate state: wait for the incoming migration (migrate_incoming) to finish");
+		return FALSE;
+	}
+	if (vm.run == RL_RUN_FINISH_MIGRATE) {
+		vm_error(errp, "Migration is in progress");
+		return FALSE;
+	}
+	if (vm.cpus.failed) {
+		vm_error(errp, "The vCPUs stopped on an error: %s",
+			 vm.cpus.fail_msg ? vm.cpus.fail_msg : "unknown");
+		return FALSE;
+	}
+	if (vm.run != RL_RUN_RUNNING)
+		machine_resume();
+	return TRUE;
+}
+
+static gboolean quit_idle(gpointer opaque)
+{
+	monitor_flush_all();
+	g_main_loop_quit(vm.loop);
+	return G_SOURCE_REMOVE;
+}
+
+void control_quit(void)
+{
+	g_idle_add(quit_idle, NULL);
+}
+
+static gboolean idle_or_error(GError **errp)
+{
+	if (!rl_mig_status_is_idle(vm.status)) {
+		vm_error(errp, "There's a migration process in progress");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean set_mode(const char *v, GError **errp)
+{
+	enum rl_mig_mode m;
+
+	if (rl_mig_mode_parse(v, &m) < 0) {
+		vm_error(errp, "Parameter 'mode' does not accept value '%s' (normal, cpr-reboot, cpr-transfer, cpr-exec)",
+			 v);
+		return FALSE;
+	}
+	vm.params.mode = m;
+	return TRUE;
+}
+
+static gboolean set_command(const char *const *argv, GError **errp)
+{
+	if (rl_mig_params_set_exec_command(&vm.params, argv) < 0) {
+		vm_error(errp, "cpr-exec-command: out of memory");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean control_migrate_set_parameter(const char *name, const char *value,
+				       GError **errp)
+{
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (!strcmp(name, "mode"))
+		return set_mode(value, errp);
+	if (!strcmp(name, "cpr-exec-command")) {
+		g_auto(GStrv) words = g_strsplit_set(value ? value : "", " \t", -1);
+		g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+		for (int i = 0; words[i]; i++)
+			if (*words[i])
+				g_ptr_array_add(argv, words[i]);
+		g_ptr_array_add(argv, NULL);
+		return set_command((const char *const *)argv->pdata, errp);
+	}
+	if (!strcmp(name, "downtime-limit")) {
+		char *end;
+		gint64 v = g_ascii_strtoll(value ? value : "", &end, 10);
+
+		if (!value || !*value || *end || v < 0) {
+			vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
+			return FALSE;
+		}
+		downtime_limit = v;
+		return TRUE;
+	}
+	vm_error(errp, "Parameter '%s' is unexpected (relive-vm has mode, cpr-exec-command, downtime-limit)",
+		 name);
+	return FALSE;
+}
+
+gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
+{
+	g_autoptr(GList) members = NULL;
+	JsonNode *n;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	members = json_object_get_members(args);
+	/* Check everything first: a refused command changes nothing. */
+	for (GList *m = members; m; m = m->next) {
+		const char *key = m->data;
+
+		n = json_object_get_member(args, key);
+		if (!strcmp(key, "mode")) {
+			enum rl_mig_mode mode;
+
+			if (JSON_NODE_HOLDS_VALUE(n) &&
+			    json_node_get_value_type(n) == G_TYPE_STRING &&
+			    rl_mig_mode_parse(json_node_get_string(n), &mode) == 0)
+				continue;
+			vm_error(errp, "Parameter 'mode' expects one of normal, cpr-reboot, cpr-transfer, cpr-exec");
+			return FALSE;
+		} else if (!strcmp(key, "cpr-exec-command")) {
+			JsonArray *a = JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+
+			if (!a) {
+				vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
+				return FALSE;
+			}
+			for (guint i = 0; i < json_array_get_length(a); i++) {
+				JsonNode *e = json_array_get_element(a, i);
+
+				if (!JSON_NODE_HOLDS_VALUE(e) ||
+				    json_node_get_value_type(e) != G_TYPE_STRING) {
+					vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
+					return FALSE;
+				}
+			}
+		} else if (!strcmp(key, "downtime-limit")) {
+			if (!JSON_NODE_HOLDS_VALUE(n) ||
+			    json_node_get_value_type(n) != G_TYPE_INT64 ||
+			    json_node_get_int(n) < 0) {
+				vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
+				return FALSE;
+			}
+		} else {
+			vm_error(errp, "Parameter '%s' is unexpected", key);
+			return FALSE;
+		}
+	}
+	for (GList *m = members; m; m = m->next) {
+		const char *key = m->data;
+
+		n = json_object_get_member(args, key);
+		if (!strcmp(key, "mode")) {
+			set_mode(json_node_get_string(n), NULL);
+		} else if (!strcmp(key, "cpr-exec-command")) {
+			JsonArray *a = json_node_get_array(n);
+			g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+			for (guint i = 0; i < json_array_get_length(a); i++)
+				g_ptr_array_add(argv, (gpointer)json_array_get_string_element(a, i));
+			g_ptr_array_add(argv, NULL);
+			if (!set_command((const char *const *)argv->pdata, errp))
+				return FALSE;
+		} else {
+			downtime_limit = json_node_get_int(n);
+		}
+	}
+	return TRUE;
+}
+
+gboolean control_migrate_set_capability(const char *name, gboolean on,
+					GError **errp)
+{
+	enum rl_mig_cap cap;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (rl_mig_cap_parse(name, &cap) < 0) {
+		vm_error(errp, "Invalid parameter '%s': unknown migration capability", name);
+		return FALSE;
+	}
+	vm.params.caps[cap] = on;
+	return TRUE;
+}
+
+static JsonNode *obj_node(JsonObject *o)
+{
+	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+	json_node_take_object(n, o);
+	return n;
+}
+
+JsonNode *control_query_migrate(void)
+{
+	JsonObject *o = json_object_new();
+	JsonArray *devs;
+
+	if (vm.status != RL_MIG_NONE)
+		json_object_set_string_member(o, "status", rl_mig_status_name(vm.status));
+	if (vm.status == RL_MIG_FAILED && vm.error_desc)
+		json_object_set_string_member(o, "error-desc", vm.error_desc);
+	if (vm.status == RL_MIG_COMPLETED) {
+		JsonObject *p = migrate_pause_json();
+
+		if (p) {
+			gint64 total = json_object_get_int_member(p, "total-us");
+
+			json_object_set_int_member(o, "downtime", (total + 999) / 1000);
+			json_object_set_int_member(o, "total-time", (total + 999) / 1000);
+			json_object_set_object_member(o, "relive-pause", p);
+		}
+		if (vm.state_size)
+			json_object_set_int_member(o, "relive-state-bytes", vm.state_size);
+	}
+	devs = json_array_new();
+	for (unsigned i = 0; vm.blobs && i < vm.blobs->len; i++) {
+		struct state_blob *b = g_ptr_array_index(vm.blobs, i);
+		JsonObject *d = json_object_new();
+
+		json_object_set_string_member(d, "id", b->id);
+		json_object_set_string_member(d, "type", "state-blob");
+		json_object_set_int_member(d, "size", b->size);
+		json_object_set_int_member(d, "verified-loads", b->loads);
+		json_array_add_object_element(devs, d);
+	}
+	json_object_set_array_member(o, "relive-devices", devs);
+	return obj_node(o);
+}
+
+JsonNode *control_query_migrate_parameters(void)
+{
+	JsonObject *o = json_object_new();
+	JsonArray *cmd = json_array_new();
+
+	json_object_set_string_member(o, "mode", rl_mig_mode_name(vm.params.mode));
+	for (char **a = vm.params.cpr_exec_command; a && *a; a++)
+		json_array_add_string_element(cmd, *a);
+	json_object_set_array_member(o, "cpr-exec-command", cmd);
+	json_object_set_int_member(o, "downtime-limit", downtime_limit);
+	return obj_node(o);
+}
+
+JsonNode *control_query_migrate_capabilities(void)
+{
+	JsonArray *a = json_array_new();
+	JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+
+	for (unsigned i = 0; i < RL_CAP__MAX; i++) {
+		JsonObject *c = json_object_new();
+
+		json_object_set_string_member(c, "capability", rl_mig_cap_name(i));
+		json_object_set_boolean_member(c, "state", vm.params.caps[i]);
+		json_array_add_object_element(a, c);
+	}
+	json_node_take_array(n, a);
+	return n;
+}
+
+/* QMP's MigrationAddress to a URI: file and unix only. */
+static char *channel_uri(JsonArray *channels, const char *type, GError **errp)
+{
+	for (guint i = 0; i < json_array_get_length(channels); i++) {
+		JsonObject *c = json_array_get_object_element(channels, i);
+		JsonObject *addr;
+		const char *t;
+
+		if (!c || !json_object_has_member(c, "channel-type") ||
+		    !json_object_has_member(c, "addr"))
+			continue;
+		if (strcmp(json_object_get_string_member(c, "channel-type"), type))
+			continue;
+		addr = json_object_get_object_member(c, "addr");
+		t = addr && json_object_has_member(addr, "transport") ?
+		    json_object_get_string_member(addr, "transport") : "";
+		if (!strcmp(t, "file") && json_object_has_member(addr, "filename"))
+			return g_strdup_printf("file:%s",
+					       json_object_get_string_member(addr, "filename"));
+		if (!strcmp(t, "socket") && json_object_has_member(addr, "path"))
+			return g_strdup_printf("unix:%s",
+					       json_object_get_string_member(addr, "path"));
+		vm_error(errp, "channels: the %s channel's address must be a file or a unix socket",
+			 type);
+		return NULL;
+	}
+	vm_error(errp, "channels: no '%s' channel", type);
+	return NULL;
+}
+
+gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
+{
+	g_autofree char *u = NULL;
+	struct rl_mig_vm mv = { &vm.mem.reg, vm.mem.aux_ram_share, vm.mem.has_implicit };
+	struct rl_error err = { { 0 } };
+	struct rl_mig_uri parsed;
+	int ret;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (vm.run == RL_RUN_INMIGRATE) {
+		vm_error(errp, "Guest is waiting for an incoming migration");
+		return FALSE;
+	}
+	if (channels) {
+		u = channel_uri(channels, "main", errp);
+		if (!u)
+			return FALSE;
+	} else {
+		u = g_strdup(uri);
+	}
+	ret = rl_mig_check_blockers(&mv, &vm.params, u, &err);
+	if (ret < 0) {
+		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));
+		return FALSE;
+	}
+	ret = rl_mig_uri_parse(u, &parsed, &err);
+	if (ret < 0 || parsed.kind != RL_URI_FILE) {
+		vm_error(errp, "%s: relive-vm migrates to file: URIs only",
+			 ret < 0 && err.msg[0] ? err.msg : u);
+		return FALSE;
+	}
+	if (vm.params.mode == RL_MODE_CPR_TRANSFER) {
+		vm_error(errp, "mode cpr-transfer is not supported by relive-vm yet");
+		return FALSE;
+	}
+	g_clear_pointer(&vm.error_desc, g_free);
+	machine_set_status(RL_MIG_SETUP);
+	migrate_start(parsed.path);
+	return TRUE;
+}
+
+static gboolean incoming_idle(gpointer path)
+{
+	incoming_load(path);
+	return G_SOURCE_REMOVE;
+}
+
+gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
+				  GError **errp)
+{
+	g_autofree char *u = NULL;
+	struct rl_error err = { { 0 } };
+	struct rl_mig_uri parsed;
+
+	if (vm.run != RL_RUN_INMIGRATE || !vm.incoming_pending) {
+		vm_error(errp, "'-incoming' was not specified on the command line");
+		return FALSE;
+	}
+	if (channels) {
+		u = channel_uri(channels, "main", errp);
+		if (!u)
+			return FALSE;
+	} else {
+		u = g_strdup(uri);
+	}
+	if (rl_mig_uri_parse(u, &parsed, &err) < 0 || parsed.kind != RL_URI_FILE) {
+		vm_error(errp, "%s: relive-vm takes incoming migrations from file: URIs only",
+			 err.msg[0] ? err.msg : u);
+		return FALSE;
+	}
+	vm.incoming_pending = false;
+	vm.incoming_uri = g_strdup(parsed.path);
+	g_idle_add(incoming_idle, vm.incoming_uri);
+	return TRUE;
+}
+
+gboolean control_migrate_cancel(GError **errp)
+{
+	if (migrate_cancel_pending())
+		machine_set_status(RL_MIG_CANCELLED);
+	return TRUE;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vCPUs: one host thread each, parked and resumed together; the two
+ * accelerators behind them (KVM running the built-in guest program, and
+ * "thread", which runs no guest code and writes the heartbeat itself), and
+ * each vCPU's complete state as a byte string for the state stream.
+ */
+#ifndef VM_CPUS_H
+#define VM_CPUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <glib.h>
+
+#include "memory.h"
+
+#define HEARTBEAT_GPA 0x1000u
+#define HEARTBEAT_STRIDE 64u
+
+struct kvm_run;
+
+struct vcpu {
+	unsigned index;
+	pthread_t thread;
+	bool started;
+	int fd;			/* KVM vCPU fd, -1 for thread */
+	struct kvm_run *run;
+	volatile uint64_t *heartbeat; /* thread accel */
+};
+
+/*
+ * Port I/O from the guest: @is_write, @port, @data (@size bytes); called on
+ * the vCPU's thread.
+ */
+typedef void (*cpus_pio_fn)(uint16_t port, bool is_write, uint8_t *data,
+			    unsigned size);
+
+struct cpus {
+	bool kvm;
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;
+	void *cpuid;		/* struct kvm_cpuid2 */
+	uint32_t *msr_index;	/* the MSRs saved and restored */
+	unsigned nr_msrs;
+	uint32_t xsave_size;
+	unsigned nr;
+	struct vcpu *vcpu;
+	cpus_pio_fn pio;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool run_allowed;
+	unsigned parked;
+	bool failed;		/* a vCPU hit an error KVM reported */
+	char *fail_msg;
+};
+
+/*
+ * cpus_open_kvm - open /dev/kvm and create the VM.
+ * Return: 0, -ENOENT/-EACCES... when /dev/kvm cannot be opened (the caller
+ * may fall back to the thread accelerator), or another -errno with @errp.
+ */
+int cpus_open_kvm(struct cpus *c, GError **errp);
+
+/* Maps every RAM block of @mem into the VM at its guest-physical address. */
+gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, GError **errp);
+
+/*
+ * cpus_create - create @nr vCPUs (KVM when cpus_open_kvm() succeeded,
+ * thread otherwise) with their threads parked, registers at the guest
+ * program's entry. @probe_msrs: find which MSRs KVM can read and write back
+ * (first start; after an exec the list comes from the stream).
+ */
+gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
+		     uint32_t entry, bool probe_msrs, cpus_pio_fn pio,
+		     GError **errp);
+
+/* Lets every vCPU run. */
+void cpus_resume(struct cpus *c);
+/* Stops every vCPU and waits until all are parked. */
+void cpus_pause(struct cpus *c);
+
+/* Size of one vCPU's saved state. */
+size_t cpus_state_size(struct cpus *c);
+/* Fills @buf (cpus_state_size() bytes) with vCPU @i's state. Parked vCPUs only. */
+gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp);
+/* Restores vCPU @i from @buf (@len bytes); the error names the part that failed. */
+gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
+		   GError **errp);
+
+void cpus_destroy(struct cpus *c);
+
+#endif

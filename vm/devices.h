@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The machine's devices: the 16550 serial port at 0x3f8 (on a chardev) and
+ * state-blob devices (opaque state standing in for large device state).
+ * Each saves itself into the state stream and checks what it loads.
+ */
+#ifndef VM_DEVICES_H
+#define VM_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "relive/stream.h"
+
+#define SERIAL_NAME "serial0"
+#define SERIAL_BASE 0x3f8
+
+/* ----------------------------------------------------------------- serial */
+
+/* serial_init - the 16550 in its reset state; output is held until attached. */
+void serial_init(void);
+/*
+ * serial_attach - put the output on the chardev @spec ("stdio", "file:P",
+ * "unix:P,server,nowait", "none"). Call after the monitors adopted what came
+ * across an exec, so a preserved serial socket is taken over.
+ */
+gboolean serial_attach(const char *spec, GError **errp);
+/* Port I/O on 0x3f8..0x3ff, from vCPU threads. */
+void serial_pio(uint16_t port, bool is_write, uint8_t *data, unsigned size);
+/* Moves output the guest wrote to the chardev (main loop). */
+void serial_flush(void);
+int serial_save(struct rl_stream_saver *s, GError **errp);
+gboolean serial_load(struct rl_stream_loader *l, GError **errp);
+
+/* ------------------------------------------------------------- state-blob */
+
+struct state_blob {
+	char id[32];
+	char data_name[40];	/* section of the bytes: "ID/data" */
+	uint64_t size;
+	uint64_t seed;
+	uint8_t *data;
+	uint64_t loads;		/* successful loads in this process */
+};
+
+/* Creates the blob; @fill: write the pattern now (a first start). */
+struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill);
+/* New seed, contents refilled: before the VM stops for a save. */
+void state_blob_reseed(struct state_blob *b);
+int state_blob_save(struct state_blob *b, struct rl_stream_saver *s);
+/* Loads and checks every byte against the pattern of the saved seed. */
+gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
+			 GError **errp);
+void state_blob_free(struct state_blob *b);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The machine: one per process. Its memory, vCPUs and devices, its run
+ * state (QEMU's names), and the migration state the monitors see through
+ * control.h. Owned by the main loop thread.
+ */
+#ifndef VM_MACHINE_H
+#define VM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "cpus.h"
+#include "devices.h"
+#include "memory.h"
+#include "options.h"
+#include "relive/migrate.h"
+#include "relive/stream.h"
+
+/* The pause of the last update, in CLOCK_MONOTONIC nanoseconds; 0: unknown. */
+struct pause_times {
+	uint64_t stop;		/* the stop was asked for */
+	uint64_t stopped;	/* every vCPU parked */
+	uint64_t written;	/* state committed */
+	uint64_t tramp_entry;	/* trampoline main */
+	uint64_t tramp_exec;	/* trampoline execs the new binary */
+	uint64_t main;		/* new process main() */
+	uint64_t loaded;	/* state loaded and applied */
+	uint64_t resumed;	/* vCPUs running again */
+};
+
+struct machine {
+	int argc;
+	char **argv;
+	struct vm_options o;
+	struct vm_memory mem;
+	struct cpus cpus;
+	GPtrArray *blobs;		/* struct state_blob * */
+	GPtrArray *device_names;	/* the stream's device list */
+	enum rl_run_state run;
+
+	struct rl_mig_params params;
+	enum rl_mig_status status;
+	char *error_desc;
+	char *incoming_uri;		/* pending -incoming (defer: NULL) */
+	bool incoming_pending;
+	struct pause_times t;
+	bool save_running;		/* the VM ran when the save stopped it */
+	uint64_t state_size;		/* bytes of the last stream written or read */
+	GMainLoop *loop;
+};
+
+extern struct machine vm;
+
+uint64_t now_ns(void);
+
+/* Creates devices (after memory and vCPUs). @incoming: state will be loaded. */
+gboolean machine_devices_init(bool incoming, GError **errp);
+
+/* Stops the vCPUs; the run state becomes @to; STOP event if it was running. */
+void machine_pause(enum rl_run_state to);
+/* Lets the vCPUs run; RESUME event. */
+void machine_resume(void);
+void machine_set_run(enum rl_run_state to);
+
+/* Moves the migration status and tells QMP clients (MIGRATION event). */
+void machine_set_status(enum rl_mig_status to);
+
+/*
+ * State stream of this machine. machine_save() expects a stopped VM and an
+ * open saver; machine_load() validates the whole stream before it touches
+ * anything and names the section and offset of what is wrong.
+ */
+void machine_stream_config(struct rl_stream_config *cfg);
+int machine_save(struct rl_stream_saver *s, GError **errp);
+gboolean machine_load(const char *path, bool *was_running, GError **errp);
+
+#endif

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * relive-vm's main(): the order in which a machine comes up. After a
+ * cpr-exec update the path from main() to the resumed guest is kept short
+ * (CPR state, map the preserved RAM, create the VM, load, resume); monitors,
+ * pidfile, daemon and RAM population come after the guest runs again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "machine.h"
+#include "migrate.h"
+#include "monitor.h"
+#include "relive/version.h"
+#include "vm-error.h"
+
+extern const uint8_t relive_guest_start[], relive_guest_end[];
+extern const uint32_t relive_guest_entry;
+
+static int daemon_pipe = -1;
+
+static G_NORETURN void die(GError *e)
+{
+	fprintf(stderr, "relive-vm: %s\n", e->message);
+	if (daemon_pipe >= 0) {
+		char c = 1;
+
+		(void)!write(daemon_pipe, &c, 1);
+	}
+	exit(1);
+}
+
+/* QEMU's -daemonize: the parent returns once the child reports it is ready. */
+static void daemonize_begin(void)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		perror("relive-vm: -daemonize: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("relive-vm: -daemonize: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		char c = 1;
+
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1)
+			c = 1;
+		_exit(c ? 1 : 0);
+	}
+	close(fds[0]);
+	setsid();
+	daemon_pipe = fds[1];
+}
+
+static void daemonize_done(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char c = 0;
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	(void)!write(daemon_pipe, &c, 1);
+	close(daemon_pipe);
+	daemon_pipe = -1;
+}
+
+static gboolean write_pidfile(const char *path, GError **errp)
+{
+	g_autofree char *s = g_strdup_printf("%d\n", getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
+		vm_error(errp, "-pidfile %s: %s", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+	g_main_loop_quit(vm.loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean create_accel(GError **errp)
+{
+	GError *e = NULL;
+	int ret;
+
+	vm.cpus.kvm_fd = vm.cpus.vm_fd = -1;
+	if (vm.o.accel == ACCEL_THREAD)
+		return TRUE;
+	ret = cpus_open_kvm(&vm.cpus, &e);
+	if (ret == 0)
+		return TRUE;
+	if (vm.o.accel == ACCEL_KVM) {
+		g_propagate_prefixed_error(errp, e, "-accel kvm: ");
+		return FALSE;
+	}
+	if (ret != -ENOENT && ret != -EACCES && ret != -ENODEV && ret != -EPERM &&
+	    ret != -ENXIO) {
+		g_propagate_error(errp, e);
+		return FALSE;
+	}
+	/* the default: KVM where /dev/kvm opens */
+	fprintf(stderr, "relive-vm: %s: using -accel thread (no guest code runs)\n", e->message);
+	g_error_free(e);
+	return TRUE;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t t_main = now_ns();
+	GError *e = NULL;
+	const char *incoming = NULL;
+	bool defer = false;
+
+	vm.argc = argc;
+	vm.argv = argv;
+	if (!options_parse(&vm.o, argc, argv, &e))
+		die(e);
+	if (vm.o.help) {
+		options_print_help();
+		return 0;
+	}
+	if (vm.o.version) {
+		printf("relive-vm %s (QEMU 10.2 command line and monitors)\n", RELIVE_VERSION);
+		return 0;
+	}
+	if (!cpr_incoming_begin(&e))
+		die(e);
+	vm.t.main = t_main;
+	rl_mig_params_init(&vm.params);
+	vm.status = RL_MIG_NONE;
+	if (vm.o.incoming->len) {
+		const char *in = g_ptr_array_index(vm.o.incoming, 0);
+
+		if (!strcmp(in, "defer"))
+			defer = true;
+		else if (g_str_has_prefix(in, "file:"))
+			incoming = in + 5;
+		else {
+			vm_error(&e, "-incoming %s: relive-vm loads from file: (or defer); unix: is for cpr-transfer, not supported yet",
+				 in);
+			die(e);
+		}
+	} else if (cpr_incoming()) {
+		vm_error(&e, "started by a cpr-exec update but without -incoming: add -incoming file:PATH to cpr-exec-command");
+		die(e);
+	}
+	if (vm.o.daemonize && !cpr_incoming())
+		daemonize_begin();
+
+	if (!memory_create(&vm.mem, &vm.o, cpr_incoming() ? cpr_ram_fd : NULL, NULL, &e))
+		die(e);
+	if (!cpr_incoming())
+		memory_rom_load(&vm.mem, relive_guest_start,
+				relive_guest_end - relive_guest_start, 0);
+	if (!create_accel(&e) || !cpus_map_memory(&vm.cpus, &vm.mem, &e) ||
+	    !cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
+			 !cpr_incoming(), serial_pio, &e))
+		die(e);
+	if (!machine_devices_init(incoming || defer, &e))
+		die(e);
+
+	if (incoming) {
+		machine_set_run(RL_RUN_INMIGRATE);
+		incoming_load(incoming); /* resumes, or rolls back, or exits */
+	} else if (defer) {
+		machine_set_run(RL_RUN_INMIGRATE);
+		vm.incoming_pending = true;
+	} else {
+		machine_set_run(RL_RUN_RUNNING);
+		cpus_resume(&vm.cpus);
+	}
+
+	/* The guest runs: everything below is outside any update's pause. */
+	vm.loop = g_main_loop_new(NULL, FALSE);
+	if (cpr_incoming() && !cpr_restore_monitors(&e))
+		die(e);
+	if (!serial_attach(vm.o.serial ? vm.o.serial : vm.o.daemonize ? "none" : "stdio", &e))
+		die(e);
+	for (unsigned i = 0; i < vm.o.monitors->len; i++)
+		if (!monitor_hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
+			die(e);
+	for (unsigned i = 0; i < vm.o.qmps->len; i++)
+		if (!monitor_qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
+			die(e);
+	if (incoming)
+		cpr_incoming_finish();
+	if (vm.o.pidfile && !write_pidfile(vm.o.pidfile, &e))
+		die(e);
+	if (daemon_pipe >= 0)
+		daemonize_done();
+	g_unix_signal_add(SIGTERM, on_signal, NULL);
+	g_unix_signal_add(SIGINT, on_signal, NULL);
+	g_unix_signal_add(SIGHUP, on_signal, NULL);
+
+	g_main_loop_run(vm.loop);
+
+	monitor_flush_all();
+	if (vm.o.pidfile)
+		unlink(vm.o.pidfile);
+	/* vCPU threads and mappings go with the process */
+	return 0;
+}

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Migration on the machine side. Outgoing: from the main loop, after the
+ * command's reply went out: state writer opened while the guest runs, stop,
+ * save, and for cpr-exec the CPR fd table and the exec; any failure resumes
+ * the guest here. Incoming: the CPR state read before anything is created,
+ * the load, resume, then everything that can wait (monitors, holder, RAM
+ * population), and rollback to the old binary when the load fails.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine.h"
+#include "migrate.h"
+#include "chardev.h"
+#include "monitor.h"
+#include "relive/cpr.h"
+#include "vm-error.h"
+
+#define ROLLBACK_VALUE "relive-vm-rollback"
+
+static struct rl_cpr_state *cpr;	/* the state this process came with */
+static char *pending_path;		/* migrate scheduled, not started */
+static guint pending_source;
+
+/* ---------------------------------------------------------------- outgoing */
+
+static void fail(const char *path, GError *e)
+{
+	g_free(vm.error_desc);
+	vm.error_desc = g_strdup(e->message);
+	fprintf(stderr, "relive-vm: migration to %s failed: %s\n", path, e->message);
+	machine_set_status(RL_MIG_FAILED);
+	g_error_free(e);
+}
+
+/* The rollback command: this binary, the same arguments, -incoming file:@path. */
+static char **rollback_argv(const char *path)
+{
+	GPtrArray *a = g_ptr_array_new();
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+
+	g_ptr_array_add(a, g_strdup(self ? self : vm.argv[0]));
+	for (int i = 1; i < vm.argc; i++) {
+		if (!strcmp(vm.argv[i], "-incoming") || !strcmp(vm.argv[i], "--incoming")) {
+			i++;
+			continue;
+		}
+		g_ptr_array_add(a, g_strdup(vm.argv[i]));
+	}
+	g_ptr_array_add(a, g_strdup("-incoming"));
+	g_ptr_array_add(a, g_strdup_printf("file:%s", path));
+	g_ptr_array_add(a, NULL);
+	return (char **)g_ptr_array_free(a, FALSE);
+}
+
+static gboolean cpr_table_fill(struct rl_cpr_state *s, const char *path,
+			       GError **errp)
+{
+	g_auto(GStrv) rb = rollback_argv(path);
+	int ret;
+
+	rl_cpr_state_init(s);
+	s->mode = RL_MODE_CPR_EXEC;
+	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
+		struct rl_ram_block *b = &vm.mem.reg.blocks[i];
+
+		if (b->backing != RL_RAM_MEMFD)
+			continue; /* file backends are reopened by path */
+		ret = rl_cpr_add_fd(s, b->name, 0, b->fd);
+		if (ret < 0) {
+			vm_error(errp, "CPR fd table: RAM block %s (fd %d): %s", b->name,
+				 b->fd, g_strerror(-ret));
+			return FALSE;
+		}
+	}
+	ret = monitor_cpr_save((struct rl_cpr_table *)s);
+	if (ret < 0) {
+		vm_error(errp, "CPR fd table: monitor and serial sockets: %s", g_strerror(-ret));
+		return FALSE;
+	}
+	ret = rl_cpr_set_rollback(s, (const char *const *)rb);
+	if (ret < 0) {
+		vm_error(errp, "CPR state: rollback command: %s", g_strerror(-ret));
+		return FALSE;
+	}
+	rl_cpr_time_set(s, "stop-request", vm.t.stop);
+	rl_cpr_time_set(s, RL_CPR_T_STOP, vm.t.stopped);
+	rl_cpr_time_set(s, RL_CPR_T_STATE, vm.t.written);
+	return TRUE;
+}
+
+static gboolean migrate_run(gpointer opaque)
+{
+	g_autofree char *path = pending_path;
+	struct rl_stream_save_opts so = { 0 };
+	struct rl_stream_saver *s = NULL;
+	struct rl_error err = { { 0 } };
+	GError *e = NULL;
+	bool was_running = rl_run_state_is_running(vm.run);
+	int ret;
+
+	pending_path = NULL;
+	pending_source = 0;
+	memset(&vm.t, 0, sizeof(vm.t));
+
+	/* Everything that can happen before the stop does. */
+	for (unsigned i = 0; i < vm.blobs->len; i++)
+		state_blob_reseed(g_ptr_array_index(vm.blobs, i));
+	so.mode = vm.params.mode;
+	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
+	ret = rl_stream_save_begin(&s, path, &so, &err);
+	if (ret < 0) {
+		vm_error(&e, "%s: %s", path, err.msg[0] ? err.msg : g_strerror(-ret));
+		fail(path, e);
+		return G_SOURCE_REMOVE;
+	}
+	machine_set_status(RL_MIG_ACTIVE);
+
+	vm.t.stop = now_ns();
+	vm.save_running = was_running;
+	machine_pause(RL_RUN_FINISH_MIGRATE);
+	vm.t.stopped = now_ns();
+
+	ret = machine_save(s, &e);
+	if (ret < 0) {
+		rl_stream_save_abort(s);
+		goto resume;
+	}
+	vm.state_size = rl_stream_save_size(s);
+	ret = rl_stream_save_commit(s);
+	if (ret < 0) {
+		vm_error(&e, "%s: %s", path, err.msg[0] ? err.msg : g_strerror(-ret));
+		goto resume;
+	}
+	vm.t.written = now_ns();
+
+	if (vm.params.mode == RL_MODE_CPR_EXEC) {
+		struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+		char **argv = vm.params.cpr_exec_command;
+
+		if (!cpr_table_fill(st, path, &e)) {
+			g_free(st);
+			unlink(path);
+			goto resume;
+		}
+		machine_set_status(RL_MIG_COMPLETED);
+		monitor_flush_all();
+		ret = rl_cpr_exec(st, argv, NULL, &err);
+		/* Still here: the exec failed and rl_cpr_exec() undid everything. */
+		g_free(st);
+		unlink(path);
+		vm_error(&e, "cannot execute cpr-exec-command '%s': %s", argv[0],
+			 err.msg[0] ? err.msg : g_strerror(-ret));
+		goto resume;
+	}
+	/* normal and cpr-reboot: the state is on disk, the guest stays stopped */
+	machine_set_run(RL_RUN_POSTMIGRATE);
+	machine_set_status(RL_MIG_COMPLETED);
+	return G_SOURCE_REMOVE;
+
+resume:
+	memset(&vm.t, 0, sizeof(vm.t));
+	if (was_running)
+		machine_resume();
+	else
+		machine_set_run(RL_RUN_PAUSED);
+	fail(path, e);
+	return G_SOURCE_REMOVE;
+}
+
+void migrate_start(const char *path)
+{
+	pending_path = g_strdup(path);
+	/* after the command's reply has been written */
+	pending_source = g_idle_add(migrate_run, NULL);
+}
+
+gboolean migrate_cancel_pending(void)
+{
+	if (!pending_source)
+		return FALSE;
+	g_source_remove(pending_source);
+	pending_source = 0;
+	g_clear_pointer(&pending_path, g_free);
+	return TRUE;
+}
+
+/* ---------------------------------------------------------------- incoming */
+
+gboolean cpr_incoming_begin(GError **errp)
+{
+	struct rl_error err = { { 0 } };
+	const char *tt = getenv(RL_CPR_TRAMPOLINE_ENV);
+	int ret;
+
+	if (tt) {
+		unsigned long long a, b;
+
+		if (sscanf(tt, "%llu,%llu", &a, &b) == 2) {
+			vm.t.tramp_entry = a;
+			vm.t.tramp_exec = b;
+		}
+		unsetenv(RL_CPR_TRAMPOLINE_ENV);
+	}
+	cpr = g_new0(struct rl_cpr_state, 1);
+	ret = rl_cpr_state_load(cpr, &err);
+	if (ret == -ENOENT) {
+		g_clear_pointer(&cpr, g_free);
+		return TRUE;
+	}
+	if (ret < 0) {
+		vm_error(errp, "CPR state (%s): %s", RL_CPR_ENV,
+			 err.msg[0] ? err.msg : g_strerror(-ret));
+		g_clear_pointer(&cpr, g_free);
+		return FALSE;
+	}
+	rl_cpr_time_get(cpr, "stop-request", &vm.t.stop);
+	rl_cpr_time_get(cpr, RL_CPR_T_STOP, &vm.t.stopped);
+	rl_cpr_time_get(cpr, RL_CPR_T_STATE, &vm.t.written);
+	return TRUE;
+}
+
+gboolean cpr_incoming(void)
+{
+	return cpr != NULL;
+}
+
+int cpr_ram_fd(const char *name, void *opaque)
+{
+	struct rl_error err = { { 0 } };
+	int fd;
+
+	if (!cpr)
+		return -1;
+	fd = rl_cpr_verify_fd(cpr, name, 0, &err);
+	if (fd == -ENOENT)
+		return -1;
+	if (fd < 0) {
+		fprintf(stderr, "relive-vm: RAM block %s: %s\n", name,
+			err.msg[0] ? err.msg : g_strerror(-fd));
+		return -1;
+	}
+	return fd;
+}
+
+/* The old binary, through the rollback command, with the same CPR state. */
+static void rollback(void)
+{
+	struct rl_cpr_exec_opts opts = { .no_holder = true };
+	struct rl_error err = { { 0 } };
+	GPtrArray *argv;
+	uint64_t done = 0;
+	const char *p;
+
+	if (!cpr || !cpr->argc)
+		return;
+	if (rl_cpr_value_get(cpr, ROLLBACK_VALUE, &done) == 0 && done) {
+		fprintf(stderr, "relive-vm: this is already the rollback; giving up\n");
+		return;
+	}
+	argv = g_ptr_array_new();
+	p = cpr->argv;
+	for (uint32_t i = 0; i < cpr->argc; i++) {
+		g_ptr_array_add(argv, (gpointer)p);
+		p += strlen(p) + 1;
+	}
+	g_ptr_array_add(argv, NULL);
+	fprintf(stderr, "relive-vm: rolling back: %s", (char *)argv->pdata[0]);
+	for (unsigned i = 1; i + 1 < argv->len; i++)
+		fprintf(stderr, " %s", (char *)argv->pdata[i]);
+	fputc('\n', stderr);
+	rl_cpr_exec_release_holder(cpr);
+	rl_cpr_value_set(cpr, ROLLBACK_VALUE, 1);
+	rl_cpr_exec(cpr, (char *const *)argv->pdata, &opts, &err);
+	fprintf(stderr, "relive-vm: rollback failed: %s\n", err.msg);
+	g_ptr_array_free(argv, TRUE);
+}
+
+static gpointer holder_thread(gpointer opaque)
+{
+	rl_cpr_exec_release_holder(opaque);
+	return NULL;
+}
+
+void incoming_load(const char *path)
+{
+	GError *e = NULL;
+	bool was_running = false;
+
+	if (!machine_load(path, &was_running, &e)) {
+		fprintf(stderr, "relive-vm: cannot load the incoming state: %s\n", e->message);
+		g_error_free(e);
+		rollback();
+		exit(1);
+	}
+	vm.t.loaded = now_ns();
+	if (was_running) {
+		machine_set_run(RL_RUN_RUNNING);
+		cpus_resume(&vm.cpus);
+	} else {
+		machine_set_run(RL_RUN_PAUSED);
+	}
+	vm.t.resumed = now_ns();
+	vm.status = RL_MIG_COMPLETED;
+	if (vm.loop) /* -incoming defer: the monitors exist already */
+		cpr_incoming_finish();
+}
+
+void cpr_incoming_finish(void)
+{
+	JsonObject *data;
+
+	if (vm.run == RL_RUN_RUNNING)
+		monitor_event("RESUME", NULL);
+	data = json_object_new();
+	json_object_set_string_member(data, "status", "completed");
+	monitor_event("MIGRATION", data);
+	if (cpr) {
+		uint64_t holder;
+
+		if (rl_cpr_value_get(cpr, RL_CPR_V_HOLDER, &holder) == 0)
+			g_thread_unref(g_thread_new("holder", holder_thread, cpr));
+	}
+	memory_populate_background(&vm.mem);
+}
+
+static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
+{
+	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
+}
+
+JsonObject *migrate_pause_json(void)
+{
+	struct pause_times *t = &vm.t;
+	JsonObject *o;
+	uint64_t exec_end, tramp_end;
+
+	if (!t->stop || !t->resumed)
+		return NULL;
+	o = json_object_new();
+	exec_end = t->tramp_entry ? t->tramp_entry : t->main;
+	tramp_end = t->tramp_entry ? t->tramp_exec : t->main;
+	add_us(o, "stop-us", t->stop, t->stopped);
+	add_us(o, "state-written-us", t->stopped, t->written);
+	add_us(o, "exec-us", t->written, exec_end);
+	add_us(o, "trampoline-us", exec_end, tramp_end);
+	add_us(o, "new-main-us", tramp_end, t->main);
+	add_us(o, "state-loaded-us", t->main, t->loaded);
+	add_us(o, "resumed-us", t->loaded, t->resumed);
+	json_object_set_int_member(o, "total-us",
+				   json_object_get_int_member(o, "stop-us") +
+				   json_object_get_int_member(o, "state-written-us") +
+				   json_object_get_int_member(o, "exec-us") +
+				   json_object_get_int_member(o, "trampoline-us") +
+				   json_object_get_int_member(o, "new-main-us") +
+				   json_object_get_int_member(o, "state-loaded-us") +
+				   json_object_get_int_member(o, "resumed-us"));
+	return o;
+}
+
+/* ------------------------------------------------ monitors across the exec */
+
+/*
+ * Until the monitors register their own sockets, every chardev (monitors
+ * and serial) goes across as chardev.h exports it. The monitors' strong
+ * definitions replace these.
+ */
+__attribute__((weak)) int monitor_cpr_save(struct rl_cpr_table *table)
+{
+	struct rl_cpr_state *s = (struct rl_cpr_state *)table;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
+	g_autoptr(GError) e = NULL;
+	int mfd = chardev_cpr_export(fds, &e);
+
+	if (mfd < 0)
+		return -EIO;
+	for (guint i = 0; i < fds->len; i++) {
+		struct chardev_cpr_fd *f = &g_array_index(fds, struct chardev_cpr_fd, i);
+		int ret = rl_cpr_add_fd(s, f->name, f->id, f->fd);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int chardev_lookup(const char *name, int id, void *opaque)
+{
+	int fd = rl_cpr_verify_fd(opaque, name, id, NULL);
+
+	return fd < 0 ? -1 : fd;
+}
+
+__attribute__((weak)) int monitor_cpr_restore(const struct rl_cpr_table *table)
+{
+	g_autoptr(GError) e = NULL;
+
+	if (!chardev_cpr_import(chardev_lookup, (void *)table, &e)) {
+		fprintf(stderr, "relive-vm: %s\n", e->message);
+		return -EIO;
+	}
+	return 0;
+}
+
+gboolean cpr_restore_monitors(GError **errp)
+{
+	int ret = monitor_cpr_restore((const struct rl_cpr_table *)cpr);
+
+	if (ret < 0) {
+		vm_error(errp, "taking the monitor and serial sockets over: %s", g_strerror(-ret));
+		return FALSE;
+	}
+	return TRUE;
+}

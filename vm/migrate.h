@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Migration on the machine side: the outgoing migration run from the main
+ * loop (stop, save, and for cpr-exec the exec), and the incoming side of
+ * cpr-exec (CPR state read first, preserved fds, rollback, timestamps).
+ */
+#ifndef VM_MIGRATE_H
+#define VM_MIGRATE_H
+
+#include <stdbool.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+/* ---------------------------------------------------------------- outgoing */
+
+/* Schedules the migration to @path (a file: URI's path) on the main loop. */
+void migrate_start(const char *path);
+/* Return: TRUE if a migration was scheduled and not started yet (now cancelled). */
+gboolean migrate_cancel_pending(void);
+
+/* ---------------------------------------------------------------- incoming */
+
+/*
+ * cpr_incoming_begin - read the CPR state handed across the exec, before
+ * anything is created. Return: TRUE (check cpr_incoming()), or FALSE with
+ * @errp when a state was announced but cannot be read.
+ */
+gboolean cpr_incoming_begin(GError **errp);
+/* Return: TRUE when this process was started by a CPR update. */
+gboolean cpr_incoming(void);
+/* The preserved memfd of RAM block @name, or -1 (memory_create() lookup). */
+int cpr_ram_fd(const char *name, void *opaque);
+/*
+ * Loads @path into the machine built around the preserved RAM and resumes
+ * it if it ran before. On failure: prints the error, and when this process
+ * came from an update with a rollback command, execs it (once); otherwise
+ * exits non-zero. Guest RAM is not touched by a failed load.
+ */
+void incoming_load(const char *path);
+/* Adopts the monitor and serial sockets that came across the exec. */
+gboolean cpr_restore_monitors(GError **errp);
+/* After resume: monitors adopted, events sent, holder released, RAM populated. */
+void cpr_incoming_finish(void);
+
+/* The pause breakdown of the last update as query-migrate's "relive-pause". */
+JsonObject *migrate_pause_json(void);
+
+#endif
