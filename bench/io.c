@@ -72,6 +72,7 @@ struct io_bench {
 	size_t src_len;
 	char *path;
 	struct sample_set *sets; /* [size][case] */
+	double load[2];		/* 1-minute load average before and after */
 };
 
 static double now_s(void)
@@ -304,9 +305,11 @@ static void print_table(struct io_bench *b)
 	bool star = false;
 
 	printf("\nrelive-bench io: %s (%s), median GB/s of %u runs, commit included, %s\n"
-	       "(writer: from the first write to the renamed file; open timed apart, see 'open ms')\n",
+	       "(writer: from the first write to the renamed file; open timed apart, see 'open ms')\n"
+	       "(load average %.2f before, %.2f after, on %ld CPUs)\n",
 	       b->dir, fs_name(b->dir), b->runs,
-	       b->sync ? "fdatasync before commit" : "no fdatasync");
+	       b->sync ? "fdatasync before commit" : "no fdatasync",
+	       b->load[0], b->load[1], sysconf(_SC_NPROCESSORS_ONLN));
 	printf("%-24s %-52s", "case", "what");
 	for (si = 0; si < b->sizes->len; si++) {
 		bench_size_str(g_array_index(b->sizes, uint64_t, si), sz);
@@ -383,6 +386,10 @@ static int write_json(struct io_bench *b, const char *outdir, const char *cmd)
 	json_builder_add_string_value(jb, fs_name(b->dir));
 	json_builder_set_member_name(jb, "kernel");
 	json_builder_add_string_value(jb, un.release);
+	json_builder_set_member_name(jb, "load_before");
+	json_builder_add_double_value(jb, b->load[0]);
+	json_builder_set_member_name(jb, "load_after");
+	json_builder_add_double_value(jb, b->load[1]);
 	json_builder_set_member_name(jb, "runs");
 	json_builder_add_int_value(jb, b->runs);
 	json_builder_set_member_name(jb, "sync");
@@ -600,6 +607,7 @@ int bench_io(int argc, char **argv)
 	for (ci = 0, total_steps = 0; ci < NCASES; ci++)
 		total_steps += !b.skip[ci];
 	total_steps *= (uint64_t)b.sizes->len * b.runs;
+	getloadavg(&b.load[0], 1);
 	/* Runs interleave the cases, so a slow phase of the device hits them all. */
 	for (si = 0; si < b.sizes->len; si++) {
 		uint64_t size = g_array_index(b.sizes, uint64_t, si);
@@ -626,6 +634,7 @@ int bench_io(int argc, char **argv)
 			}
 		}
 	}
+	getloadavg(&b.load[1], 1);
 	if (tty)
 		fprintf(stderr, "\r%70s\r", "");
 	for (ci = 0; ci < NCASES; ci++) {

@@ -39,8 +39,8 @@ struct rl_writer {
  * ahead and never written is punched out again at commit, so ranges the
  * caller leaves out stay holes.
  */
-#define AHEAD_MIN (8ull << 20)
-#define AHEAD_MAX (256ull << 20)
+#define AHEAD_MIN (16ull << 20)
+#define AHEAD_MAX (1ull << 30)
 
 static int writer_fallocate(struct rl_writer *w, int mode, uint64_t off, uint64_t len)
 {
@@ -80,7 +80,8 @@ static void writer_reserve_pool(struct rl_writer *w, uint64_t off, uint64_t len)
 	w->pool_end = end;
 	if (end <= w->ahead_end)
 		return;
-	step = (end - w->ahead_start) / 2;
+	/* Doubling: a handful of calls (and queue drains) for gigabytes. */
+	step = end - w->ahead_start;
 	step = step < AHEAD_MIN ? AHEAD_MIN : step > AHEAD_MAX ? AHEAD_MAX : step;
 	step = (end + step + RL_IO_ALIGN - 1) & ~(uint64_t)(RL_IO_ALIGN - 1);
 	if (writer_fallocate(w, 0, w->ahead_end, step - w->ahead_end) == 0)
