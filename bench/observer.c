@@ -188,6 +188,16 @@ static int open_procmem(struct source *s, pid_t pid, uint64_t size, char *err, s
 	return 0;
 }
 
+static int open_source(struct source *s, const struct obs_config *cfg, pid_t pid,
+		       char *err, size_t errlen)
+{
+	if (cfg->source == OBS_SRC_MEMFD)
+		return open_memfd(s, pid, cfg->ram_size, err, errlen);
+	if (cfg->source == OBS_SRC_PATH)
+		return open_path(s, cfg->path, err, errlen);
+	return open_procmem(s, pid, cfg->ram_size, err, errlen);
+}
+
 static inline int read_beats(const struct source *s, unsigned n, uint64_t *out)
 {
 	if (s->map) {
@@ -243,6 +253,8 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 	uint64_t beats[OBS_MAX_VCPUS];
 	uint64_t count = 0, next_sample = 0, arm_t = UINT64_MAX;
 	uint64_t win = (uint64_t)cfg->rate_window_ms * 1000000ull;
+	uint64_t attach_t = 0;
+	bool first_source = true; /* no counter value seen yet */
 	int pending = CMD_NONE; /* command waiting for a condition */
 	unsigned pending_seq = 0;
 	struct obs_result *res = &sh->res;
@@ -260,14 +272,8 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 				return;
 			case CMD_ATTACH: {
 				struct source ns = { .map = NULL, .memfd = -1 };
-				int r;
+				int r = open_source(&ns, cfg, sh->pid, sh->err, sizeof(sh->err));
 
-				if (cfg->source == OBS_SRC_MEMFD)
-					r = open_memfd(&ns, sh->pid, cfg->ram_size, sh->err, sizeof(sh->err));
-				else if (cfg->source == OBS_SRC_PATH)
-					r = open_path(&ns, cfg->path, sh->err, sizeof(sh->err));
-				else
-					r = open_procmem(&ns, sh->pid, cfg->ram_size, sh->err, sizeof(sh->err));
 				if (r == 0)
 					r = read_beats(&ns, n, beats);
 				if (r) {
@@ -275,7 +281,7 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 					ack(sh, seq, r);
 					break;
 				}
-				bool first = !src.map && src.memfd < 0;
+				bool first = !src.map && src.memfd < 0 && first_source;
 
 				source_close(&src);
 				src = ns;
@@ -292,6 +298,7 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 				}
 				pending = CMD_ATTACH;
 				pending_seq = seq;
+				attach_t = now;
 				break;
 			}
 			case CMD_ARM:
@@ -346,9 +353,28 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			for (unsigned i = 0; i < n; i++)
 				moved += moved_since[i] >= 2;
 			if (moved == n) {
+				first_source = false;
 				pending = CMD_NONE;
 				ack(sh, pending_seq, 0);
-			} else if (now > sh->deadline_ns) {
+			} else if (now - attach_t > 500000000ull) {
+				/*
+				 * Nothing moves: the VMM may have been building its
+				 * RAM when we looked. Look again.
+				 */
+				struct source ns = { .map = NULL, .memfd = -1 };
+
+				if (!open_source(&ns, cfg, sh->pid, sh->err, sizeof(sh->err)) &&
+				    !read_beats(&ns, n, beats)) {
+					source_close(&src);
+					src = ns;
+					for (unsigned i = 0; i < n && first_source; i++)
+						last[i] = beats[i];
+				} else {
+					source_close(&ns);
+				}
+				attach_t = now;
+			}
+			if (pending == CMD_ATTACH && now > sh->deadline_ns) {
 				pending = CMD_NONE;
 				snprintf(sh->err, sizeof(sh->err),
 					 "%u of %u heartbeats did not move", n - moved, n);

@@ -322,6 +322,26 @@ static gboolean wait_exec_resume(struct run_ctx *c, uint64_t deadline, GError **
 	}
 }
 
+static gboolean migration_not_failed(struct qmp_client *q, GError **errp)
+{
+	g_autoptr(JsonNode) r = qmp_execute(q, "query-migrate", NULL, 5000, errp);
+	JsonObject *o;
+	const char *st;
+
+	if (!r)
+		return FALSE;
+	o = json_node_get_object(r);
+	st = o && json_object_has_member(o, "status") ?
+		json_object_get_string_member(o, "status") : "";
+	if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "migration %s: %s", st,
+			    json_object_has_member(o, "error-desc") ?
+			    json_object_get_string_member(o, "error-desc") : "no reason given");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean wait_migration_done(struct qmp_client *q, uint64_t deadline, GError **errp)
 {
 	for (;;) {
@@ -460,7 +480,14 @@ static gboolean update_cpr_exec(struct run_ctx *c, struct sample *s, gboolean *u
 		*unsupported = TRUE;
 		return FALSE;
 	}
-	return wait_exec_resume(c, deadline, errp);
+	if (!wait_exec_resume(c, deadline, errp))
+		return FALSE;
+	/* A failed cpr-exec resumes the old process: that is no update. */
+	if (!migration_not_failed(c->cur.qmp, errp)) {
+		*unsupported = TRUE;
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static gboolean update_cpr_transfer(struct run_ctx *c, struct sample *s,

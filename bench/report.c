@@ -107,6 +107,16 @@ static void cell(FILE *out, double v, int decimals, int width)
 		fprintf(out, " %*.*f", width, decimals, v);
 }
 
+/* A breakdown member as a column header: without its unit suffix. */
+static char *header_name(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n > 3 && !strcmp(key + n - 3, "-us"))
+		n -= 3;
+	return g_strndup(key, n);
+}
+
 void report_table(FILE *out, const struct pause_opts *o)
 {
 	g_autoptr(GPtrArray) keys = breakdown_keys(o);
@@ -115,13 +125,15 @@ void report_table(FILE *out, const struct pause_opts *o)
 	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
 		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
 		o->rate_window_ms);
-	fprintf(out, "breakdown: medians of query-migrate's relive-pause, as the VMM reports them.\n\n");
+	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
 	fprintf(out, "%-6s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
 		"vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
 		"median", "p90", "max", "downtime", "rate%", "state");
-	for (guint k = 0; k < keys->len; k++)
-		fprintf(out, " %*s", MAX(8, (int)strlen(g_ptr_array_index(keys, k))),
-			(char *)g_ptr_array_index(keys, k));
+	for (guint k = 0; k < keys->len; k++) {
+		g_autofree char *h = header_name(g_ptr_array_index(keys, k));
+
+		fprintf(out, " %*s", MAX(6, (int)strlen(h)), h);
+	}
 	fprintf(out, "\n");
 
 	for (guint i = 0; i < o->scenarios->len; i++) {
@@ -149,8 +161,12 @@ void report_table(FILE *out, const struct pause_opts *o)
 		cell(out, field_median(sc, 1), 0, 6);
 		fprintf(out, " %8s", st);
 		for (guint k = 0; k < keys->len; k++)
+		{
+			g_autofree char *h = header_name(g_ptr_array_index(keys, k));
+
 			cell(out, breakdown_median(sc, g_ptr_array_index(keys, k)), 0,
-			     MAX(8, (int)strlen(g_ptr_array_index(keys, k))));
+			     MAX(6, (int)strlen(h)));
+		}
 		fprintf(out, "\n");
 		if (sc->note)
 			fprintf(out, "       note: %s\n", sc->note);

@@ -97,6 +97,35 @@ def test_state_size(bench, runs):
         fail(f"state file of {big} bytes at 2 GiB: shared RAM pages were written")
 
 
+def exec_path_us(sample):
+    # From the state written to the new main(): the exec, the trampoline, and
+    # the new binary's start, as the VMM timed them (CLOCK_MONOTONIC).
+    b = sample.get("relive-pause") or {}
+    keys = ("exec-us", "trampoline-us", "new-main-us")
+    if not all(k in b for k in keys):
+        fail(f"the VMM reports no exec breakdown ({', '.join(keys)}): {b}")
+    return sum(b[k] for k in keys)
+
+
+def test_trampoline(bench, runs):
+    # The trampoline adds one exec of a static binary and its checks.
+    bound = 100.0
+    data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "256M", "--exec",
+                             "trampoline,direct", "--runs", str(runs)])
+    tr = scenario(data, exec="trampoline")
+    di = scenario(data, exec="direct")
+    t = statistics.median(exec_path_us(s) for s in tr["samples"])
+    d = statistics.median(exec_path_us(s) for s in di["samples"])
+    own = statistics.median(s["relive-pause"]["trampoline-us"] for s in tr["samples"])
+    added = t - d
+    print(f"exec to new main(): {t:.0f} us through the trampoline, {d:.0f} us direct: "
+          f"{added:.0f} us added (ceiling {bound:.0f} us); trampoline's own time {own:.0f} us; "
+          f"pause medians {median_ms(tr):.2f} ms and {median_ms(di):.2f} ms")
+    if added >= bound:
+        fail(f"the trampoline adds {added:.0f} us (median) to the exec path, "
+             f"not below {bound:.0f} us ({t:.0f} us vs {d:.0f} us direct)")
+
+
 def main():
     if len(sys.argv) < 3:
         print("usage: latency.py RELIVE-BENCH TEST [ARGS]", file=sys.stderr)
@@ -107,6 +136,8 @@ def main():
         test_ceiling(bench, runs)
     elif test == "ratio":
         test_ratio(bench, runs, float(sys.argv[3]))
+    elif test == "trampoline":
+        test_trampoline(bench, runs)
     elif test == "state-size":
         test_state_size(bench, 3)
     else:
