@@ -126,8 +126,8 @@ int rl_stream_save_section_begin(struct rl_stream_saver *s,
  * rl_stream_save_reserve - get @len contiguous bytes of the section's payload
  * in the writer's registered buffer, for the device to serialise into.
  * Nothing is written until rl_stream_save_advance(). A section's inline
- * payload is at most the io buffer size less 4 KiB (124 KiB by default); use
- * rl_stream_save_device_iov() beyond that.
+ * payload is at most the io buffer size less 4160 bytes (126912 bytes by
+ * default); use rl_stream_save_device_iov() beyond that.
  * Return: 0 and *@ptr, or -errno (-EMSGSIZE if the section would not fit).
  */
 int rl_stream_save_reserve(struct rl_stream_saver *s, size_t len, void **ptr);

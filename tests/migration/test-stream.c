@@ -184,6 +184,19 @@ static void test_round_trip_normal(void **state)
 	synth_vm_free(&vm);
 }
 
+/* cpr-reboot without x-ignore-shared writes shared blocks too. */
+static void test_cpr_reboot_writes_shared(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_REBOOT };
+	struct synth_vm vm;
+
+	synth_vm_init(&vm, 1 * MiB, 0);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_true(file_has(f->path, "SHAREDPG"));
+	synth_vm_free(&vm);
+}
+
 /* Small buffers: sections cross buffer boundaries; the fallback backend. */
 static void test_many_sections_small_buffers(void **state)
 {
@@ -322,6 +335,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_cpr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_cpr_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_normal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpr_reboot_writes_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sections_small_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mismatch_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_failure_leave_nothing, setup, teardown),
