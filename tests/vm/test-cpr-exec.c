@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * relive-vm's cpr-exec end to end, with real processes: updates in a row
+ * over one QMP connection (same PID, running, heartbeats advancing, a RAM
+ * pattern and the state-blob intact), the same through HMP, -incoming
+ * defer, a state file whose size does not follow RAM size, and every
+ * refusal and failure path. Usage: test-vm-cpr-exec kvm|thread CASE.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define PATTERN_OFF (64ull << 20)
+#define PATTERN_LEN (32ull << 20)
+#define PATTERN_SEED 0x5eed
+
+static const char *accel;
+static char *state;
+
+static void assert_running(struct hv_vm *v)
+{
+	g_autofree char *st = hv_status(v);
+
+	hv_assert(!strcmp(st, "running"), "status is '%s', expected running", st);
+}
+
+static void assert_beating(struct hv_vm *v, const void *ram, unsigned n)
+{
+	uint64_t before[16];
+
+	for (unsigned i = 0; i < n; i++)
+		before[i] = hv_heartbeat(ram, i);
+	if (!hv_heartbeats_advance(ram, n, before, 5000)) {
+		g_autofree char *log = hv_vm_log(v);
+
+		hv_fail("heartbeats stopped (vCPU 0 at %" G_GUINT64_FORMAT "); VM log:\n%s",
+			before[0], log);
+	}
+}
+
+/* The cpr-exec-command: [trampoline --] relive-vm ARGS -incoming @incoming. */
+static char *exec_command(struct hv_vm *v, const char *incoming, bool tramp)
+{
+	const char *pre[] = { hv_trampoline(), "--", NULL };
+	const char *suf[] = { "-incoming", incoming, NULL };
+
+	return hv_vm_argv_json(v, tramp && hv_trampoline() ? pre : NULL, suf);
+}
+
+static void set_cpr_exec(struct hv_vm *v, const char *cmd_json)
+{
+	g_autofree char *args = g_strdup_printf("{\"mode\": \"cpr-exec\", \"cpr-exec-command\": %s}",
+						cmd_json);
+
+	json_node_unref(hv_qmp(v, "migrate-set-parameters", args));
+}
+
+static void migrate(struct hv_vm *v)
+{
+	g_autofree char *args = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
+
+	qmp_events_clear(v->qmp);
+	json_node_unref(hv_qmp(v, "migrate", args));
+}
+
+static gint64 pause_us(JsonNode *qm)
+{
+	JsonObject *o = json_node_get_object(qm);
+	JsonObject *p;
+
+	hv_assert(json_object_has_member(o, "relive-pause"), "query-migrate has no relive-pause");
+	p = json_object_get_object_member(o, "relive-pause");
+	return json_object_get_int_member(p, "total-us");
+}
+
+static gint64 blob_loads(JsonNode *qm)
+{
+	JsonArray *a = json_object_get_array_member(json_node_get_object(qm), "relive-devices");
+
+	hv_assert(a && json_array_get_length(a) == 1, "query-migrate lists no state-blob");
+	return json_object_get_int_member(json_array_get_object_element(a, 0), "verified-loads");
+}
+
+static int cmp64(const void *a, const void *b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Updates in a row over one QMP connection that is never closed. */
+static void case_qmp(void)
+{
+	const char *extra[] = { "-device", "state-blob,id=blob0,size=4M", NULL };
+	enum { N = 10 };
+	struct hv_vm v;
+	gint64 pause[N];
+	g_autofree char *cmd = NULL;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 512, 2, extra);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 512ull << 20);
+	hv_assert(ram, "cannot map ram0 of pid %d", pid);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	assert_beating(&v, ram, 2);
+	cmd = exec_command(&v, g_strdup_printf("file:%s", state), true);
+	set_cpr_exec(&v, cmd);
+
+	for (int i = 0; i < N; i++) {
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+		g_autoptr(JsonNode) qm = NULL;
+		g_autofree char *st = NULL;
+
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(!hv_vm_exited(&v, NULL), "update %d: the VM exited", i);
+		hv_assert(v.pid == pid, "update %d: pid changed", i);
+		assert_running(&v);
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),
+			  "update %d: heartbeats did not advance past %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT,
+			  i, before[0], before[1]);
+		assert_beating(&v, ram, 2);
+		qm = hv_wait_migration(&v, "completed");
+		hv_assert(blob_loads(qm) == 1, "update %d: state-blob not verified at load", i);
+		pause[i] = pause_us(qm);
+		{
+			JsonNode *pn = json_object_get_member(json_node_get_object(qm), "relive-pause");
+			g_autoptr(JsonGenerator) g = json_generator_new();
+
+			json_generator_set_root(g, pn);
+			g_autofree char *txt = json_generator_to_data(g, NULL);
+			printf("update %d: %s\n", i + 1, txt);
+		}
+		/* parameters belong to a process: the new one starts from defaults */
+		if (i + 1 < N)
+			set_cpr_exec(&v, cmd);
+	}
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "RAM pattern above 64 MiB damaged");
+	qsort(pause, N, sizeof(pause[0]), cmp64);
+	printf("%d cpr-exec updates (%s, accel %s): median pause %" G_GINT64_FORMAT " us (min %" G_GINT64_FORMAT ", max %" G_GINT64_FORMAT ")\n",
+	       N, hv_trampoline() ? "through relive-trampoline" : "direct exec", accel,
+	       pause[N / 2], pause[0], pause[N - 1]);
+	hv_vm_stop(&v);
+}
+
+static void hmp_expect(struct hv_hmp *h, const char *line, const char *want)
+{
+	g_autofree char *out = hv_hmp(h, line);
+
+	hv_assert(!want || strstr(out, want), "HMP '%s': output '%s' lacks '%s'", line, out, want);
+}
+
+static void case_hmp(void)
+{
+	struct hv_vm v;
+	struct hv_hmp *h;
+	g_autofree char *cmdline = NULL;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 512, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 512ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	h = hv_hmp_connect(v.hmp_path);
+	{
+		GString *s = g_string_new("migrate_set_parameter cpr-exec-command");
+
+		if (hv_trampoline())
+			g_string_append_printf(s, " %s --", hv_trampoline());
+		for (unsigned i = 0; v.argv[i]; i++)
+			g_string_append_printf(s, " %s", v.argv[i]);
+		g_string_append_printf(s, " -incoming file:%s", state);
+		cmdline = g_string_free(s, FALSE);
+	}
+	for (int i = 0; i < 3; i++) {
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+		g_autofree char *mig = g_strdup_printf("migrate -d file:%s", state);
+		g_autofree char *out = NULL;
+
+		hmp_expect(h, "migrate_set_parameter mode cpr-exec", NULL);
+		hmp_expect(h, cmdline, NULL);
+		hmp_expect(h, "info migrate_parameters", "cpr-exec");
+		qmp_events_clear(v.qmp);
+		out = hv_hmp(h, mig);
+		hv_assert(!strstr(out, "rror"), "HMP migrate: %s", out);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "update %d: the VM is gone", i);
+		/* the HMP connection is the same one: it answers */
+		hmp_expect(h, "info status", "running");
+		hmp_expect(h, "info migrate", "completed");
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "update %d: heartbeats stuck", i);
+	}
+	hv_hmp_close(h);
+	hv_vm_stop(&v);
+}
+
+static void case_defer(void)
+{
+	struct hv_vm v;
+	g_autofree char *cmd = NULL;
+	g_autofree char *args = NULL;
+	g_autofree char *st = NULL;
+	uint64_t before[2];
+	void *ram;
+
+	hv_vm_start(&v, accel, 512, 2, NULL);
+	ram = hv_map_ram(v.pid, "ram0", 512ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	cmd = exec_command(&v, "defer", true);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	/* the new process waits for migrate-incoming, guest stopped */
+	for (int i = 0; i < 500; i++) {
+		GError *e = NULL;
+		JsonNode *r = qmp_execute(v.qmp, "query-status", NULL, 1000, &e);
+
+		if (r) {
+			const char *s = json_object_get_string_member(json_node_get_object(r), "status");
+
+			if (!strcmp(s, "inmigrate")) {
+				json_node_unref(r);
+				break;
+			}
+			json_node_unref(r);
+		} else {
+			g_error_free(e);
+		}
+		g_usleep(10000);
+	}
+	st = hv_status(&v);
+	hv_assert(!strcmp(st, "inmigrate"), "status '%s', expected inmigrate", st);
+	before[0] = hv_heartbeat(ram, 0);
+	before[1] = hv_heartbeat(ram, 1);
+	g_usleep(100000);
+	hv_assert(hv_heartbeat(ram, 0) == before[0], "the guest runs while waiting for migrate-incoming");
+	args = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
+	qmp_events_clear(v.qmp);
+	json_node_unref(hv_qmp(&v, "migrate-incoming", args));
+	hv_wait_event(&v, "RESUME");
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "heartbeats stuck after migrate-incoming");
+	hv_vm_stop(&v);
+}
+
+static void expect_refusal(struct hv_vm *v, const void *ram, const char *args,
+			   const char *want)
+{
+	g_autofree char *err = hv_qmp_error(v, "migrate", args);
+
+	hv_assert(strstr(err, want), "migrate %s: error '%s' lacks '%s'", args, err, want);
+	assert_running(v);
+	if (ram)
+		assert_beating(v, ram, 1);
+	hv_assert(access(state, F_OK) < 0, "a refused migration left %s", state);
+}
+
+static void case_refusals(void)
+{
+	const char *priv[] = { "-object", "memory-backend-ram,id=ram1,size=64M", NULL };
+	struct hv_vm v;
+	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
+	g_autofree char *cmd = NULL;
+	void *ram;
+
+	hv_vm_start(&v, accel, 256, 1, NULL);
+	ram = hv_map_ram(v.pid, "ram0", 256ull << 20);
+	json_node_unref(hv_qmp(&v, "migrate-set-parameters", "{\"mode\": \"cpr-exec\"}"));
+	expect_refusal(&v, ram, uri, "cpr-exec-command");
+	cmd = exec_command(&v, g_strdup_printf("file:%s", state), false);
+	set_cpr_exec(&v, cmd);
+	expect_refusal(&v, ram, "{\"uri\": \"unix:/tmp/nothing.sock\"}", "file:");
+	expect_refusal(&v, ram, "{\"uri\": \"tcp:127.0.0.1:4444\"}", "file:");
+	set_cpr_exec(&v, "[\"/nonexistent/relive-vm\", \"-incoming\", \"defer\"]");
+	expect_refusal(&v, ram, uri, "nonexistent");
+	hv_vm_stop(&v);
+
+	/* private RAM: memory-backend-ram as guest RAM */
+	{
+		const char *argv[] = { hv_vm_binary(), "-object", "memory-backend-ram,id=pr,size=128M",
+				       "-machine", "memory-backend=pr,aux-ram-share=on", "-accel", accel,
+				       "-qmp", NULL, "-serial", "none", NULL };
+		g_autofree char *sock = hv_path("qmp2.sock");
+		g_autofree char *spec = g_strdup_printf("unix:%s,server,nowait", sock);
+		g_autofree char *log = hv_path("vm2.log");
+		g_autoptr(GError) e = NULL;
+		struct hv_vm w = { 0 };
+
+		argv[8] = spec;
+		w.pid = fork();
+		if (w.pid == 0) {
+			execv(argv[0], (char **)argv);
+			_exit(127);
+		}
+		hv_track_pid(w.pid);
+		w.log = g_strdup(log);
+		w.qmp = qmp_connect(sock, HV_TIMEOUT_MS, &e);
+		hv_assert(w.qmp, "VM with private RAM did not start: %s", e ? e->message : "");
+		set_cpr_exec(&w, "[\"/bin/true\"]");
+		expect_refusal(&w, NULL, uri, "memory-backend-ram");
+		hv_vm_stop(&w);
+	}
+	(void)priv;
+}
+
+/* exec fails in the old process: it resumes, the file is gone, query-migrate says why. */
+static void case_exec_fails(void)
+{
+	struct hv_vm v;
+	g_autofree char *bad = hv_path("not-a-binary");
+	g_autofree char *cmd = NULL;
+	g_autoptr(JsonNode) qm = NULL;
+	JsonObject *o;
+	void *ram;
+	pid_t pid;
+
+	g_file_set_contents(bad, "#!/nonexistent/interpreter\n", -1, NULL);
+	chmod(bad, 0700);
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	cmd = g_strdup_printf("[\"%s\"]", bad);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	qm = hv_wait_migration(&v, "failed");
+	o = json_node_get_object(qm);
+	hv_assert(json_object_has_member(o, "error-desc") &&
+		  strstr(json_object_get_string_member(o, "error-desc"), "not-a-binary"),
+		  "query-migrate has no error-desc naming the command");
+	hv_assert(v.pid == pid, "pid changed");
+	assert_running(&v);
+	assert_beating(&v, ram, 2);
+	hv_assert(access(state, F_OK) < 0, "the state file of a failed exec is still there");
+	hv_vm_stop(&v);
+}
+
+/*
+ * The new binary cannot load the state. A configuration mismatch: it rolls
+ * back to the old binary, which loads it: same PID, running. A corrupt
+ * file: the new binary names section and offset and exits non-zero, and
+ * guest RAM is untouched.
+ */
+static void case_rollback(void)
+{
+	struct hv_vm v;
+	g_autofree char *cmd = NULL;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	{
+		/* the "new binary" is started with 3 vCPUs: the state has 2 */
+		const char *suf[] = { "-smp", "3", "-incoming", NULL, NULL };
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		g_autofree char *in = g_strdup_printf("file:%s", state);
+
+		suf[3] = in;
+		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL, suf);
+	}
+	set_cpr_exec(&v, cmd);
+	{
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+		g_autofree char *log = NULL;
+
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone after rollback");
+		assert_running(&v);
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "heartbeats stuck after rollback");
+		log = hv_vm_log(&v);
+		hv_assert(strstr(log, "vCPU count") && strstr(log, "rolling back"),
+			  "the log does not say why and that it rolled back:\n%s", log);
+	}
+
+	/* now a corrupt file: a wrapper damages it between save and load */
+	{
+		GString *s = g_string_new("[\"/bin/sh\", \"-c\", ");
+		g_autofree char *script = g_strdup_printf(
+			"printf XXXXXXXX | dd of=%s bs=1 seek=4200 conv=notrunc 2>/dev/null; exec \\\"$@\\\"",
+			state);
+		g_autofree char *rest = exec_command(&v, g_strdup_printf("file:%s", state), true);
+		g_autofree char *log = NULL;
+		uint64_t hb;
+		int status = 0;
+
+		g_string_append_printf(s, "\"%s\", \"sh\", %s", script, rest + 1);
+		g_free(cmd);
+		cmd = g_string_free(s, FALSE);
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		for (int i = 0; i < 1000 && !hv_vm_exited(&v, &status); i++)
+			g_usleep(10000);
+		hv_assert(v.pid == 0, "the VM did not exit on a corrupt state file");
+		hv_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exit status %d", status);
+		log = hv_vm_log(&v);
+		hv_assert(strstr(log, "offset") && strstr(log, "section"),
+			  "the error does not name section and offset:\n%s", log);
+		hb = hv_heartbeat(ram, 0);
+		hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+			  PATTERN_LEN, "a failed load touched guest RAM");
+		g_usleep(50000);
+		hv_assert(hv_heartbeat(ram, 0) == hb, "the guest ran after a failed load");
+	}
+	hv_vm_stop(&v);
+}
+
+/* The state file's size does not follow RAM size (shared memfd RAM is not written). */
+static void case_size(void)
+{
+	uint64_t size[2];
+	unsigned mib[2] = { 256, 2048 };
+
+	for (int i = 0; i < 2; i++) {
+		struct hv_vm v;
+		g_autofree char *cmd = NULL;
+		struct stat st;
+
+		hv_vm_start(&v, accel, mib[i], 2, NULL);
+		cmd = exec_command(&v, g_strdup_printf("file:%s", state), false);
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(stat(state, &st) == 0, "%s: %s", state, strerror(errno));
+		size[i] = st.st_size;
+		hv_vm_stop(&v);
+		unlink(state);
+	}
+	printf("state file: %" G_GUINT64_FORMAT " bytes with 256 MiB, %" G_GUINT64_FORMAT " bytes with 2 GiB\n",
+	       size[0], size[1]);
+	hv_assert(size[0] == size[1], "state file grows with RAM: %" G_GUINT64_FORMAT " vs %" G_GUINT64_FORMAT,
+		  size[0], size[1]);
+	hv_assert(size[0] < (1u << 20), "state file of %" G_GUINT64_FORMAT " bytes", size[0]);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} cases[] = {
+		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
+		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
+		{ "rollback", case_rollback }, { "size", case_size },
+	};
+
+	accel = hv_accel(argc, argv);
+	state = hv_path("vm.state");
+	for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+		if (argc > 2 && strcmp(argv[2], cases[i].name))
+			continue;
+		cases[i].fn();
+	}
+	hv_cleanup();
+	return 0;
+}
