@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * relive-trampoline with real processes and real exec: each case forks a
+ * child that creates memfds, sockets and files, writes a CPR state (relive's
+ * or QEMU's fixture), clears close-on-exec, perhaps breaks something, and
+ * execs the trampoline in front of tests/trampoline/checker, which reports
+ * what arrived. Exit code, stderr and the report are checked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "relive/cpr.h"
+
+#define CHECK(cond, ...)                                                           \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "%s:%d: [%s] %s: ", __FILE__, __LINE__,    \
+				cur_case, #cond);                                  \
+			fprintf(stderr, __VA_ARGS__);                              \
+			fprintf(stderr, "\n--- stderr:\n%s--- report:\n%s", res.err, \
+				res.report);                                       \
+			exit(1);                                                   \
+		}                                                                  \
+	} while (0)
+
+static const char *tramp, *checker, *cur_case = "";
+static char dir[] = "/tmp/relive-tramp-XXXXXX";
+static char out_path[256], err_path[256];
+static struct rl_cpr_state st;
+
+struct result {
+	int code;         /* exit status, or 128 + signal */
+	char err[8192];   /* the trampoline's stderr */
+	char report[8192]; /* the checker's report, "" when it did not run */
+};
+static struct result res;
+
+enum fault {
+	F_NONE,
+	F_CLOSE_RAM1,   /* ram1 closed before exec */
+	F_CLOEXEC_QMP,  /* close-on-exec set again on qmp */
+	F_SWAP_RAM0,    /* another memfd dup2'ed over ram0's number */
+	F_SHRINK_RAM0,  /* ram0 truncated below its recorded size */
+	F_STRAY,        /* /dev/null left open at fd 40 */
+	F_CORRUPT,      /* a byte of the state flipped */
+	F_TRUNCATE,     /* the state cut in half */
+	F_NO_STATE,     /* no variable */
+};
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+
+	buf[0] = 0;
+	if (fd < 0)
+		return;
+	n = read(fd, buf, cap - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+}
+
+/* Write @len bytes as the state memfd, unsealed so faults can be injected. */
+static int raw_state_fd(const void *buf, size_t len, int at)
+{
+	int fd = memfd_create("state", 0);
+
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+		_exit(90);
+	if (at >= 0 && fd != at) {
+		if (dup2(fd, at) < 0)
+			_exit(91);
+		close(fd);
+		fd = at;
+	}
+	return fd;
+}
+
+/* In the child: the relive case's fds, state and fault, then exec. */
+static void child_relive(enum fault fault, char **argv, bool with_rollback)
+{
+	const char *rb[] = { checker, "--rolled-back", NULL };
+	int ram0, ram1, sv[2], sfd, other;
+	char num[16];
+	uint8_t buf[1 << 16];
+	size_t len;
+
+	ram0 = memfd_create("ram0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ram1 = memfd_create("ram1", MFD_CLOEXEC);
+	if (ram0 < 0 || ram1 < 0 || ftruncate(ram0, 1 << 20) || ftruncate(ram1, 8192))
+		_exit(92);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		_exit(93);
+	rl_cpr_state_init(&st);
+	st.mode = 3;
+	if (rl_cpr_add_fd(&st, "ram0", 0, ram0) || rl_cpr_add_fd(&st, "ram1", 0, ram1) ||
+	    rl_cpr_add_fd(&st, "qmp", 0, sv[0]))
+		_exit(94);
+	if (with_rollback && rl_cpr_set_rollback(&st, rb))
+		_exit(95);
+	if (rl_cpr_state_encode(&st, buf, sizeof(buf), &len))
+		_exit(96);
+	if (fault == F_CORRUPT)
+		buf[len / 2] ^= 0x10;
+	if (fault == F_TRUNCATE)
+		len /= 2;
+	sfd = raw_state_fd(buf, len, -1);
+	snprintf(num, sizeof(num), "%d", sfd);
+	if (fault != F_NO_STATE)
+		setenv(RL_CPR_ENV, num, 1);
+	if (rl_cpr_preserve(&st))
+		_exit(97);
+
+	switch (fault) {
+	case F_CLOSE_RAM1:
+		close(ram1);
+		break;
+	case F_CLOEXEC_QMP:
+		fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+		break;
+	case F_SWAP_RAM0:
+		other = memfd_create("ram0", 0);
+		if (other < 0 || ftruncate(other, 1 << 20) || dup2(other, ram0) < 0)
+			_exit(98);
+		close(other);
+		break;
+	case F_SHRINK_RAM0:
+		if (ftruncate(ram0, 4096))
+			_exit(98);
+		break;
+	case F_STRAY:
+		other = open("/dev/null", O_RDONLY);
+		if (other < 0 || dup2(other, 40) < 0)
+			_exit(98);
+		close(other);
+		break;
+	default:
+		break;
+	}
+	execv(tramp, argv);
+	_exit(99);
+}
+
+/* In the child: QEMU's fixture with its fds reproduced at their numbers. */
+static void child_qemu(const char *fixture, bool file_backend, char **argv)
+{
+	static const struct {
+		const char *name;
+		int fd;
+	} fds[] = {
+		{ "/rom@etc/acpi/rsdp", 19 }, { "/rom@etc/table-loader", 18 },
+		{ "/rom@etc/acpi/tables", 17 }, { "pc.rom", 16 },
+		{ "pc.bios", 15 }, { "ram0", 10 },
+	};
+	char path[4096], buf[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", RL_FIXTURES, fixture);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		_exit(80);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0)
+		_exit(81);
+	raw_state_fd(buf, n, 21);
+	setenv(RL_CPR_QEMU_ENV, "21", 1);
+	for (unsigned i = 0; i < 6; i++) {
+		if (file_backend && fds[i].fd == 10) {
+			/* QEMU's own leak: the file backend opened without O_CLOEXEC. */
+			snprintf(path, sizeof(path), "%s/ram0-backend", dir);
+			fd = open(path, O_RDWR | O_CREAT, 0600);
+		} else {
+			fd = memfd_create(fds[i].name, 0);
+		}
+		if (fd < 0 || dup2(fd, fds[i].fd) < 0)
+			_exit(82);
+		close(fd);
+	}
+	execv(tramp, argv);
+	_exit(99);
+}
+
+/* Runs @kind ("relive" or a fixture name) with trampoline @args then "--" @cmd. */
+static void run(const char *name, const char *kind, enum fault fault,
+		bool rollback, const char *const *args, const char *const *cmd)
+{
+	char *argv[32];
+	int n = 0, status;
+	pid_t pid;
+
+	cur_case = name;
+	unlink(out_path);
+	argv[n++] = (char *)tramp;
+	for (; args && *args; args++)
+		argv[n++] = (char *)*args;
+	if (cmd) {
+		argv[n++] = "--";
+		for (; *cmd; cmd++)
+			argv[n++] = (char *)*cmd;
+	}
+	argv[n] = NULL;
+
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (efd < 0 || dup2(efd, 2) < 0)
+			_exit(89);
+		close(efd);
+		if (!strcmp(kind, "relive"))
+			child_relive(fault, argv, rollback);
+		else
+			child_qemu(kind, strstr(kind, "filebackend") != NULL, argv);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	res.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	slurp(err_path, res.err, sizeof(res.err));
+	slurp(out_path, res.report, sizeof(res.report));
+}
+
+static bool has(const char *hay, const char *needle)
+{
+	return strstr(hay, needle) != NULL;
+}
+
+static int count_lines(const char *s, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += !strncmp(p, prefix, strlen(prefix));
+	return n;
+}
+
+static void relive_cases(void)
+{
+	const char *cmd[] = { checker, "--new", NULL };
+	const char *missing[] = { "/nonexistent/relive-vm", "-incoming", "defer", NULL };
+	const char *norb[] = { "--no-rollback", NULL };
+	unsigned long long entry, exec;
+
+	run("all present", "relive", F_NONE, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --new\n"), "checker did not run as the new binary");
+	CHECK(has(res.report, "/memfd:ram0"), "ram0 missing");
+	CHECK(has(res.report, "/memfd:ram1"), "ram1 missing");
+	CHECK(has(res.report, "socket:["), "qmp socket missing");
+	CHECK(has(res.report, "/memfd:state"), "state memfd missing");
+	CHECK(!has(res.report, "cloexec"), "a close-on-exec fd was listed");
+	/* 0, 1, 2, three preserved, the state: nothing else. */
+	CHECK(count_lines(res.report, "fd ") == 7, "fd count");
+	CHECK(has(res.report, "failed -\n"), "marked failed");
+	CHECK(sscanf(strstr(res.report, "\nt ") + 3, "%llu,%llu", &entry, &exec) == 2,
+	      "no RELIVE_TRAMPOLINE_T");
+	CHECK(entry > 0 && exec >= entry, "timestamps %llu,%llu", entry, exec);
+	CHECK(res.err[0] == 0, "stderr not empty");
+
+	run("fd missing", "relive", F_CLOSE_RAM1, true, norb, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(has(res.err, "fd 4 'ram1': not open"), "diagnosis");
+	CHECK(res.report[0] == 0, "the new binary ran");
+
+	run("fd missing, rollback", "relive", F_CLOSE_RAM1, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\n") && !has(res.report, "arg --new"),
+	      "rollback did not run instead of the new binary");
+	CHECK(has(res.report, "failed fd\n"), "failure class not passed on");
+	CHECK(has(res.err, "rolling back"), "rollback not announced");
+
+	run("cloexec set", "relive", F_CLOEXEC_QMP, true, norb, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	/* The exec into the trampoline already closed it. */
+	CHECK(has(res.err, "fd 5 'qmp': not open (closed, or close-on-exec was still set"),
+	      "diagnosis");
+	CHECK(res.report[0] == 0, "the new binary ran");
+
+	run("wrong inode", "relive", F_SWAP_RAM0, true, norb, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(has(res.err, "'ram0': inode differs"), "diagnosis");
+
+	run("memfd too small", "relive", F_SHRINK_RAM0, true, norb, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(has(res.err, "'ram0': memfd smaller than recorded"), "diagnosis");
+
+	run("stray closed", "relive", F_STRAY, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "stray fd 40 -> /dev/null: closed"), "stray not named");
+	CHECK(!has(res.report, "fd 40 "), "stray crossed");
+	CHECK(has(res.report, "arg --new"), "new binary did not run");
+
+	run("stray refused", "relive", F_STRAY, true,
+	    (const char *[]){ "--strays=refuse", "--no-rollback", NULL }, cmd);
+	CHECK(res.code == 23, "exit %d", res.code);
+	CHECK(has(res.err, "stray fd 40 -> /dev/null: refused"), "stray not named");
+	CHECK(res.report[0] == 0, "the new binary ran");
+
+	run("stray kept", "relive", F_STRAY, true,
+	    (const char *[]){ "--strays=keep", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "fd 40 /dev/null"), "stray not kept");
+
+	run("target missing, rollback", "relive", F_NONE, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "cannot exec /nonexistent/relive-vm: ENOENT"), "diagnosis");
+	CHECK(has(res.report, "arg --rolled-back\n"), "rollback did not run");
+	CHECK(has(res.report, "failed exec\n"), "failure class");
+	CHECK(has(res.report, "/memfd:ram0") && has(res.report, "/memfd:state"),
+	      "rollback lost the preserved fds");
+
+	run("target missing, no rollback command", "relive", F_NONE, false, NULL, missing);
+	CHECK(res.code == 24, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "something ran");
+
+	run("target missing, --no-rollback", "relive", F_NONE, true, norb, missing);
+	CHECK(res.code == 24, "exit %d", res.code);
+
+	run("corrupt state", "relive", F_CORRUPT, true, NULL, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "checksum mismatch"), "diagnosis");
+	CHECK(res.report[0] == 0, "something ran");
+
+	run("truncated state", "relive", F_TRUNCATE, true, NULL, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "CPR state fd"), "diagnosis");
+
+	run("no state", "relive", F_NO_STATE, true, NULL, cmd);
+	CHECK(res.code == 20, "exit %d", res.code);
+	CHECK(has(res.err, "no CPR state"), "diagnosis");
+
+	run("check", "relive", F_NONE, true, (const char *[]){ "--check", "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "--check exec'd");
+	CHECK(has(res.err, "fd 3 'ram0': memfd ok"), "verbose line");
+
+	run("check failing", "relive", F_SHRINK_RAM0, true, (const char *[]){ "--check", NULL },
+	    cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "--check exec'd or rolled back");
+}
+
+static void exec_error_cases(void)
+{
+	const char *norb[] = { "--no-rollback", NULL };
+	char noexec[300], noformat[300], pathvar[4096];
+	int fd;
+
+	snprintf(noexec, sizeof(noexec), "%s/not-executable", dir);
+	fd = open(noexec, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && write(fd, "\x7f" "ELF", 4) == 4, "create");
+	close(fd);
+	run("EACCES", "relive", F_NONE, true, norb, (const char *[]){ noexec, NULL });
+	CHECK(res.code == 24, "exit %d", res.code);
+	CHECK(has(res.err, "EACCES"), "diagnosis");
+
+	snprintf(noformat, sizeof(noformat), "%s/not-a-binary", dir);
+	fd = open(noformat, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+	CHECK(fd >= 0 && write(fd, "garbage\n", 8) == 8, "create");
+	close(fd);
+	run("ENOEXEC", "relive", F_NONE, true, norb, (const char *[]){ noformat, NULL });
+	CHECK(res.code == 24, "exit %d", res.code);
+	CHECK(has(res.err, "ENOEXEC"), "diagnosis");
+
+	/* A bare name is looked up in PATH, skipping directories without it. */
+	snprintf(pathvar, sizeof(pathvar), "/nonexistent:%s", RL_CHECKER_DIR);
+	setenv("PATH", pathvar, 1);
+	run("PATH lookup", "relive", F_NONE, true, NULL,
+	    (const char *[]){ "relive-test-checker", "--new", NULL });
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --new"), "not found in PATH");
+}
+
+static void qemu_cases(void)
+{
+	const char *cmd[] = { checker, "--qemu", NULL };
+	const char *fx = "qemu-10.2-cpr-state.bin";
+	const char *fb = "qemu-10.2-cpr-state-filebackend.bin";
+
+	run("QEMU fixture", fx, F_NONE, false, (const char *[]){ "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "QEMU format, 6 fds"), "format not recognised");
+	CHECK(has(res.report, "fd 10 /memfd:ram0") && has(res.report, "fd 19 /memfd:/rom@etc/acpi/rsdp"),
+	      "fds lost");
+	CHECK(has(res.report, "fd 21 /memfd:state"), "state memfd lost");
+	CHECK(has(res.report, "state 21\n"), "QEMU's variable lost");
+	CHECK(count_lines(res.report, "fd ") == 10, "fd count");
+
+	run("QEMU file backend, stray closed", fb, F_NONE, false, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "stray fd 10 -> ") && has(res.err, "ram0-backend: closed"),
+	      "leak not named");
+	CHECK(!has(res.report, "fd 10 "), "the leaked fd crossed");
+	CHECK(has(res.report, "fd 15 /memfd:pc.bios"), "fds lost");
+
+	run("QEMU file backend, stray refused", fb, F_NONE, false,
+	    (const char *[]){ "--strays=refuse", NULL }, cmd);
+	CHECK(res.code == 23, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "the new binary ran");
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const files[] = {
+		"report", "stderr", "not-executable", "not-a-binary", "ram0-backend",
+	};
+	char path[4200];
+
+	close_range(3, ~0U, 0);
+	tramp = getenv("RELIVE_TRAMPOLINE");
+	checker = getenv("RELIVE_CHECKER");
+	if (!tramp || !checker) {
+		fprintf(stderr, "RELIVE_TRAMPOLINE and RELIVE_CHECKER must be set\n");
+		return 1;
+	}
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(out_path, sizeof(out_path), "%s/report", dir);
+	snprintf(err_path, sizeof(err_path), "%s/stderr", dir);
+	setenv("RELIVE_CHECKER_OUT", out_path, 1);
+	unsetenv(RL_CPR_ENV);
+	unsetenv(RL_CPR_QEMU_ENV);
+
+	relive_cases();
+	qemu_cases();
+	exec_error_cases();
+
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	CHECK(rmdir(dir) == 0, "temporary directory not empty: %s", strerror(errno));
+	printf("ok\n");
+	return 0;
+}

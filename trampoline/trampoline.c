@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * relive-trampoline: the cpr-exec-command prefix. Inside the guest's pause it
+ * reads the CPR state (relive's or QEMU's), verifies every preserved fd,
+ * deals with stray inherited fds, and execs the new VMM, or the old one
+ * (rollback) when anything is wrong. Static, no allocation: all storage is
+ * fixed and in .bss. docs/trampoline.md is the user's side of this file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+
+#include "lib.h"
+#include "relive/cpr.h"
+#include "sys.h"
+
+#define TRAMP_VERSION "relive-trampoline " RELIVE_VERSION "\n"
+
+/* Exit codes, one per failure class (docs/trampoline.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,
+	EXIT_STATE_MISSING = 20,
+	EXIT_STATE_CORRUPT = 21,
+	EXIT_FD_BAD = 22,
+	EXIT_STRAY = 23,
+	EXIT_EXEC = 24,
+	EXIT_ROLLBACK = 25,
+};
+
+static const char *class_name(int code)
+{
+	switch (code) {
+	case EXIT_STATE_MISSING: return "state-missing";
+	case EXIT_STATE_CORRUPT: return "state-corrupt";
+	case EXIT_FD_BAD: return "fd";
+	case EXIT_STRAY: return "stray";
+	case EXIT_EXEC: return "exec";
+	default: return "other";
+	}
+}
+
+enum strays { STRAYS_CLOSE, STRAYS_REFUSE, STRAYS_KEEP };
+enum rollback { ROLLBACK_AUTO, ROLLBACK_ON, ROLLBACK_OFF };
+
+struct opts {
+	enum strays strays;
+	enum rollback rollback;
+	bool check;
+	bool verbose;
+	char **cmd; /* NULL-terminated, from argv */
+};
+
+#define MAX_ENV 4096
+#define FD_BITS 65536
+
+static struct rl_cpr_state state;
+static uint8_t state_buf[256 * 1024];
+static uint64_t listed[FD_BITS / 64];
+static char *new_env[MAX_ENV + 3];
+static char *rb_argv[RL_CPR_MAX_ARGS + 1];
+static char t_env[64];
+static char fail_env[64];
+static char path_buf[4096];
+static char link_buf[4096];
+static int state_fd = -1;
+
+static void msg(const char *a, const char *b, const char *c)
+{
+	t_err("relive-trampoline: ");
+	t_err(a);
+	if (b)
+		t_err(b);
+	if (c)
+		t_err(c);
+	t_err("\n");
+	t_flush();
+}
+
+/* Ends a line begun with t_err(): no prefix. */
+static void endl(const char *a, const char *b, const char *c)
+{
+	t_err(a);
+	if (b)
+		t_err(b);
+	if (c)
+		t_err(c);
+	t_err("\n");
+	t_flush();
+}
+
+static const char *fd_link(int fd)
+{
+	char p[40] = "/proc/self/fd/";
+	long n;
+
+	t_u64(p + 14, (uint64_t)fd);
+	n = sys_readlinkat(AT_FDCWD, p, link_buf, sizeof(link_buf) - 1);
+	if (n < 0)
+		return NULL;
+	link_buf[n] = 0;
+	return link_buf;
+}
+
+static void usage(void)
+{
+	t_err("usage: relive-trampoline [OPTIONS] [--] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Run as the first word of cpr-exec-command. Reads the CPR state named by\n"
+	      "RELIVE_CPR_STATE (or QEMU_CPR_EXEC_STATE), verifies every preserved fd,\n"
+	      "handles stray inherited fds, then execs COMMAND (looked up in PATH).\n"
+	      "\n"
+	      "  --strays=close    close inherited fds the state does not list (default)\n"
+	      "  --strays=refuse   treat any such fd as a failure\n"
+	      "  --strays=keep     leave them open\n"
+	      "  --rollback        on failure exec the state's rollback command\n"
+	      "                    (default when the state carries one)\n"
+	      "  --no-rollback     on failure exit with the failure's code\n"
+	      "  --check           verify and report, do not exec (or close anything)\n"
+	      "  -v, --verbose     name each fd as it is checked\n"
+	      "  -h, --help        this text\n"
+	      "  --version         the version\n"
+	      "\n"
+	      "Exit codes (with --no-rollback or --check, or when rollback is impossible):\n"
+	      "   0  --check: all fine\n"
+	      "   2  usage error\n"
+	      "  20  CPR state missing (no variable, or its fd is not open)\n"
+	      "  21  CPR state corrupt or truncated\n"
+	      "  22  a preserved fd is missing or is not what the state records\n"
+	      "  23  a stray fd was found with --strays=refuse\n"
+	      "  24  COMMAND could not be executed\n"
+	      "  25  the rollback command could not be executed either\n");
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	int i;
+
+	o->strays = STRAYS_CLOSE;
+	o->rollback = ROLLBACK_AUTO;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+
+		if (t_streq(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if ((v = t_after(a, "--strays="))) {
+			if (t_streq(v, "close"))
+				o->strays = STRAYS_CLOSE;
+			else if (t_streq(v, "refuse"))
+				o->strays = STRAYS_REFUSE;
+			else if (t_streq(v, "keep"))
+				o->strays = STRAYS_KEEP;
+			else {
+				msg("--strays takes close, refuse or keep, not '", v, "'");
+				return EXIT_USAGE;
+			}
+		} else if (t_streq(a, "--rollback")) {
+			o->rollback = ROLLBACK_ON;
+		} else if (t_streq(a, "--no-rollback")) {
+			o->rollback = ROLLBACK_OFF;
+		} else if (t_streq(a, "--check")) {
+			o->check = true;
+		} else if (t_streq(a, "-v") || t_streq(a, "--verbose")) {
+			o->verbose = true;
+		} else if (t_streq(a, "-h") || t_streq(a, "--help")) {
+			usage();
+			t_flush_fd(1);
+			return -1;
+		} else if (t_streq(a, "--version")) {
+			sys_write(1, TRAMP_VERSION, sizeof(TRAMP_VERSION) - 1);
+			return -1;
+		} else {
+			msg("unknown option '", a, "' (try --help)");
+			return EXIT_USAGE;
+		}
+	}
+	o->cmd = argv + i;
+	if (!o->check && i >= argc) {
+		msg("no command to exec (try --help)", NULL, NULL);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Step 1: find and parse the CPR state; pread leaves the offset for the VMM. */
+static int load_state(char **envp, bool verbose)
+{
+	struct rl_cpr_diag diag = { 0, "" };
+	const char *var = RL_CPR_ENV, *val;
+	struct stat st;
+	size_t off = 0;
+	char num[22];
+	long n;
+	int ret;
+
+	val = t_getenv(envp, RL_CPR_ENV);
+	if (!val) {
+		var = RL_CPR_QEMU_ENV;
+		val = t_getenv(envp, RL_CPR_QEMU_ENV);
+	}
+	if (!val) {
+		msg("no CPR state: neither " RL_CPR_ENV " nor " RL_CPR_QEMU_ENV " is set",
+		    NULL, NULL);
+		return EXIT_STATE_MISSING;
+	}
+	if (t_parse_int(val, &state_fd)) {
+		t_err("relive-trampoline: ");
+		t_err(var);
+		endl("=", val, ": not a descriptor number");
+		return EXIT_STATE_MISSING;
+	}
+	if (sys_fstat(state_fd, &st) < 0) {
+		t_err("relive-trampoline: CPR state fd ");
+		t_err_num(state_fd);
+		endl(" (", var, "): not open");
+		return EXIT_STATE_MISSING;
+	}
+	if (st.st_size > (long)sizeof(state_buf)) {
+		t_err("relive-trampoline: CPR state fd ");
+		t_err_num(state_fd);
+		endl(": larger than any valid state", NULL, NULL);
+		return EXIT_STATE_CORRUPT;
+	}
+	while (off < (size_t)st.st_size) {
+		n = sys_pread(state_fd, state_buf + off, (size_t)st.st_size - off, (long)off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
+	if (ret) {
+		t_err("relive-trampoline: CPR state fd ");
+		t_err_num(state_fd);
+		t_err(" (");
+		t_err(var);
+		t_err("): offset ");
+		t_err_num((long)diag.offset);
+		endl(": ", diag.what, ret == -EBADMSG ? " (corrupt)" : "");
+		return EXIT_STATE_CORRUPT;
+	}
+	if (verbose) {
+		t_err("relive-trampoline: CPR state fd ");
+		t_err_num(state_fd);
+		t_err(": ");
+		t_err(state.format == RL_CPR_FORMAT_QEMU ? "QEMU" : "relive");
+		t_err(" format, ");
+		t_err(t_u64(num, state.nfds));
+		t_err(" fds");
+		if (state.qemu_tail) {
+			t_err(", ");
+			t_err_num(state.qemu_tail);
+			t_err(" bytes after the fd list not understood (ignored)");
+		}
+		endl("", NULL, NULL);
+	}
+	return 0;
+}
+
+static void fd_fail(const struct rl_cpr_fd *f, const char *what)
+{
+	t_err("relive-trampoline: fd ");
+	t_err_num(f->fd);
+	t_err(" '");
+	t_err(f->name);
+	t_err("'");
+	if (f->id) {
+		t_err(" (id ");
+		t_err_num(f->id);
+		t_err(")");
+	}
+	endl(": ", what, NULL);
+}
+
+/* Step 2: every preserved fd open, close-on-exec clear, and the recorded file. */
+static int verify_fds(bool verbose)
+{
+	bool qemu = state.format == RL_CPR_FORMAT_QEMU;
+	int bad = 0;
+
+	for (uint32_t i = 0; i < state.nfds; i++) {
+		const struct rl_cpr_fd *f = &state.fds[i];
+		struct rl_cpr_fd_seen seen = { 0, 0, 0, 0, false, NULL };
+		const char *why = NULL;
+		struct stat st;
+		long fl;
+
+		fl = sys_fcntl(f->fd, F_GETFD, 0);
+		if (fl < 0) {
+			/* exec itself closes what still had close-on-exec set */
+			fd_fail(f, "not open (closed, or close-on-exec was still set at exec)");
+			bad++;
+			continue;
+		}
+		if (fl & FD_CLOEXEC) {
+			fd_fail(f, "close-on-exec is set: it would not survive the exec");
+			bad++;
+			continue;
+		}
+		if (f->fd < FD_BITS)
+			listed[f->fd / 64] |= 1ull << (f->fd % 64);
+		if (sys_fstat(f->fd, &st) < 0) {
+			fd_fail(f, "fstat failed");
+			bad++;
+			continue;
+		}
+		seen.st_mode = st.st_mode;
+		seen.dev = st.st_dev;
+		seen.ino = st.st_ino;
+		seen.size = (uint64_t)st.st_size;
+		if (f->kind == RL_CPR_FD_MEMFD)
+			seen.seals_ok = sys_fcntl(f->fd, F_GET_SEALS, 0) >= 0;
+		/*
+		 * Device and inode already pin a memfd or a socket; only KVM's
+		 * anonymous inodes (all one inode) and QEMU's bare names need the link.
+		 */
+		if (f->kind == RL_CPR_FD_KVM || (qemu && rl_cpr_name_is_ram(f->name)) ||
+		    !(f->flags & RL_CPR_FD_HAS_STAT) || verbose)
+			seen.link = fd_link(f->fd);
+		if (qemu && rl_cpr_name_is_ram(f->name)) {
+			if (!S_ISREG(st.st_mode) || !seen.link || !t_after(seen.link, "/memfd:"))
+				why = "named like a RAM block but not a memfd";
+		} else {
+			why = rl_cpr_fd_check(f, &seen);
+		}
+		if (why) {
+			fd_fail(f, why);
+			bad++;
+		} else if (verbose) {
+			t_err("relive-trampoline: fd ");
+			t_err_num(f->fd);
+			t_err(" '");
+			t_err(f->name);
+			t_err("': ");
+			t_err(rl_cpr_kind_name(f->kind));
+			t_err(" ok -> ");
+			endl(seen.link ? seen.link : "?", NULL, NULL);
+		}
+	}
+	return bad ? EXIT_FD_BAD : 0;
+}
+
+static bool is_listed(int fd)
+{
+	if (fd < FD_BITS)
+		return listed[fd / 64] & (1ull << (fd % 64));
+	for (uint32_t i = 0; i < state.nfds; i++)
+		if (state.fds[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* Step 3: inherited fds the state does not list. */
+static int handle_strays(enum strays policy, bool check)
+{
+	static uint8_t dents[4096];
+	int dir, strays = 0;
+	long n;
+
+	dir = (int)sys_openat(AT_FDCWD, "/proc/self/fd",
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		msg("cannot list /proc/self/fd: ", t_strerror((int)-dir),
+		    "; strays not checked");
+		return policy == STRAYS_REFUSE ? EXIT_STRAY : 0;
+	}
+	while ((n = sys_getdents64(dir, dents, sizeof(dents))) > 0) {
+		for (long off = 0; off < n;) {
+			/* struct linux_dirent64: ino, off, reclen, type, name */
+			uint16_t reclen;
+			const char *name = (const char *)dents + off + 19;
+			int fd;
+
+			memcpy(&reclen, dents + off + 16, sizeof(reclen));
+			off += reclen;
+			if (t_parse_int(name, &fd) || fd <= 2 || fd == dir ||
+			    fd == state_fd || is_listed(fd))
+				continue;
+			strays++;
+			t_err("relive-trampoline: stray fd ");
+			t_err_num(fd);
+			t_err(" -> ");
+			{
+				const char *l = fd_link(fd);
+
+				t_err(l ? l : "?");
+			}
+			if (policy == STRAYS_CLOSE && !check) {
+				sys_close(fd);
+				endl(": closed", NULL, NULL);
+			} else if (policy == STRAYS_REFUSE) {
+				endl(": refused", NULL, NULL);
+			} else {
+				endl(check && policy == STRAYS_CLOSE ? ": would be closed" :
+				    ": kept", NULL, NULL);
+			}
+		}
+	}
+	sys_close(dir);
+	return strays && policy == STRAYS_REFUSE ? EXIT_STRAY : 0;
+}
+
+/* Environment for the next binary: ours, plus @a and @b ("NAME=..."). */
+static char **make_env(char **envp, char *a, char *b)
+{
+	size_t n = 0;
+
+	for (; *envp && n < MAX_ENV; envp++) {
+		if (t_after(*envp, RL_CPR_TRAMPOLINE_ENV "=") ||
+		    t_after(*envp, "RELIVE_TRAMPOLINE_FAILED="))
+			continue;
+		new_env[n++] = *envp;
+	}
+	if (a)
+		new_env[n++] = a;
+	if (b)
+		new_env[n++] = b;
+	new_env[n] = NULL;
+	return new_env;
+}
+
+static void set_times(uint64_t entry)
+{
+	char *p = t_env;
+	const char *k = RL_CPR_TRAMPOLINE_ENV "=";
+
+	while (*k)
+		*p++ = *k++;
+	t_u64(p, entry);
+	p += t_strlen(p);
+	*p++ = ',';
+	t_u64(p, t_now());
+}
+
+/* execvp without a shell fallback. Return: the errno that stopped it. */
+static int exec_path(char **argv, char **envp)
+{
+	const char *path, *dir;
+	int err = ENOENT;
+	bool eacces = false;
+	size_t flen = t_strlen(argv[0]);
+
+	for (const char *c = argv[0]; *c; c++)
+		if (*c == '/')
+			return (int)-sys_execve(argv[0], argv, envp);
+	if (!flen)
+		return ENOENT;
+	path = t_getenv(envp, "PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (dir = path;; dir++) {
+		const char *end = dir;
+		size_t dlen;
+
+		while (*end && *end != ':')
+			end++;
+		dlen = (size_t)(end - dir);
+		if (dlen + 1 + flen + 1 <= sizeof(path_buf)) {
+			size_t k = 0;
+
+			if (dlen) {
+				memcpy(path_buf, dir, dlen);
+				k = dlen;
+				path_buf[k++] = '/';
+			}
+			memcpy(path_buf + k, argv[0], flen + 1);
+			err = (int)-sys_execve(path_buf, argv, envp);
+			if (err == EACCES)
+				eacces = true;
+			else if (err != ENOENT && err != ENOTDIR)
+				return err;
+		}
+		if (!*end)
+			break;
+		dir = end;
+	}
+	return eacces ? EACCES : err;
+}
+
+static int rollback(char **envp, int code, uint64_t entry)
+{
+	size_t off = 0;
+	char *p = fail_env;
+	const char *k = "RELIVE_TRAMPOLINE_FAILED=", *c = class_name(code);
+	int err;
+
+	for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
+		rb_argv[i] = state.argv + off;
+		off += t_strlen(state.argv + off) + 1;
+	}
+	rb_argv[state.argc] = NULL;
+	while (*k)
+		*p++ = *k++;
+	while (*c)
+		*p++ = *c++;
+	*p = 0;
+	msg("rolling back: exec ", rb_argv[0], NULL);
+	set_times(entry);
+	err = exec_path(rb_argv, make_env(envp, t_env, fail_env));
+	t_err("relive-trampoline: rollback failed: cannot exec ");
+	t_err(rb_argv[0]);
+	endl(": ", t_strerror(err), NULL);
+	return EXIT_ROLLBACK;
+}
+
+static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
+{
+	bool can = state.argc > 0;
+
+	if (o->check || o->rollback == ROLLBACK_OFF || code == EXIT_USAGE)
+		return code;
+	if (!can) {
+		if (o->rollback == ROLLBACK_ON)
+			msg("cannot roll back: the CPR state carries no rollback command",
+			    NULL, NULL);
+		return code;
+	}
+	return rollback(envp, code, entry);
+}
+
+int tramp_main(int argc, char **argv, char **envp)
+{
+	uint64_t entry = t_now();
+	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL };
+	int ret, err;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+
+	ret = load_state(envp, o.verbose);
+	if (ret)
+		return failed(&o, envp, ret, entry);
+	ret = verify_fds(o.verbose);
+	if (ret)
+		return failed(&o, envp, ret, entry);
+	ret = handle_strays(o.strays, o.check);
+	if (ret)
+		return failed(&o, envp, ret, entry);
+	if (o.check) {
+		if (o.verbose)
+			msg("check passed", NULL, NULL);
+		return EXIT_OK;
+	}
+
+	/* Should be the last thing before execve(): the exec timestamp. */
+	set_times(entry);
+	err = exec_path(o.cmd, make_env(envp, t_env, NULL));
+	t_err("relive-trampoline: cannot exec ");
+	t_err(o.cmd[0]);
+	endl(": ", t_strerror(err), NULL);
+	return failed(&o, envp, EXIT_EXEC, entry);
+}
