@@ -61,12 +61,36 @@ static void test_pieces_and_paths_agree(void **state)
 	free(buf);
 }
 
+/* Large buffers take the three-lane path: it must agree with the table. */
+static void test_large_buffers(void **state)
+{
+	size_t n = (1 << 20) + 12345;
+	unsigned char *buf = malloc(n + 8);
+	uint32_t sw, hw;
+
+	assert_non_null(buf);
+	srand(11);
+	for (size_t i = 0; i < n + 8; i++)
+		buf[i] = rand();
+	for (int shift = 0; shift < 3; shift++) {
+		for (size_t len = 3 * 8192 - 1; len <= n; len = len * 3 + 7) {
+			sw = rl_crc32c_sw(0x12345678, buf + shift, len);
+			hw = rl_crc32c(0x12345678, buf + shift, len);
+			assert_int_equal(hw, sw);
+		}
+	}
+	memset(buf, 0, n);
+	assert_int_equal(rl_crc32c(0, buf, n), rl_crc32c_sw(0, buf, n));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_value),
 		cmocka_unit_test(test_rfc3720),
 		cmocka_unit_test(test_pieces_and_paths_agree),
+		cmocka_unit_test(test_large_buffers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
