@@ -54,6 +54,11 @@ void stub_reset(void)
 	params = NULL;
 }
 
+void stub_set_runstate(const char *state)
+{
+	runstate = g_intern_string(state);
+}
+
 const char *control_runstate(void)
 {
 	return runstate;

@@ -20,5 +20,7 @@ extern void (*stub_quit_hook)(void);
 
 /* Empties the log and puts state back to running, mode normal. */
 void stub_reset(void);
+/* Sets the run state without events (a process that starts paused). */
+void stub_set_runstate(const char *state);
 
 #endif

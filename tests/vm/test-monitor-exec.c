@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Monitor connections survive a real exec: a QMP client that issues migrate
+ * gets STOP before and RESUME and MIGRATION "completed" after, from the new
+ * binary under the same PID, on the same socket; a half-sent command finishes
+ * after the exec; an unnegotiated client stays unnegotiated; HMP gets its
+ * banner and prompt again; the listener keeps accepting.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <glib.h>
+
+#include "monitor-client.h"
+
+static const char *server_bin;
+
+static void expect_line(int fd, const char *want)
+{
+	g_autofree char *l = mon_read_line(fd);
+
+	assert_non_null(l);
+	assert_string_equal(l, want);
+}
+
+static void expect_event(int fd, const char *name, const char *data)
+{
+	g_autofree char *l = mon_read_line(fd);
+	g_autofree char *tail = data ?
+		g_strdup_printf("}, \"event\": \"%s\", \"data\": %s}", name, data) :
+		g_strdup_printf("}, \"event\": \"%s\"}", name);
+
+	assert_non_null(l);
+	assert_true(g_str_has_prefix(l, "{\"timestamp\": {\"seconds\": "));
+	assert_true(g_str_has_suffix(l, tail));
+}
+
+static gboolean cmdline_has(pid_t pid, const char *word)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	g_autofree char *buf = NULL;
+	gsize len;
+
+	if (!g_file_get_contents(path, &buf, &len, NULL))
+		return FALSE;
+	for (gsize off = 0; off < len; off += strlen(buf + off) + 1)
+		if (!strcmp(buf + off, word))
+			return TRUE;
+	return FALSE;
+}
+
+static void expect_hmp_banner_prompt(int h)
+{
+	g_autofree char *banner = mon_read_line(h);
+	g_autofree char *prompt = mon_read_bytes(h, 7);
+
+	assert_non_null(banner);
+	assert_true(g_str_has_suffix(banner, "monitor - type 'help' for more information"));
+	assert_string_equal(prompt, "(qemu) ");
+}
+
+static void test_survive_exec(void **state)
+{
+	struct mon_server s;
+	struct stat st1, st2;
+	int a, b, h, late;
+	g_autofree char *greeting = NULL;
+	g_autofree char *prompt = NULL;
+
+	mon_server_start(&s, server_bin);
+	a = mon_qmp_open(s.qmp_path);
+	b = mon_connect(s.qmp_path);
+	greeting = mon_read_line(b);
+	assert_non_null(greeting);
+	h = mon_connect(s.hmp_path);
+	expect_hmp_banner_prompt(h);
+	assert_int_equal(stat(s.qmp_path, &st1), 0);
+	assert_false(cmdline_has(s.pid, "--incoming"));
+
+	/* migrate, and half of the next command already sent before the exec. */
+	mon_send(a, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"},"
+		    " \"id\": \"m\"}\n{\"execute\": \"query-st");
+	expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
+	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	expect_event(a, "STOP", NULL);
+	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	/* From the new binary: */
+	expect_event(a, "RESUME", NULL);
+	expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
+	assert_true(cmdline_has(s.pid, "--incoming"));
+
+	mon_send(a, "atus\", \"id\": 9}\n");
+	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 9}");
+
+	/* The HMP client is greeted by the new binary and keeps working. */
+	expect_hmp_banner_prompt(h);
+	mon_send(h, "info status\n");
+	expect_line(h, "VM status: running");
+	prompt = mon_read_bytes(h, 7);
+	assert_string_equal(prompt, "(qemu) ");
+
+	/* b saw no events and still has to negotiate. */
+	assert_true(mon_quiet(b, 50));
+	mon_send(b, "{\"execute\": \"query-status\"}\n");
+	expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
+		       " capabilities negotiation with 'qmp_capabilities'\"}}");
+	mon_send(b, "{\"execute\": \"qmp_capabilities\"}\n");
+	expect_line(b, "{\"return\": {}}");
+
+	/* Same socket inode, still 0600, still accepting. */
+	assert_int_equal(stat(s.qmp_path, &st2), 0);
+	assert_true(st1.st_ino == st2.st_ino);
+	assert_int_equal(st2.st_mode & 07777, 0600);
+	late = mon_qmp_open(s.qmp_path);
+
+	/* A second update with everyone still connected. */
+	mon_send(late, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"}}\n");
+	expect_line(late, "{\"return\": {}}");
+	expect_event(late, "MIGRATION", "{\"status\": \"setup\"}");
+	expect_event(late, "STOP", NULL);
+	expect_event(late, "MIGRATION", "{\"status\": \"active\"}");
+	expect_event(late, "RESUME", NULL);
+	expect_event(late, "MIGRATION", "{\"status\": \"completed\"}");
+	for (int i = 0; i < 5; i++) {
+		g_autofree char *l = mon_read_line(a);
+
+		assert_non_null(l);
+	}
+	mon_send(a, "{\"execute\": \"quit\"}\n");
+	expect_line(a, "{\"return\": {}}");
+
+	close(a);
+	close(b);
+	close(h);
+	close(late);
+	mon_server_stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_survive_exec),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s MONITOR-SERVER\n", argv[0]);
+		return 2;
+	}
+	server_bin = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
