@@ -1,12 +1,94 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * What both monitors share at the process level: writing every queued reply
- * and event out before an exec.
+ * and event out before an exec, and handing every chardev (monitor sockets,
+ * their clients with flags and unprocessed bytes, the serial port) across it
+ * through librelive's CPR fd table.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "relive/cpr.h"
+
 #include "monitor.h"
 #include "monitor-int.h"
+
+/* The state memfd of the last save; replaced by the next save if exec failed. */
+static int saved_state_fd = -1;
 
 void monitor_flush_all(void)
 {
 	chardev_flush_all(MONITOR_FLUSH_TIMEOUT_MS);
+}
+
+/*
+ * monitor_cpr_save - @table is the struct rl_cpr_state the exec will carry.
+ * Registers every chardev fd and the chardev state memfd (which owns the
+ * per-connection flags and queued bytes) under their names; the table only
+ * borrows them. Return: 0 or -errno (-ENOSPC when the table is full).
+ */
+int monitor_cpr_save(struct rl_cpr_table *table)
+{
+	struct rl_cpr_state *s = (struct rl_cpr_state *)table;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
+	g_autoptr(GError) err = NULL;
+	int mfd;
+
+	/* What is still queued goes into the state; flushing first keeps it small. */
+	monitor_flush_all();
+	if (saved_state_fd >= 0) {
+		rl_cpr_del_fd(s, "chardev-state", 0);
+		close(saved_state_fd);
+		saved_state_fd = -1;
+	}
+	mfd = chardev_cpr_export(fds, &err);
+	if (mfd < 0) {
+		g_warning("%s", err->message);
+		return -EIO;
+	}
+	saved_state_fd = mfd;
+	for (guint i = 0; i < fds->len; i++) {
+		struct chardev_cpr_fd *f = &g_array_index(fds, struct chardev_cpr_fd, i);
+		int ret;
+
+		/* A second save into the same table (exec failed, retried) replaces. */
+		rl_cpr_del_fd(s, f->name, f->id);
+		ret = rl_cpr_add_fd(s, f->name, f->id, f->fd);
+		if (ret < 0) {
+			g_warning("CPR fd table: %s %d (fd %d): %s", f->name, f->id,
+				  f->fd, g_strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int table_lookup(const char *name, int id, void *opaque)
+{
+	struct rl_error err = { 0 };
+	int fd = rl_cpr_verify_fd(opaque, name, id, &err);
+
+	if (fd == -ESTALE || fd == -EBADF)
+		g_warning("CPR fd %s %d: %s", name, id,
+			  err.msg[0] ? err.msg : g_strerror(-fd));
+	return fd < 0 ? -1 : fd;
+}
+
+/*
+ * monitor_cpr_restore - in the new process, before monitor_*_add and the
+ * serial port: take over what monitor_cpr_save() registered. Each fd is
+ * verified against the table (same file) before it is adopted.
+ * Return: 0 (also when the table has no chardevs), or -EIO with a warning
+ * naming the fd that is wrong.
+ */
+int monitor_cpr_restore(const struct rl_cpr_table *table)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (!chardev_cpr_import(table_lookup, (void *)table, &err)) {
+		g_warning("%s", err->message);
+		return -EIO;
+	}
+	return 0;
 }

@@ -30,6 +30,10 @@ void monitor_flush_all(void);
  * connected client in @table so they survive the update; in the new process,
  * adopt them back instead of creating new ones (called before
  * monitor_*_add, which then skip what was adopted).
+ * @table is librelive's struct rl_cpr_state (include/relive/cpr.h), passed as
+ * this opaque type. Every chardev goes across (the serial port too), with
+ * each client's handshake state and its unprocessed input and unsent output.
+ * Return: 0 or -errno.
  */
 int monitor_cpr_save(struct rl_cpr_table *table);
 int monitor_cpr_restore(const struct rl_cpr_table *table);

@@ -3,21 +3,21 @@
  * A process serving the monitors over the stub control, for the socket and
  * exec tests: "monitor-server QMP-SPEC HMP-SPEC". A migrate to
  * "file:exec-self" does what relive-vm's cpr-exec does to the monitors: STOP,
- * flush, hand the chardevs over, exec itself (same PID), adopt them, RESUME.
+ * flush, register the chardevs in a CPR table, rl_cpr_exec() itself (same
+ * PID), load the table, adopt them, RESUME.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "relive/cpr.h"
+
 #include "chardev.h"
 #include "control.h"
 #include "monitor.h"
 #include "control-stub.h"
-
-#define FDS_ENV "MONITOR_SERVER_FDS"
 
 static GMainLoop *loop;
 static char **self_argv;
@@ -30,49 +30,32 @@ static JsonObject *status_data(const char *status)
 	return o;
 }
 
-/* The fd list crosses the exec as "name:id:fd;..." in the environment. */
-static int env_lookup(const char *name, int id, void *opaque)
-{
-	const char *env = opaque;
-	g_auto(GStrv) items = g_strsplit(env, ";", -1);
-
-	for (int i = 0; items[i]; i++) {
-		g_auto(GStrv) f = g_strsplit(items[i], ":", 3);
-
-		if (g_strv_length(f) == 3 && !strcmp(f[0], name) && atoi(f[1]) == id)
-			return atoi(f[2]);
-	}
-	return -1;
-}
+static struct rl_cpr_state cpr;
 
 static gboolean exec_self(gpointer unused)
 {
-	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
-	g_autoptr(GString) env = g_string_new(NULL);
-	g_autoptr(GError) err = NULL;
+	struct rl_cpr_exec_opts opts = { .no_holder = true };
+	struct rl_error err = { 0 };
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	int ret;
 
 	monitor_event("MIGRATION", status_data("setup"));
 	control_stop(NULL);
 	monitor_event("MIGRATION", status_data("active"));
 	monitor_flush_all();
-	if (chardev_cpr_export(fds, &err) < 0) {
-		fprintf(stderr, "monitor-server: %s\n", err->message);
+	rl_cpr_state_init(&cpr);
+	ret = monitor_cpr_save((struct rl_cpr_table *)&cpr);
+	if (ret < 0) {
+		fprintf(stderr, "monitor-server: monitor_cpr_save: %s\n", strerror(-ret));
 		exit(1);
 	}
-	for (guint i = 0; i < fds->len; i++) {
-		struct chardev_cpr_fd *f = &g_array_index(fds, struct chardev_cpr_fd, i);
-
-		g_string_append_printf(env, "%s:%d:%d;", f->name, f->id, f->fd);
-		fcntl(f->fd, F_SETFD, 0);
-	}
-	setenv(FDS_ENV, env->str, 1);
-	for (int i = 0; self_argv[i]; i++)
+	g_ptr_array_add(argv, "/proc/self/exe");
+	for (int i = 1; self_argv[i]; i++)
 		g_ptr_array_add(argv, self_argv[i]);
 	g_ptr_array_add(argv, "--incoming");
 	g_ptr_array_add(argv, NULL);
-	execv("/proc/self/exe", (char **)argv->pdata);
-	fprintf(stderr, "monitor-server: exec: %s\n", strerror(errno));
+	ret = rl_cpr_exec(&cpr, (char **)argv->pdata, &opts, &err);
+	fprintf(stderr, "monitor-server: exec: %s: %s\n", strerror(-ret), err.msg);
 	exit(1);
 }
 
@@ -98,7 +81,8 @@ static void quit_hook(void)
 int main(int argc, char **argv)
 {
 	g_autoptr(GError) err = NULL;
-	const char *fds = getenv(FDS_ENV);
+	struct rl_error rerr = { 0 };
+	int ret;
 	gboolean incoming = argc > 3 && !strcmp(argv[argc - 1], "--incoming");
 
 	if (argc < 3) {
@@ -113,15 +97,14 @@ int main(int argc, char **argv)
 	stub_quit_hook = quit_hook;
 	loop = g_main_loop_new(NULL, FALSE);
 
-	if (fds) {
-		g_autofree char *copy = g_strdup(fds);
-
-		unsetenv(FDS_ENV);
-		if (!chardev_cpr_import(env_lookup, copy, &err)) {
-			fprintf(stderr, "monitor-server: %s\n", err->message);
-			return 1;
-		}
+	/* As relive-vm: the CPR state first, before any chardev is created. */
+	ret = rl_cpr_state_load(&cpr, &rerr);
+	if (ret < 0 && ret != -ENOENT) {
+		fprintf(stderr, "monitor-server: CPR state: %s\n", rerr.msg);
+		return 1;
 	}
+	if (ret == 0 && monitor_cpr_restore((struct rl_cpr_table *)&cpr) < 0)
+		return 1;
 	if (!monitor_qmp_add(argv[1], &err) || !monitor_hmp_add(argv[2], &err)) {
 		fprintf(stderr, "monitor-server: %s\n", err->message);
 		return 1;
