@@ -79,8 +79,8 @@ static gboolean adopt_fd(struct rl_ram_block *b, int fd, GError **errp)
 
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size != b->size) {
-		vm_error(errp, "RAM block %s: preserved fd %d is not a memfd of %" G_GUINT64_FORMAT " bytes",
-			 b->name, fd, b->size);
+		vm_error(errp, "RAM block %s: preserved fd %d is not a memfd of %" G_GUINT64_FORMAT " bytes (%s)",
+			 b->name, fd, b->size, g_strerror(errno));
 		return FALSE;
 	}
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -149,6 +150,8 @@ static pid_t spawn(char **argv, const char *log)
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		/* the VM starts with 0, 1, 2 only, as a service manager would start it */
+		close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
 		execv(argv[0], argv);
 		_exit(127);
 	}

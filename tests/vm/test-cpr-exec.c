@@ -407,6 +407,7 @@ static void case_rollback(void)
 		log = hv_vm_log(&v);
 		hv_assert(strstr(log, "offset") && strstr(log, "section"),
 			  "the error does not name section and offset:\n%s", log);
+		printf("corrupt state file, the VM's log:\n%s", log);
 		hb = hv_heartbeat(ram, 0);
 		hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
 			  PATTERN_LEN, "a failed load touched guest RAM");
