@@ -15,7 +15,6 @@
 
 #include "machine.h"
 #include "migrate.h"
-#include "chardev.h"
 #include "monitor.h"
 #include "relive/cpr.h"
 #include "vm-error.h"
@@ -363,48 +362,6 @@ JsonObject *migrate_pause_json(void)
 }
 
 /* ------------------------------------------------ monitors across the exec */
-
-/*
- * Until the monitors register their own sockets, every chardev (monitors
- * and serial) goes across as chardev.h exports it. The monitors' strong
- * definitions replace these.
- */
-__attribute__((weak)) int monitor_cpr_save(struct rl_cpr_table *table)
-{
-	struct rl_cpr_state *s = (struct rl_cpr_state *)table;
-	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
-	g_autoptr(GError) e = NULL;
-	int mfd = chardev_cpr_export(fds, &e);
-
-	if (mfd < 0)
-		return -EIO;
-	for (guint i = 0; i < fds->len; i++) {
-		struct chardev_cpr_fd *f = &g_array_index(fds, struct chardev_cpr_fd, i);
-		int ret = rl_cpr_add_fd(s, f->name, f->id, f->fd);
-
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-static int chardev_lookup(const char *name, int id, void *opaque)
-{
-	int fd = rl_cpr_verify_fd(opaque, name, id, NULL);
-
-	return fd < 0 ? -1 : fd;
-}
-
-__attribute__((weak)) int monitor_cpr_restore(const struct rl_cpr_table *table)
-{
-	g_autoptr(GError) e = NULL;
-
-	if (!chardev_cpr_import(chardev_lookup, (void *)table, &e)) {
-		fprintf(stderr, "relive-vm: %s\n", e->message);
-		return -EIO;
-	}
-	return 0;
-}
 
 gboolean cpr_restore_monitors(GError **errp)
 {
