@@ -108,7 +108,7 @@ static int fail(struct rl_cpr_diag *diag, size_t off, const char *what, int err)
 	return err;
 }
 
-uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc32c_nibble(uint32_t c, const uint8_t *p, size_t len)
 {
 	/* Castagnoli, reflected, four bits at a time: 64 bytes of table. */
 	static const uint32_t t[16] = {
@@ -117,15 +117,59 @@ uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len)
 		0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
 		0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
 	};
-	const uint8_t *p = buf;
-	uint32_t c = ~crc;
 
 	while (len--) {
 		c ^= *p++;
 		c = (c >> 4) ^ t[c & 15];
 		c = (c >> 4) ^ t[c & 15];
 	}
-	return ~c;
+	return c;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* The crc32 instruction: the trampoline checks the state inside the pause. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_insn(uint32_t c, const uint8_t *p, size_t len)
+{
+	uint64_t c64 = c;
+
+	while (len >= 8) {
+		uint64_t v;
+
+		__builtin_memcpy(&v, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, v);
+		p += 8;
+		len -= 8;
+	}
+	c = (uint32_t)c64;
+	while (len--)
+		c = __builtin_ia32_crc32qi(c, *p++);
+	return c;
+}
+
+static bool have_crc_insn(void)
+{
+	static int known; /* 0 not asked yet, 1 yes, 2 no; every thread finds the same */
+	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	unsigned a, b, c, d;
+
+	if (!v) {
+		v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) ? 1 : 2;
+		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
+	}
+	return v == 1;
+}
+#endif
+
+uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	if (have_crc_insn())
+		return ~crc32c_insn(~crc, buf, len);
+#endif
+	return ~crc32c_nibble(~crc, buf, len);
 }
 
 /* ----------------------------------------------------------------- table */
@@ -322,14 +366,32 @@ static bool name_ok(const uint8_t *p, size_t n, size_t max)
 	return rl_strnlen((const char *)p, n) == n - 1;
 }
 
-static int check_dup(const struct rl_cpr_state *s, size_t off,
-		     struct rl_cpr_diag *diag)
-{
-	const struct rl_cpr_fd *last = &s->fds[s->nfds - 1];
+/*
+ * Duplicate (name, id) check as entries arrive. A hash of each name keeps it
+ * to integer compares: the trampoline runs this inside the pause.
+ */
+struct dup_index {
+	uint32_t hash[RL_CPR_MAX_FDS];
+};
 
-	for (uint32_t i = 0; i + 1 < s->nfds; i++)
-		if (s->fds[i].id == last->id &&
-		    rl_streq(s->fds[i].name, last->name, RL_CPR_NAME_MAX))
+static uint32_t name_hash(const char *n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < RL_CPR_NAME_MAX && n[i]; i++)
+		h = (h ^ (uint8_t)n[i]) * 16777619u;
+	return h;
+}
+
+static int check_dup(const struct rl_cpr_state *s, struct dup_index *dx,
+		     size_t off, struct rl_cpr_diag *diag)
+{
+	uint32_t last = s->nfds - 1, h = name_hash(s->fds[last].name) ^ (uint32_t)s->fds[last].id;
+
+	dx->hash[last] = h;
+	for (uint32_t i = 0; i < last; i++)
+		if (dx->hash[i] == h && s->fds[i].id == s->fds[last].id &&
+		    rl_streq(s->fds[i].name, s->fds[last].name, RL_CPR_NAME_MAX))
 			return fail(diag, off, "duplicate fd name and id", -EINVAL);
 	return 0;
 }
@@ -377,6 +439,7 @@ static int parse_rollback(const uint8_t *p, uint32_t len, struct rl_cpr_state *s
 static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 			struct rl_cpr_diag *diag)
 {
+	struct dup_index dx;
 	size_t off = RL_HDR, total;
 	uint32_t version;
 	int ret;
@@ -427,7 +490,7 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 			__builtin_memset(f->name, 0, RL_CPR_NAME_MAX);
 			__builtin_memcpy(f->name, q + FD_FIXED, rlen - FD_FIXED);
 			s->nfds++;
-			ret = check_dup(s, off, diag);
+			ret = check_dup(s, &dx, off, diag);
 			if (ret)
 				return ret;
 			break;
@@ -471,6 +534,7 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 static int parse_qemu(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 		      struct rl_cpr_diag *diag)
 {
+	struct dup_index dx;
 	size_t off = 8;
 
 	if (get_be32(p + 4) != QEMU_VERSION)
@@ -511,7 +575,7 @@ static int parse_qemu(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 		if (f->fd < 0)
 			return fail(diag, off + 9 + nl, "negative fd number", -EINVAL);
 		s->nfds++;
-		ret = check_dup(s, off, diag);
+		ret = check_dup(s, &dx, off, diag);
 		if (ret)
 			return ret;
 		off += 13 + nl;
@@ -603,7 +667,7 @@ const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 {
 	switch (e->kind) {
 	case RL_CPR_FD_MEMFD:
-		if (!S_ISREG(seen->st_mode) || !seen->seals_ok)
+		if (!S_ISREG(seen->st_mode) || (seen->seals_known && !seen->seals_ok))
 			return "not a memfd";
 		if (seen->link && !has_prefix(seen->link, "/memfd:"))
 			return "not a memfd";

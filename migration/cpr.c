@@ -30,6 +30,7 @@ static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 	seen->dev = st->st_dev;
 	seen->ino = st->st_ino;
 	seen->size = st->st_size;
+	seen->seals_known = true;
 	seen->seals_ok = fcntl(fd, F_GET_SEALS) >= 0;
 	seen->link = n > 0 ? link : NULL;
 }

@@ -275,49 +275,52 @@ static void fd_fail(const struct rl_cpr_fd *f, const char *what)
 }
 
 /* Step 2: every preserved fd open, close-on-exec clear, and the recorded file. */
-static int verify_fds(bool verbose)
+static int verify_fds(bool verbose, bool thorough)
 {
 	bool qemu = state.format == RL_CPR_FORMAT_QEMU;
 	int bad = 0;
 
 	for (uint32_t i = 0; i < state.nfds; i++) {
 		const struct rl_cpr_fd *f = &state.fds[i];
-		struct rl_cpr_fd_seen seen = { 0, 0, 0, 0, false, NULL };
+		struct rl_cpr_fd_seen seen = { 0, 0, 0, 0, false, false, NULL };
 		const char *why = NULL;
 		struct stat st;
 		long fl;
 
-		fl = sys_fcntl(f->fd, F_GETFD, 0);
-		if (fl < 0) {
-			/* exec itself closes what still had close-on-exec set */
+		/*
+		 * The exec into the trampoline closed every fd that still had
+		 * close-on-exec set, so fstat failing is the one check needed in
+		 * the pause; --check and --verbose ask for the flag as well.
+		 */
+		if (sys_fstat(f->fd, &st) < 0) {
 			fd_fail(f, "not open (closed, or close-on-exec was still set at exec)");
 			bad++;
 			continue;
 		}
-		if (fl & FD_CLOEXEC) {
-			fd_fail(f, "close-on-exec is set: it would not survive the exec");
-			bad++;
-			continue;
+		if (thorough) {
+			fl = sys_fcntl(f->fd, F_GETFD, 0);
+			if (fl < 0 || (fl & FD_CLOEXEC)) {
+				fd_fail(f, "close-on-exec is set: it would not survive the exec");
+				bad++;
+				continue;
+			}
 		}
 		if (f->fd < FD_BITS)
 			listed[f->fd / 64] |= 1ull << (f->fd % 64);
-		if (sys_fstat(f->fd, &st) < 0) {
-			fd_fail(f, "fstat failed");
-			bad++;
-			continue;
-		}
 		seen.st_mode = st.st_mode;
 		seen.dev = st.st_dev;
 		seen.ino = st.st_ino;
 		seen.size = (uint64_t)st.st_size;
-		if (f->kind == RL_CPR_FD_MEMFD)
+		if (f->kind == RL_CPR_FD_MEMFD && (thorough || !(f->flags & RL_CPR_FD_HAS_STAT))) {
+			seen.seals_known = true;
 			seen.seals_ok = sys_fcntl(f->fd, F_GET_SEALS, 0) >= 0;
+		}
 		/*
 		 * Device and inode already pin a memfd or a socket; only KVM's
 		 * anonymous inodes (all one inode) and QEMU's bare names need the link.
 		 */
 		if (f->kind == RL_CPR_FD_KVM || (qemu && rl_cpr_name_is_ram(f->name)) ||
-		    !(f->flags & RL_CPR_FD_HAS_STAT) || verbose)
+		    verbose)
 			seen.link = fd_link(f->fd);
 		if (qemu && rl_cpr_name_is_ram(f->name)) {
 			if (!S_ISREG(st.st_mode) || !seen.link || !t_after(seen.link, "/memfd:"))
@@ -355,7 +358,7 @@ static bool is_listed(int fd)
 /* Step 3: inherited fds the state does not list. */
 static int handle_strays(enum strays policy, bool check)
 {
-	static uint8_t dents[4096];
+	static uint8_t dents[16384];
 	int dir, strays = 0;
 	long n;
 
@@ -533,7 +536,7 @@ int tramp_main(int argc, char **argv, char **envp)
 	ret = load_state(envp, o.verbose);
 	if (ret)
 		return failed(&o, envp, ret, entry);
-	ret = verify_fds(o.verbose);
+	ret = verify_fds(o.verbose, o.check || o.verbose);
 	if (ret)
 		return failed(&o, envp, ret, entry);
 	ret = handle_strays(o.strays, o.check);

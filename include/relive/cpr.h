@@ -120,7 +120,8 @@ struct rl_cpr_fd_seen {
 	uint64_t dev;
 	uint64_t ino;
 	uint64_t size;
-	bool seals_ok; /* fcntl(F_GET_SEALS) succeeded: shmem or hugetlbfs */
+	bool seals_known; /* @seals_ok was asked; with a recorded device and inode it need not be */
+	bool seals_ok;    /* fcntl(F_GET_SEALS) succeeded: shmem or hugetlbfs */
 	const char *link;
 };
 
