@@ -11,6 +11,8 @@
 
 /* Subcommands: argv[0] is the subcommand's name. Return: the exit status. */
 int bench_io(int argc, char **argv);
+int bench_trampoline(int argc, char **argv);
+int bench_cpr_exec(int argc, char **argv);
 
 /* Parse "256M", "4G", "4096" (K, M, G, T are powers of 1024). Return: FALSE if bad. */
 gboolean bench_parse_size(const char *s, uint64_t *out);

@@ -21,6 +21,8 @@ struct subcommand {
 /* Add a subcommand: one line here, one file with its function. */
 static const struct subcommand subcommands[] = {
 	{ "io", bench_io, "state writer bandwidth against fio and a 32 KiB pwrite loop" },
+	{ "trampoline", bench_trampoline, "exec through relive-trampoline against a direct exec" },
+	{ "cpr-exec", bench_cpr_exec, "rl_cpr_exec with and without the address-space holder" },
 	{ "pause", bench_pause_main, "guest-visible pause of a VMM update, seen from outside" },
 };
 

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * `relive-bench trampoline`: what relive-trampoline adds to an exec, against
+ * a direct exec of the same static target, with a CPR state of N preserved
+ * fds. `relive-bench cpr-exec`: rl_cpr_exec() from a process with a large
+ * populated shared memfd mapping, with and without the address-space holder.
+ * Both time from just before the exec to the static probe's first
+ * instruction (build/trampoline/relive-exec-probe). Medians on stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "relive/cpr.h"
+
+/* Finds a sibling build output or an installed program. Return: a new string or NULL. */
+static char *find_tool(const char *subdir, const char *name)
+{
+	char self[PATH_MAX], *dir, *p;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = 0;
+		dir = g_path_get_dirname(self);
+		p = g_build_filename(dir, "..", subdir, name, NULL);
+		g_free(dir);
+		if (access(p, X_OK) == 0)
+			return p;
+		g_free(p);
+		dir = g_path_get_dirname(self);
+		p = g_build_filename(dir, name, NULL);
+		g_free(dir);
+		if (access(p, X_OK) == 0)
+			return p;
+		g_free(p);
+	}
+	return g_find_program_in_path(name);
+}
+
+/*
+ * One exec, timed: the child notes the time, hands it to us through the
+ * pipe and execs @argv (or runs @exec_fn); the probe at the end writes its
+ * entry time (and the trampoline's variable) to the same pipe.
+ * Return: ns from before the exec to the probe's entry, or -1.
+ */
+struct timed {
+	double total_ns;
+	double tramp_ns; /* inside the trampoline (exec - entry), 0 without it */
+};
+
+static int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
+		      const struct rl_cpr_exec_opts *opts, struct timed *out)
+{
+	char line[256];
+	uint64_t t0, entry, te = 0, tx = 0;
+	int p[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		t0 = rl_cpr_now_ns();
+		if (write(1, &t0, sizeof(t0)) != sizeof(t0))
+			_exit(90);
+		if (cpr)
+			rl_cpr_exec(cpr, argv, opts, NULL);
+		else
+			execv(argv[0], argv);
+		_exit(91);
+	}
+	close(p[1]);
+	while ((n = read(p[0], line + got, sizeof(line) - 1 - got)) > 0)
+		got += n;
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* Holders (children of the exec'd child) come to us as the subreaper. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (got <= (ssize_t)sizeof(t0) || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -EIO;
+	memcpy(&t0, line, sizeof(t0));
+	line[got] = 0;
+	if (sscanf(line + sizeof(t0), "%" SCNu64 " %" SCNu64 ",%" SCNu64, &entry, &te, &tx) < 1)
+		return -EIO;
+	out->total_ns = (double)(entry - t0);
+	out->tramp_ns = tx > te ? (double)(tx - te) : 0;
+	return 0;
+}
+
+/* --------------------------------------------------------- trampoline */
+
+int bench_trampoline(int argc, char **argv)
+{
+	int runs = 1000, nfds = 64, ret = 1;
+	char *tramp = NULL, *probe = NULL, num[16];
+	GOptionEntry entries[] = {
+		{ "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "execs per variant (1000)", "N" },
+		{ "fds", 0, 0, G_OPTION_ARG_INT, &nfds, "preserved fds in the CPR state (64)", "N" },
+		{ "trampoline", 0, 0, G_OPTION_ARG_FILENAME, &tramp, "relive-trampoline to time", "PATH" },
+		{ "probe", 0, 0, G_OPTION_ARG_FILENAME, &probe, "static exec target", "PATH" },
+		{ NULL },
+	};
+	GOptionContext *ctx = g_option_context_new("- time exec through relive-trampoline");
+	struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+	double *direct = NULL, *via = NULL, *inside = NULL;
+	GError *gerr = NULL;
+	int sfd = -1;
+
+	/* Inherited fds would be strays for the trampoline to report every run. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+		fprintf(stderr, "relive-bench trampoline: %s\n", gerr->message);
+		goto out;
+	}
+	if (runs < 1 || nfds < 0 || nfds > RL_CPR_MAX_FDS) {
+		fprintf(stderr, "relive-bench trampoline: --runs >= 1, --fds 0..%d\n",
+			RL_CPR_MAX_FDS);
+		goto out;
+	}
+	if (!tramp)
+		tramp = find_tool("trampoline", "relive-trampoline");
+	if (!probe)
+		probe = find_tool("trampoline", "relive-exec-probe");
+	if (!tramp || !probe) {
+		fprintf(stderr, "relive-bench trampoline: cannot find relive-trampoline "
+				"and relive-exec-probe; give --trampoline and --probe\n");
+		goto out;
+	}
+
+	/* The state: nfds memfds and sockets, as a VMM's would be. */
+	rl_cpr_state_init(st);
+	for (int i = 0; i < nfds; i++) {
+		char name[32];
+		int fd, sv[2];
+
+		snprintf(name, sizeof(name), "block%d", i);
+		if (i % 8 == 7 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+			fd = sv[0];
+			close(sv[1]);
+		} else {
+			fd = memfd_create(name, 0);
+			if (fd >= 0 && ftruncate(fd, 1 << 20) < 0)
+				fd = -1;
+		}
+		if (fd < 0 || rl_cpr_add_fd(st, name, 0, fd) < 0) {
+			bench_errno("preparing the preserved fds", -EMFILE);
+			goto out;
+		}
+	}
+	if (rl_cpr_state_write_memfd(st, &sfd, NULL) < 0 || rl_cpr_preserve(st) < 0 ||
+	    fcntl(sfd, F_SETFD, 0) < 0) {
+		bench_errno("writing the CPR state", -errno);
+		goto out;
+	}
+	snprintf(num, sizeof(num), "%d", sfd);
+	setenv(RL_CPR_ENV, num, 1);
+
+	direct = g_new0(double, runs);
+	via = g_new0(double, runs);
+	inside = g_new0(double, runs);
+	char *dargv[] = { probe, NULL };
+	char *targv[] = { tramp, "--", probe, NULL };
+
+	/* Interleaved, so drift and frequency changes hit both alike. */
+	for (int i = 0; i < runs; i++) {
+		struct timed a, b;
+
+		if (timed_exec(dargv, NULL, NULL, &a) < 0 ||
+		    timed_exec(targv, NULL, NULL, &b) < 0) {
+			fprintf(stderr, "relive-bench trampoline: run %d failed "
+					"(run `%s --check -v` by hand to see why)\n", i, tramp);
+			goto out;
+		}
+		direct[i] = a.total_ns;
+		via[i] = b.total_ns;
+		inside[i] = b.tramp_ns;
+	}
+	double md = bench_median(direct, runs), mv = bench_median(via, runs);
+	double mi = bench_median(inside, runs);
+
+	printf("relive-bench trampoline: %d execs each, %d preserved fds, target %s\n",
+	       runs, nfds, probe);
+	printf("  %-34s %10.1f us (median)\n", "direct exec", md / 1000);
+	printf("  %-34s %10.1f us (median)\n", "exec through the trampoline", mv / 1000);
+	printf("  %-34s %10.1f us\n", "added by the trampoline", (mv - md) / 1000);
+	printf("  %-34s %10.1f us (median)\n", "  of which inside it (entry->exec)", mi / 1000);
+	ret = 0;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	unsetenv(RL_CPR_ENV);
+	for (uint32_t i = 0; i < st->nfds; i++)
+		close(st->fds[i].fd);
+	g_free(st);
+	g_free(direct);
+	g_free(via);
+	g_free(inside);
+	g_free(tramp);
+	g_free(probe);
+	g_clear_error(&gerr);
+	g_option_context_free(ctx);
+	return ret;
+}
+
+/* ---------------------------------------------------------- cpr-exec */
+
+static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
+{
+	struct rl_cpr_exec_opts opts = { .no_holder = !holder };
+	struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+	char *argv[] = { (char *)probe, NULL };
+	struct timed t;
+	void *m;
+	int fd, ret;
+
+	fd = memfd_create("ram0", MFD_CLOEXEC);
+	if (fd < 0 || fallocate(fd, 0, 0, size) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* Populated page tables are what execve has to tear down. */
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (m == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	rl_cpr_state_init(st);
+	ret = rl_cpr_add_fd(st, "ram0", 0, fd);
+	if (!ret)
+		ret = timed_exec(argv, st, &opts, &t);
+	if (!ret)
+		*ns = t.total_ns;
+	munmap(m, size);
+out:
+	if (fd >= 0)
+		close(fd);
+	g_free(st);
+	return ret;
+}
+
+int bench_cpr_exec(int argc, char **argv)
+{
+	char *size_s = NULL, *probe = NULL;
+	int runs = 11, ret = 1;
+	uint64_t size = 1ull << 30;
+	GOptionEntry entries[] = {
+		{ "size", 's', 0, G_OPTION_ARG_STRING, &size_s, "populated shared memfd mapping (1G)", "SIZE" },
+		{ "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "execs per variant (11)", "N" },
+		{ "probe", 0, 0, G_OPTION_ARG_FILENAME, &probe, "static exec target", "PATH" },
+		{ NULL },
+	};
+	GOptionContext *ctx = g_option_context_new("- time rl_cpr_exec with and without the holder");
+	double *with = NULL, *without = NULL;
+	GError *gerr = NULL;
+	char sz[32];
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+		fprintf(stderr, "relive-bench cpr-exec: %s\n", gerr->message);
+		goto out;
+	}
+	if ((size_s && !bench_parse_size(size_s, &size)) || !size || runs < 1) {
+		fprintf(stderr, "relive-bench cpr-exec: bad --size or --runs\n");
+		goto out;
+	}
+	if (!probe)
+		probe = find_tool("trampoline", "relive-exec-probe");
+	if (!probe) {
+		fprintf(stderr, "relive-bench cpr-exec: cannot find relive-exec-probe; give --probe\n");
+		goto out;
+	}
+	/* The holder outlives the exec'd probe briefly; it must come back to us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	with = g_new0(double, runs);
+	without = g_new0(double, runs);
+	for (int i = 0; i < runs; i++) {
+		int r1 = holder_run(size, true, probe, &with[i]);
+		int r2 = holder_run(size, false, probe, &without[i]);
+
+		if (r1 || r2) {
+			bench_errno("cpr-exec run", r1 ? r1 : r2);
+			goto out;
+		}
+	}
+	printf("relive-bench cpr-exec: %d execs each, %s populated shared memfd mapping\n",
+	       runs, bench_size_str(size, sz));
+	printf("  %-34s %10.3f ms (median)\n", "with the address-space holder",
+	       bench_median(with, runs) / 1e6);
+	printf("  %-34s %10.3f ms (median)\n", "without (--no-holder)",
+	       bench_median(without, runs) / 1e6);
+	ret = 0;
+out:
+	g_free(with);
+	g_free(without);
+	g_free(size_s);
+	g_free(probe);
+	g_clear_error(&gerr);
+	g_option_context_free(ctx);
+	return ret;
+}
