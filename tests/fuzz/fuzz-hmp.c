@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Fuzz target for the HMP command parser: every input line goes through
+ * hmp_dispatch_line() against the control stub. Output must only use QEMU's
+ * "\r\n" line ends.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor-int.h"
+#include "control-stub.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	g_autofree char *text = g_strndup((const char *)data, size);
+	g_auto(GStrv) lines = g_strsplit(text, "\n", 64);
+
+	stub_reset();
+	for (int i = 0; lines[i]; i++) {
+		g_autoptr(GString) out = g_string_new(NULL);
+
+		hmp_dispatch_line(lines[i], out);
+		for (gsize j = 0; j < out->len; j++)
+			if (out->str[j] == '\n' && (j == 0 || out->str[j - 1] != '\r'))
+				abort();
+	}
+	return 0;
+}

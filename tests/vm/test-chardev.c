@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Chardev backends in a temp dir: socket and file modes, stale-socket
+ * removal that never follows or removes anything but a socket, O_NOFOLLOW
+ * output files, truncate versus append, and the spec errors.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "chardev.h"
+
+static char dir[] = "/tmp/relive-chardev-XXXXXX";
+
+static char *path(const char *name)
+{
+	return g_build_filename(dir, name, NULL);
+}
+
+static Chardev *new_chr(const char *spec, GError **err)
+{
+	return chardev_new("t0", spec, NULL, NULL, TRUE, err);
+}
+
+static void expect_error(const char *spec, const char *fragment)
+{
+	g_autoptr(GError) err = NULL;
+
+	assert_null(new_chr(spec, &err));
+	assert_non_null(err);
+	if (!strstr(err->message, fragment))
+		fail_msg("'%s': error '%s' lacks '%s'", spec, err->message, fragment);
+}
+
+static void test_socket_mode_and_stale(void **state)
+{
+	g_autofree char *p = path("s.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", p);
+	g_autoptr(GError) err = NULL;
+	struct stat st1, st2;
+	Chardev *chr;
+	int fl;
+
+	mode_t old = umask(0);
+
+	chr = new_chr(spec, &err);
+	umask(old);
+	assert_non_null(chr);
+	assert_int_equal(lstat(p, &st1), 0);
+	assert_true(S_ISSOCK(st1.st_mode));
+	assert_int_equal(st1.st_mode & 07777, 0600);
+	chardev_free(chr);
+	/* The path is left behind: a stale socket, which the next start replaces. */
+	chr = new_chr(spec, &err);
+	assert_non_null(chr);
+	assert_int_equal(lstat(p, &st2), 0);
+	assert_int_equal(st2.st_mode & 07777, 0600);
+	{
+		/* A stale socket refuses connections; the new one takes them. */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		g_strlcpy(sa.sun_path, p, sizeof(sa.sun_path));
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(fd);
+	}
+	chardev_free(chr);
+	/* Every fd CLOEXEC: checked on a fresh socket's listener via /proc. */
+	chr = new_chr(spec, &err);
+	for (int fd = 3; fd < 64; fd++) {
+		char link[64], target[256];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!g_str_has_prefix(target, "socket:"))
+			continue;
+		fl = fcntl(fd, F_GETFD);
+		assert_true(fl & FD_CLOEXEC);
+		assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	}
+	chardev_free(chr);
+	unlink(p);
+}
+
+static void test_not_a_socket_is_kept(void **state)
+{
+	g_autofree char *file = path("plain");
+	g_autofree char *target = path("target");
+	g_autofree char *link = path("link");
+	g_autofree char *spec = NULL;
+	struct stat st;
+
+	assert_true(g_file_set_contents(file, "keep", -1, NULL));
+	spec = g_strdup_printf("unix:%s,server,nowait", file);
+	expect_error(spec, "is not a socket");
+	assert_int_equal(lstat(file, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	/* A symlink, even to a socket, is neither followed nor removed. */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		g_strlcpy(sa.sun_path, target, sizeof(sa.sun_path));
+		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(fd);
+	}
+	assert_int_equal(symlink(target, link), 0);
+	g_free(spec);
+	spec = g_strdup_printf("unix:%s,server,nowait", link);
+	expect_error(spec, "is not a socket");
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(target, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	unlink(file);
+	unlink(link);
+	unlink(target);
+}
+
+static void test_file_backend(void **state)
+{
+	g_autofree char *out = path("serial.log");
+	g_autofree char *victim = path("victim");
+	g_autofree char *link = path("serial-link");
+	g_autofree char *spec = g_strdup_printf("file:%s", out);
+	g_autofree char *aspec = g_strdup_printf("file:%s,append=on", out);
+	g_autofree char *text = NULL;
+	g_autoptr(GError) err = NULL;
+	struct stat st;
+	Chardev *chr;
+
+	assert_true(g_file_set_contents(out, "old", -1, NULL));
+	chmod(out, 0644);
+	unlink(out);
+	chr = new_chr(spec, &err);
+	assert_non_null(chr);
+	chardev_write_all(chr, "hello\n", 6);
+	chardev_free(chr);
+	assert_int_equal(stat(out, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	chr = new_chr(aspec, &err);
+	assert_non_null(chr);
+	chardev_write_all(chr, "more\n", 5);
+	chardev_free(chr);
+	assert_true(g_file_get_contents(out, &text, NULL, NULL));
+	assert_string_equal(text, "hello\nmore\n");
+	/* Without append=on the file starts empty, as QEMU's. */
+	chr = new_chr(spec, &err);
+	chardev_free(chr);
+	g_free(text);
+	assert_true(g_file_get_contents(out, &text, NULL, NULL));
+	assert_string_equal(text, "");
+
+	assert_true(g_file_set_contents(victim, "precious", -1, NULL));
+	assert_int_equal(symlink(victim, link), 0);
+	g_free(spec);
+	spec = g_strdup_printf("file:%s", link);
+	expect_error(spec, "could not open");
+	g_free(text);
+	assert_true(g_file_get_contents(victim, &text, NULL, NULL));
+	assert_string_equal(text, "precious");
+	unlink(out);
+	unlink(victim);
+	unlink(link);
+}
+
+static void test_spec_errors(void **state)
+{
+	g_autofree char *p = path("x.sock");
+	g_autofree char *client = g_strdup_printf("unix:%s", p);
+	g_autofree char *opt = g_strdup_printf("unix:%s,server,nowait,bogus=1", p);
+	g_autofree char *longp = g_strdup_printf("unix:/tmp/%0200d,server,nowait", 0);
+	g_autoptr(GError) err = NULL;
+	Chardev *a;
+
+	expect_error("tcp:localhost:4444,server,nowait", "unknown backend");
+	expect_error("unix:", "needs a path");
+	expect_error(client, "only socket servers are supported");
+	expect_error(opt, "unknown option 'bogus=1'");
+	expect_error(longp, "too long");
+	expect_error("file:/nonexistent-dir/x", "could not open");
+	a = new_chr("stdio", &err);
+	assert_non_null(a);
+	expect_error("stdio", "cannot use stdio by multiple character devices");
+	chardev_free(a);
+	a = new_chr("none", &err);
+	assert_non_null(a);
+	chardev_write_all(a, "x", 1);
+	chardev_free(a);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_socket_mode_and_stale),
+		cmocka_unit_test(test_not_a_socket_is_kept),
+		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_spec_errors),
+	};
+	int ret;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	rmdir(dir);
+	return ret;
+}
