@@ -309,11 +309,19 @@ int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 			const struct rl_io_opts *opts, struct rl_error *err)
 {
 	struct rl_stream_loader *l = loader_new(path);
+	struct rl_io_opts io = { 0 };
 	int ret;
 
 	if (!l)
 		return -ENOMEM;
-	ret = rl_reader_open(&l->r, path, opts);
+	/* A small pool, as for saving: it is set up inside the new process's pause. */
+	if (opts)
+		io = *opts;
+	if (!io.buf_size)
+		io.buf_size = RL_STREAM_BUF_SIZE;
+	if (!io.buf_count)
+		io.buf_count = RL_STREAM_BUF_COUNT;
+	ret = rl_reader_open(&l->r, path, &io);
 	if (ret < 0) {
 		lerr(l, err, ret, "%s", strerror(-ret));
 		free(l);
@@ -432,12 +440,105 @@ static bool bit(const unsigned char *bm, uint64_t i)
 	return bm[i / 8] & (1u << (i % 8));
 }
 
+/*
+ * Present chunks close together are read as one range, holes included:
+ * one large read instead of many small ones. Holes read back as zeros,
+ * and the loader zeroes any absent chunk that is not.
+ */
+#define RANGE_GAP (256u * 1024)
+
+struct ram_walk {
+	const unsigned char *bm;
+	uint64_t nchunks, size;
+	uint32_t shift;
+};
+
+static void ram_walk_init(struct ram_walk *w, const struct sec *s)
+{
+	w->bm = s->payload + RL_RAM_FIXED_LEN;
+	w->shift = s->ram.chunk_shift;
+	w->size = s->ram.size;
+	w->nchunks = (w->size + (1ull << w->shift) - 1) >> w->shift;
+}
+
+/* The next range from chunk *@i on: false when no present chunk is left. */
+static bool next_range(const struct ram_walk *w, uint64_t *i, uint64_t *off,
+		       uint64_t *len)
+{
+	uint64_t j = *i, end;
+
+	while (j < w->nchunks && !bit(w->bm, j))
+		j++;
+	if (j == w->nchunks)
+		return false;
+	*off = j << w->shift;
+	end = *off;
+	for (; j < w->nchunks; j++) {
+		uint64_t start = j << w->shift;
+
+		if (!bit(w->bm, j))
+			continue;
+		if (start > end && start - end > RANGE_GAP)
+			break;
+		end = start + (1ull << w->shift);
+	}
+	if (end > w->size)
+		end = w->size;
+	*i = j;
+	*len = end - *off;
+	return true;
+}
+
+/* Extend *@crc over the present chunks' bytes in @data, block offset @pos. */
+static void crc_present(const struct ram_walk *w, const unsigned char *data,
+			size_t n, uint64_t pos, uint32_t *crc)
+{
+	while (n) {
+		uint64_t idx = pos >> w->shift;
+		uint64_t cend = (idx + 1) << w->shift;
+		size_t take;
+
+		if (cend > w->size)
+			cend = w->size;
+		take = cend - pos < n ? cend - pos : n;
+		if (bit(w->bm, idx))
+			*crc = rl_crc32c(*crc, data, take);
+		data += take;
+		pos += take;
+		n -= take;
+	}
+}
+
+static int range_crc(struct rl_stream_loader *l, const struct ram_walk *w,
+		     uint64_t ext_off, uint64_t off, uint64_t len, uint32_t *crc)
+{
+	const void *data;
+	size_t n;
+	int ret;
+
+	if (ext_off + off > l->size || len > l->size - ext_off - off)
+		return -ENODATA;
+	if (!l->r) {
+		crc_present(w, l->mem + ext_off + off, len, off, crc);
+		return 0;
+	}
+	ret = rl_reader_stream_start(l->r, ext_off + off, len);
+	if (ret < 0)
+		return ret;
+	while ((ret = rl_reader_stream_next(l->r, &data, &n)) > 0) {
+		crc_present(w, data, n, off, crc);
+		off += n;
+	}
+	return ret;
+}
+
 static int check_ram_section(struct rl_stream_loader *l, struct sec *s,
 			     struct rl_error *err)
 {
 	const struct rl_ram_desc *c = cfg_ram_find(l, s->h.name);
-	uint64_t nchunks, chunk, bmlen, i;
+	uint64_t nchunks, chunk, bmlen, i, off, len;
 	const unsigned char *bm;
+	struct ram_walk w;
 	uint32_t crc = 0;
 	int ret;
 
@@ -464,20 +565,9 @@ static int check_ram_section(struct rl_stream_loader *l, struct sec *s,
 	for (i = nchunks; i < bmlen * 8; i++)
 		if (bit(bm, i))
 			return SEC_ERR(l, err, -EINVAL, s, "page bitmap has bits past the block's end");
-	for (i = 0; i < nchunks;) {
-		uint64_t first, off, len;
-
-		if (!bit(bm, i)) {
-			i++;
-			continue;
-		}
-		for (first = i; i < nchunks && bit(bm, i); i++)
-			;
-		off = first << s->ram.chunk_shift;
-		len = (i << s->ram.chunk_shift) - off;
-		if (off + len > s->ram.size)
-			len = s->ram.size - off;
-		ret = src_crc(l, s->ext_off + off, len, &crc);
+	ram_walk_init(&w, s);
+	for (i = 0; next_range(&w, &i, &off, &len);) {
+		ret = range_crc(l, &w, s->ext_off, off, len, &crc);
 		if (ret < 0)
 			return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
 				       (unsigned long long)(s->ext_off + off),
@@ -816,41 +906,34 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 	for (unsigned i = 0; i < l->nsecs; i++) {
 		const struct sec *s = &l->secs[i];
 		const struct rl_ram_block *b;
-		const unsigned char *bm;
 		unsigned char *host;
-		uint64_t nchunks, chunk, j;
+		uint64_t j, off, len;
+		struct ram_walk w;
 
 		if (s->h.type != RL_SECTION_RAM || !(s->ram.flags & RL_RAM_F_PAGES))
 			continue;
 		b = rl_ram_find(ram, s->h.name);
 		host = b->host;
-		bm = s->payload + RL_RAM_FIXED_LEN;
-		chunk = 1ull << s->ram.chunk_shift;
-		nchunks = (s->ram.size + chunk - 1) >> s->ram.chunk_shift;
-		for (j = 0; j < nchunks;) {
-			uint64_t first = j, off, len;
-			bool present = bit(bm, j);
-			struct iovec iov;
+		ram_walk_init(&w, s);
+		for (j = 0; next_range(&w, &j, &off, &len);) {
+			struct iovec iov = { host + off, len };
 
-			while (j < nchunks && bit(bm, j) == present)
-				j++;
-			off = first << s->ram.chunk_shift;
-			len = (j << s->ram.chunk_shift) - off;
-			if (off + len > s->ram.size)
-				len = s->ram.size - off;
-			if (!present) {
-				/* Leave untouched zero pages unallocated. */
-				for (uint64_t o = off; o < off + len; o += 4096)
-					if (!chunk_is_zero(host + o, 4096))
-						memset(host + o, 0, 4096);
-				continue;
-			}
-			iov.iov_base = host + off;
-			iov.iov_len = len;
 			ret = src_read_iov(l, &iov, 1, s->ext_off + off);
 			if (ret < 0)
 				return SEC_ERR(l, err, ret, s, "read of RAM: %s",
 					       strerror(-ret));
+		}
+		/* Absent chunks become zero; untouched zero pages stay unallocated. */
+		for (j = 0; j < w.nchunks; j++) {
+			uint64_t o = j << w.shift, e = (j + 1) << w.shift;
+
+			if (bit(w.bm, j))
+				continue;
+			if (e > w.size)
+				e = w.size;
+			for (; o < e; o += 4096)
+				if (!chunk_is_zero(host + o, 4096))
+					memset(host + o, 0, 4096);
 		}
 	}
 	return 0;

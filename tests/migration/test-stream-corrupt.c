@@ -154,6 +154,26 @@ static void test_every_byte_flipped(void **state)
 	free(bad);
 }
 
+/* What a hole holds never reaches the VM: absent pages load as zero. */
+static void test_holes_do_not_reach_the_vm(void **state)
+{
+	struct fix *f = *state;
+	unsigned char *bad = malloc(f->size);
+	struct synth_vm out;
+	unsigned n = 0;
+
+	memcpy(bad, f->good, f->size);
+	for (size_t i = 0; i < f->size; i++)
+		if (in_hole(f, i))
+			bad[i] = 0x5a, n++;
+	assert_int_equal(n, 3 * 4096);
+	synth_vm_empty_like(&out, &f->vm, SENTINEL);
+	assert_int_equal(synth_vm_load_mem(&out, bad, f->size, &f->err), 0);
+	assert_memory_equal(out.ram.blocks[0].host, f->vm.ram.blocks[0].host, 16384);
+	synth_vm_free(&out);
+	free(bad);
+}
+
 static void test_every_truncation(void **state)
 {
 	struct fix *f = *state;
@@ -311,6 +331,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_file_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_byte_flipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holes_do_not_reach_the_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_reader_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_specific_messages, setup, teardown),
