@@ -7,6 +7,7 @@
  * refusal and failure path. Usage: test-vm-cpr-exec kvm|thread CASE.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 static const char *accel;
 static char *state;
+static char *state_uri;	/* file:STATE */
 
 static void assert_running(struct hv_vm *v)
 {
@@ -111,7 +113,7 @@ static void case_qmp(void)
 	hv_assert(ram, "cannot map ram0 of pid %d", pid);
 	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
 	assert_beating(&v, ram, 2);
-	cmd = exec_command(&v, g_strdup_printf("file:%s", state), true);
+	cmd = exec_command(&v, state_uri, true);
 	set_cpr_exec(&v, cmd);
 
 	for (int i = 0; i < N; i++) {
@@ -276,7 +278,7 @@ static void case_refusals(void)
 	ram = hv_map_ram(v.pid, "ram0", 256ull << 20);
 	json_node_unref(hv_qmp(&v, "migrate-set-parameters", "{\"mode\": \"cpr-exec\"}"));
 	expect_refusal(&v, ram, uri, "cpr-exec-command");
-	cmd = exec_command(&v, g_strdup_printf("file:%s", state), false);
+	cmd = exec_command(&v, state_uri, false);
 	set_cpr_exec(&v, cmd);
 	expect_refusal(&v, ram, "{\"uri\": \"unix:/tmp/nothing.sock\"}", "file:");
 	expect_refusal(&v, ram, "{\"uri\": \"tcp:127.0.0.1:4444\"}", "file:");
@@ -364,7 +366,7 @@ static void case_rollback(void)
 		/* the "new binary" is started with 3 vCPUs: the state has 2 */
 		const char *suf[] = { "-smp", "3", "-incoming", NULL, NULL };
 		const char *pre[] = { hv_trampoline(), "--", NULL };
-		g_autofree char *in = g_strdup_printf("file:%s", state);
+		const char *in = state_uri;
 
 		suf[3] = in;
 		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL, suf);
@@ -388,9 +390,9 @@ static void case_rollback(void)
 	{
 		GString *s = g_string_new("[\"/bin/sh\", \"-c\", ");
 		g_autofree char *script = g_strdup_printf(
-			"printf XXXXXXXX | dd of=%s bs=1 seek=4200 conv=notrunc 2>/dev/null; exec \\\"$@\\\"",
+			"printf XXXXXXXX | dd of=%s bs=1 seek=600 conv=notrunc 2>/dev/null; exec \\\"$@\\\"",
 			state);
-		g_autofree char *rest = exec_command(&v, g_strdup_printf("file:%s", state), true);
+		g_autofree char *rest = exec_command(&v, state_uri, true);
 		g_autofree char *log = NULL;
 		uint64_t hb;
 		int status = 0;
@@ -417,6 +419,50 @@ static void case_rollback(void)
 	hv_vm_stop(&v);
 }
 
+/*
+ * The new binary does not exist: the blocker check sees the trampoline, the
+ * trampoline cannot exec the binary and runs the rollback command instead.
+ */
+static void case_missing_binary(void)
+{
+	struct hv_vm v;
+	g_autofree char *cmd = NULL;
+	g_autofree char *log = NULL;
+	uint64_t before[2];
+	void *ram;
+	pid_t pid;
+
+	if (!hv_trampoline()) {
+		fprintf(stderr, "relive-trampoline was not built\n");
+		exit(1);
+	}
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	{
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		const char *suf[] = { "-incoming", state_uri, NULL };
+		char *bin = v.argv[0];
+
+		v.argv[0] = (char *)"/nonexistent/relive-vm";
+		cmd = hv_vm_argv_json(&v, pre, suf);
+		v.argv[0] = bin;
+	}
+	set_cpr_exec(&v, cmd);
+	before[0] = hv_heartbeat(ram, 0);
+	before[1] = hv_heartbeat(ram, 1);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone");
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "heartbeats stuck after rollback");
+	log = hv_vm_log(&v);
+	hv_assert(strstr(log, "/nonexistent/relive-vm"),
+		  "the log does not name the missing binary:\n%s", log);
+	hv_vm_stop(&v);
+}
+
 /* The state file's size does not follow RAM size (shared memfd RAM is not written). */
 static void case_size(void)
 {
@@ -429,7 +475,7 @@ static void case_size(void)
 		struct stat st;
 
 		hv_vm_start(&v, accel, mib[i], 2, NULL);
-		cmd = exec_command(&v, g_strdup_printf("file:%s", state), false);
+		cmd = exec_command(&v, state_uri, false);
 		set_cpr_exec(&v, cmd);
 		migrate(&v);
 		hv_wait_event(&v, "RESUME");
@@ -445,6 +491,83 @@ static void case_size(void)
 	hv_assert(size[0] < (1u << 20), "state file of %" G_GUINT64_FORMAT " bytes", size[0]);
 }
 
+/* Bad options: exit status 1 and a message that names the option. */
+static void case_options(void)
+{
+	static const struct {
+		const char *args[4];
+		const char *want;
+	} bad[] = {
+		{ { "-m", "abc" }, "-m abc" },
+		{ { "-smp", "0" }, "-smp 0" },
+		{ { "-bogus" }, "-bogus" },
+		{ { "-object", "memory-backend-foo,id=x,size=1M" }, "memory-backend-foo" },
+		{ { "-object", "memory-backend-memfd,id=x,size=5000" }, "size=5000" },
+		{ { "-machine", "memory-backend=nope" }, "nope" },
+		{ { "-device", "virtio-net" }, "virtio-net" },
+		{ { "-incoming", "tcp:1.2.3.4:5" }, "-incoming tcp:1.2.3.4:5" },
+		{ { "-accel", "tcg" }, "-accel tcg" },
+		{ { "-serial", "pty" }, "-serial pty" },
+		{ { "-m" }, "-m: requires an argument" },
+	};
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+		const char *argv[6] = { hv_vm_binary() };
+		g_autofree char *err = NULL;
+		g_autoptr(GError) e = NULL;
+		int status;
+
+		for (int k = 0; k < 4 && bad[i].args[k]; k++)
+			argv[k + 1] = bad[i].args[k];
+		hv_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+				       NULL, NULL, &err, &status, &e), "spawn: %s", e->message);
+		hv_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+			  "%s %s: exit status %d, expected 1", argv[1], argv[2] ? argv[2] : "", status);
+		hv_assert(strstr(err, bad[i].want), "%s: message '%s' does not name '%s'",
+			  argv[1], err, bad[i].want);
+	}
+	{
+		const char *argv[] = { hv_vm_binary(), "--help", NULL };
+		g_autofree char *out = NULL;
+		int status;
+
+		hv_assert(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, NULL, &status, NULL) &&
+			  status == 0 && strstr(out, "executes NO guest code") && strstr(out, "-incoming defer"),
+			  "--help: %s", out ? out : "");
+	}
+}
+
+/* -daemonize: the parent returns once the VM runs; -pidfile names the daemon. */
+static void case_daemonize(void)
+{
+	g_autofree char *pidfile = hv_path("vm.pid");
+	g_autofree char *sock = hv_path("qmp-d.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server,nowait", sock);
+	g_autofree char *txt = NULL;
+	const char *argv[] = { hv_vm_binary(), "-m", "64M", "-accel", accel, "-daemonize",
+			       "-pidfile", pidfile, "-qmp", spec, NULL };
+	g_autoptr(GError) e = NULL;
+	struct hv_vm v = { 0 };
+	int status;
+
+	hv_assert(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, NULL, NULL, &status, &e),
+		  "spawn: %s", e ? e->message : "");
+	hv_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "-daemonize: parent status %d", status);
+	hv_assert(g_file_get_contents(pidfile, &txt, NULL, NULL), "no pidfile after the parent returned");
+	v.pid = atoi(txt);
+	hv_assert(v.pid > 0 && kill(v.pid, 0) == 0, "pidfile says '%s', no such process", txt);
+	hv_assert(getsid(v.pid) == v.pid, "the daemon is not a session leader");
+	/* listening before the parent returned: connect at once */
+	v.qmp = qmp_connect(sock, 100, &e);
+	hv_assert(v.qmp, "QMP: %s", e ? e->message : "");
+	qmp_send(v.qmp, "quit", NULL, NULL);
+	for (int i = 0; i < 300 && kill(v.pid, 0) == 0; i++)
+		g_usleep(10000);
+	hv_assert(kill(v.pid, 0) < 0, "the daemon did not quit");
+	hv_assert(access(pidfile, F_OK) < 0, "the pidfile is still there after quit");
+	qmp_close(v.qmp);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -453,11 +576,14 @@ int main(int argc, char **argv)
 	} cases[] = {
 		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
 		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
-		{ "rollback", case_rollback }, { "size", case_size },
+		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
+		{ "size", case_size }, { "options", case_options },
+		{ "daemonize", case_daemonize },
 	};
 
 	accel = hv_accel(argc, argv);
 	state = hv_path("vm.state");
+	state_uri = g_strdup_printf("file:%s", state);
 	for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
 		if (argc > 2 && strcmp(argv[2], cases[i].name))
 			continue;
