@@ -60,7 +60,8 @@ struct timed {
 };
 
 static int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
-		      const struct rl_cpr_exec_opts *opts, struct timed *out)
+		      const struct rl_cpr_exec_opts *opts,
+		      int (*prep)(void *), void *arg, struct timed *out)
 {
 	char line[256];
 	uint64_t t0, entry, te = 0, tx = 0;
@@ -75,6 +76,8 @@ static int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
 		return -errno;
 	if (pid == 0) {
 		dup2(p[1], 1);
+		if (prep && prep(arg) < 0)
+			_exit(89);
 		t0 = rl_cpr_now_ns();
 		if (write(1, &t0, sizeof(t0)) != sizeof(t0))
 			_exit(90);
@@ -183,8 +186,8 @@ int bench_trampoline(int argc, char **argv)
 	for (int i = 0; i < runs; i++) {
 		struct timed a, b;
 
-		if (timed_exec(dargv, NULL, NULL, &a) < 0 ||
-		    timed_exec(targv, NULL, NULL, &b) < 0) {
+		if (timed_exec(dargv, NULL, NULL, NULL, NULL, &a) < 0 ||
+		    timed_exec(targv, NULL, NULL, NULL, NULL, &b) < 0) {
 			fprintf(stderr, "relive-bench trampoline: run %d failed "
 					"(run `%s --check -v` by hand to see why)\n", i, tramp);
 			goto out;
@@ -222,36 +225,52 @@ out:
 
 /* ---------------------------------------------------------- cpr-exec */
 
+struct mapping {
+	int fd;
+	uint64_t size;
+};
+
+/*
+ * In the child: map and dirty every page. fork does not copy the page
+ * tables of a shared mapping, so this has to happen on the exec'ing side;
+ * dirty, populated tables are what a running guest leaves to tear down.
+ */
+static int populate(void *arg)
+{
+	const struct mapping *mp = arg;
+	char *m = mmap(NULL, mp->size, PROT_READ | PROT_WRITE, MAP_SHARED, mp->fd, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	if (madvise(m, mp->size, MADV_POPULATE_WRITE) < 0)
+		for (uint64_t off = 0; off < mp->size; off += 4096)
+			((volatile char *)m)[off] = 1;
+	return 0;
+}
+
 static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
 {
 	struct rl_cpr_exec_opts opts = { .no_holder = !holder };
 	struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
 	char *argv[] = { (char *)probe, NULL };
+	struct mapping mp = { -1, size };
 	struct timed t;
-	void *m;
-	int fd, ret;
+	int ret;
 
-	fd = memfd_create("ram0", MFD_CLOEXEC);
-	if (fd < 0 || fallocate(fd, 0, 0, size) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* Populated page tables are what execve has to tear down. */
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (m == MAP_FAILED) {
+	mp.fd = memfd_create("ram0", MFD_CLOEXEC);
+	if (mp.fd < 0 || fallocate(mp.fd, 0, 0, size) < 0) {
 		ret = -errno;
 		goto out;
 	}
 	rl_cpr_state_init(st);
-	ret = rl_cpr_add_fd(st, "ram0", 0, fd);
+	ret = rl_cpr_add_fd(st, "ram0", 0, mp.fd);
 	if (!ret)
-		ret = timed_exec(argv, st, &opts, &t);
+		ret = timed_exec(argv, st, &opts, populate, &mp, &t);
 	if (!ret)
 		*ns = t.total_ns;
-	munmap(m, size);
 out:
-	if (fd >= 0)
-		close(fd);
+	if (mp.fd >= 0)
+		close(mp.fd);
 	g_free(st);
 	return ret;
 }
