@@ -14,7 +14,7 @@
 #include "relive/crc32c.h"
 #include "relive/stream.h"
 
-#define MAX_RAM (16u << 20)
+#define MAX_RAM (1u << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
