@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The monitors of the real relive-vm (-accel thread) across a cpr-exec
+ * update driven from HMP: a negotiated QMP client gets STOP, then RESUME and
+ * MIGRATION "completed" from the new binary on the same socket and finishes
+ * a command it had half-sent; an unnegotiated one stays so; the HMP client
+ * that ran migrate is greeted again; a serial client stays connected.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <glib.h>
+
+#include "monitor-client.h"
+
+static const char *vm_bin;
+
+static void expect_line(int fd, const char *want)
+{
+	g_autofree char *l = mon_read_line(fd);
+
+	assert_non_null(l);
+	assert_string_equal(l, want);
+}
+
+/* Reads lines until the event @name; every line on the way must be an event. */
+static char *wait_event(int fd, const char *name)
+{
+	g_autofree char *tag = g_strdup_printf("\"event\": \"%s\"", name);
+
+	for (int i = 0; i < 50; i++) {
+		char *l = mon_read_line(fd);
+
+		assert_non_null(l);
+		if (!g_str_has_prefix(l, "{\"timestamp\": "))
+			fail_msg("expected an event, got %s", l);
+		if (strstr(l, tag))
+			return l;
+		g_free(l);
+	}
+	fail_msg("no %s event", name);
+	return NULL;
+}
+
+static char *read_prompt(int h)
+{
+	return mon_read_bytes(h, 7);
+}
+
+/* Reads HMP output up to and including the next prompt. Return: the text before it. */
+static char *hmp_until_prompt(int h)
+{
+	GString *s = g_string_new(NULL);
+
+	while (!g_str_has_suffix(s->str, "(qemu) ")) {
+		g_autofree char *c = mon_read_bytes(h, 1);
+
+		assert_non_null(c);
+		g_string_append(s, c);
+	}
+	g_string_truncate(s, s->len - 7);
+	return g_string_free(s, FALSE);
+}
+
+static void test_vm_monitors_survive(void **state)
+{
+	char dir[] = "/tmp/relive-vm-monitors-XXXXXX";
+	g_autofree char *qmp = NULL, *hmp = NULL, *ser = NULL, *st = NULL;
+	g_autofree char *qspec = NULL, *hspec = NULL, *sspec = NULL;
+	g_autofree char *cmd = NULL, *out = NULL, *ev = NULL, *l = NULL;
+	g_autofree char *cmdline = NULL, *cmdline2 = NULL;
+	const char *args[20];
+	int n = 0, a, b, h, s, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	qmp = g_build_filename(dir, "qmp.sock", NULL);
+	hmp = g_build_filename(dir, "hmp.sock", NULL);
+	ser = g_build_filename(dir, "serial.sock", NULL);
+	st = g_build_filename(dir, "vm.state", NULL);
+	qspec = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+	hspec = g_strdup_printf("unix:%s,server,nowait", hmp);
+	sspec = g_strdup_printf("unix:%s,server,nowait", ser);
+	args[n++] = vm_bin;
+	args[n++] = "-object";
+	args[n++] = "memory-backend-memfd,id=ram0,size=128M";
+	args[n++] = "-machine";
+	args[n++] = "memory-backend=ram0,aux-ram-share=on";
+	args[n++] = "-accel";
+	args[n++] = "thread";
+	args[n++] = "-qmp";
+	args[n++] = qspec;
+	args[n++] = "-monitor";
+	args[n++] = hspec;
+	args[n++] = "-serial";
+	args[n++] = sspec;
+	args[n] = NULL;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(vm_bin, (char **)args);
+		_exit(127);
+	}
+	a = mon_qmp_open(qmp);
+	b = mon_connect(qmp);
+	l = mon_read_line(b); /* greeting */
+	assert_non_null(l);
+	h = mon_connect(hmp);
+	s = mon_connect(ser);
+	g_free(mon_read_line(h)); /* banner */
+	g_free(read_prompt(h));
+
+	/* The new binary's command line, one word quoted the way a shell would. */
+	cmdline = g_strjoinv("' '", (char **)args);
+	cmd = g_strdup_printf("migrate_set_parameter cpr-exec-command '%s' -incoming 'file:%s'\n",
+			      cmdline, st);
+	mon_send(h, "migrate_set_parameter mode cpr-exec\n");
+	out = hmp_until_prompt(h);
+	assert_string_equal(out, "");
+	mon_send(h, cmd);
+	g_free(out);
+	out = hmp_until_prompt(h);
+	assert_string_equal(out, "");
+	mon_send(h, "info migrate_parameters\n");
+	g_free(out);
+	out = hmp_until_prompt(h);
+	cmdline2 = g_strjoinv(" ", (char **)args);
+	assert_non_null(strstr(out, cmdline2));
+
+	/* Half a command on the QMP socket, then the update from HMP. */
+	mon_send(a, "{\"execute\": \"query-sta");
+	g_free(cmd);
+	cmd = g_strdup_printf("migrate -d file:%s\n", st);
+	mon_send(h, cmd);
+	ev = wait_event(a, "STOP");
+	g_free(ev);
+	ev = wait_event(a, "RESUME");
+	g_free(ev);
+	ev = wait_event(a, "MIGRATION");
+	while (!strstr(ev, "\"completed\"")) {
+		g_free(ev);
+		ev = wait_event(a, "MIGRATION");
+	}
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	mon_send(a, "tus\", \"id\": 1}\n");
+	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 1}");
+
+	/* The HMP client: the old prompt, then the new binary's banner and prompt. */
+	g_free(out);
+	out = hmp_until_prompt(h);
+	assert_string_equal(out, "");
+	g_free(out);
+	out = hmp_until_prompt(h);
+	assert_true(g_str_has_suffix(out, "monitor - type 'help' for more information\r\n"));
+	mon_send(h, "info status\n");
+	g_free(out);
+	out = hmp_until_prompt(h);
+	assert_string_equal(out, "VM status: running\r\n");
+
+	/* The unnegotiated client got no events and still has to negotiate. */
+	assert_true(mon_quiet(b, 50));
+	mon_send(b, "{\"execute\": \"query-status\"}\n");
+	expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
+		       " capabilities negotiation with 'qmp_capabilities'\"}}");
+
+	/* The serial client was not hung up on. */
+	{
+		char c;
+		ssize_t r;
+
+		while (!mon_quiet(s, 50)) {
+			r = read(s, &c, 1);
+			assert_true(r == 1);
+		}
+	}
+
+	mon_send(a, "{\"execute\": \"quit\"}\n");
+	expect_line(a, "{\"return\": {}}");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	close(a);
+	close(b);
+	close(h);
+	close(s);
+	unlink(qmp);
+	unlink(hmp);
+	unlink(ser);
+	unlink(st);
+	rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vm_monitors_survive),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s RELIVE-VM\n", argv[0]);
+		return 2;
+	}
+	vm_bin = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
