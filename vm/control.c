@@ -356,9 +356,10 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 		vm_error(errp, "mode cpr-transfer is not supported by relive-vm yet");
 		return FALSE;
 	}
+	if (!migrate_start(parsed.path, errp))
+		return FALSE;
 	g_clear_pointer(&vm.error_desc, g_free);
 	machine_set_status(RL_MIG_SETUP);
-	migrate_start(parsed.path);
 	return TRUE;
 }
 

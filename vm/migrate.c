@@ -23,6 +23,8 @@
 
 static struct rl_cpr_state *cpr;	/* the state this process came with */
 static char *pending_path;		/* migrate scheduled, not started */
+static struct rl_stream_saver *pending_saver;	/* its file, opened by migrate_start() */
+static struct rl_error saver_err;
 static guint pending_source;
 
 /* ---------------------------------------------------------------- outgoing */
@@ -95,28 +97,20 @@ static gboolean cpr_table_fill(struct rl_cpr_state *s, const char *path,
 static gboolean migrate_run(gpointer opaque)
 {
 	g_autofree char *path = pending_path;
-	struct rl_stream_save_opts so = { 0 };
-	struct rl_stream_saver *s = NULL;
-	struct rl_error err = { { 0 } };
+	struct rl_stream_saver *s = pending_saver;
+	struct rl_error *err = &saver_err;
 	GError *e = NULL;
 	bool was_running = rl_run_state_is_running(vm.run);
 	int ret;
 
 	pending_path = NULL;
+	pending_saver = NULL;
 	pending_source = 0;
 	memset(&vm.t, 0, sizeof(vm.t));
 
 	/* Everything that can happen before the stop does. */
 	for (unsigned i = 0; i < vm.blobs->len; i++)
 		state_blob_reseed(g_ptr_array_index(vm.blobs, i));
-	so.mode = vm.params.mode;
-	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
-	ret = rl_stream_save_begin(&s, path, &so, &err);
-	if (ret < 0) {
-		vm_error(&e, "%s: %s", path, err.msg[0] ? err.msg : g_strerror(-ret));
-		fail(path, e);
-		return G_SOURCE_REMOVE;
-	}
 	machine_set_status(RL_MIG_ACTIVE);
 
 	vm.t.stop = now_ns();
@@ -132,7 +126,7 @@ static gboolean migrate_run(gpointer opaque)
 	vm.state_size = rl_stream_save_size(s);
 	ret = rl_stream_save_commit(s);
 	if (ret < 0) {
-		vm_error(&e, "%s: %s", path, err.msg[0] ? err.msg : g_strerror(-ret));
+		vm_error(&e, "%s: %s", path, err->msg[0] ? err->msg : g_strerror(-ret));
 		goto resume;
 	}
 	vm.t.written = now_ns();
@@ -148,12 +142,12 @@ static gboolean migrate_run(gpointer opaque)
 		}
 		machine_set_status(RL_MIG_COMPLETED);
 		monitor_flush_all();
-		ret = rl_cpr_exec(st, argv, NULL, &err);
+		ret = rl_cpr_exec(st, argv, NULL, err);
 		/* Still here: the exec failed and rl_cpr_exec() undid everything. */
 		g_free(st);
 		unlink(path);
 		vm_error(&e, "cannot execute cpr-exec-command '%s': %s", argv[0],
-			 err.msg[0] ? err.msg : g_strerror(-ret));
+			 err->msg[0] ? err->msg : g_strerror(-ret));
 		goto resume;
 	}
 	/* normal and cpr-reboot: the state is on disk, the guest stays stopped */
@@ -171,11 +165,24 @@ resume:
 	return G_SOURCE_REMOVE;
 }
 
-void migrate_start(const char *path)
+gboolean migrate_start(const char *path, GError **errp)
 {
+	struct rl_stream_save_opts so = { 0 };
+	int ret;
+
+	/* An unwritable file is refused here, while the guest runs. */
+	memset(&saver_err, 0, sizeof(saver_err));
+	so.mode = vm.params.mode;
+	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
+	ret = rl_stream_save_begin(&pending_saver, path, &so, &saver_err);
+	if (ret < 0) {
+		vm_error(errp, "%s: %s", path, saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
+		return FALSE;
+	}
 	pending_path = g_strdup(path);
-	/* after the command's reply has been written */
+	/* the rest after the command's reply has been written */
 	pending_source = g_idle_add(migrate_run, NULL);
+	return TRUE;
 }
 
 gboolean migrate_cancel_pending(void)
@@ -185,6 +192,8 @@ gboolean migrate_cancel_pending(void)
 	g_source_remove(pending_source);
 	pending_source = 0;
 	g_clear_pointer(&pending_path, g_free);
+	rl_stream_save_abort(pending_saver);
+	pending_saver = NULL;
 	return TRUE;
 }
 

@@ -13,8 +13,12 @@
 
 /* ---------------------------------------------------------------- outgoing */
 
-/* Schedules the migration to @path (a file: URI's path) on the main loop. */
-void migrate_start(const char *path);
+/*
+ * Opens the state file @path (a file: URI's path) and schedules the rest of
+ * the migration on the main loop. Return: FALSE with @errp if the file cannot
+ * be created (nothing changed).
+ */
+gboolean migrate_start(const char *path, GError **errp);
 /* Return: TRUE if a migration was scheduled and not started yet (now cancelled). */
 gboolean migrate_cancel_pending(void);
 

@@ -282,6 +282,7 @@ static void case_refusals(void)
 	set_cpr_exec(&v, cmd);
 	expect_refusal(&v, ram, "{\"uri\": \"unix:/tmp/nothing.sock\"}", "file:");
 	expect_refusal(&v, ram, "{\"uri\": \"tcp:127.0.0.1:4444\"}", "file:");
+	expect_refusal(&v, ram, "{\"uri\": \"file:/nonexistent-dir/vm.state\"}", "nonexistent-dir");
 	set_cpr_exec(&v, "[\"/nonexistent/relive-vm\", \"-incoming\", \"defer\"]");
 	expect_refusal(&v, ram, uri, "nonexistent");
 	hv_vm_stop(&v);
