@@ -66,6 +66,7 @@ struct io_bench {
 	unsigned runs;
 	gboolean sync;
 	gboolean no_fio;
+	gboolean no_hint;
 	bool skip[16];		/* cases left out with --case */
 	char *fio;		/* path, NULL when not installed or not wanted */
 	uint8_t *src;
@@ -94,6 +95,7 @@ static int run_writer(struct io_bench *b, const struct io_case *c, uint64_t size
 	struct rl_io_opts o = {
 		.queue_depth = c->qd, .buf_count = c->bufs, .no_direct = !c->direct,
 		.force_fallback = c->fallback, .sync = b->sync,
+		.size_hint = b->no_hint ? 0 : size,
 	};
 	struct rl_writer *w;
 	uint64_t off;
@@ -305,10 +307,11 @@ static void print_table(struct io_bench *b)
 	bool star = false;
 
 	printf("\nrelive-bench io: %s (%s), median GB/s of %u runs, commit included, %s\n"
-	       "(writer: from the first write to the renamed file; open timed apart, see 'open ms')\n"
+	       "(writer: from the first write to the renamed file; open timed apart, see 'open ms'%s)\n"
 	       "(load average %.2f before, %.2f after, on %ld CPUs)\n",
 	       b->dir, fs_name(b->dir), b->runs,
 	       b->sync ? "fdatasync before commit" : "no fdatasync",
+	       b->no_hint ? "" : ", with the blocks reserved there from the size hint",
 	       b->load[0], b->load[1], sysconf(_SC_NPROCESSORS_ONLN));
 	printf("%-24s %-52s", "case", "what");
 	for (si = 0; si < b->sizes->len; si++) {
@@ -390,6 +393,8 @@ static int write_json(struct io_bench *b, const char *outdir, const char *cmd)
 	json_builder_add_double_value(jb, b->load[0]);
 	json_builder_set_member_name(jb, "load_after");
 	json_builder_add_double_value(jb, b->load[1]);
+	json_builder_set_member_name(jb, "size_hint");
+	json_builder_add_boolean_value(jb, !b->no_hint);
 	json_builder_set_member_name(jb, "runs");
 	json_builder_add_int_value(jb, b->runs);
 	json_builder_set_member_name(jb, "sync");
@@ -468,6 +473,7 @@ int bench_io(int argc, char **argv)
 	char *dir = NULL, *size_list = NULL, *outdir = NULL, *case_list = NULL;
 	gint runs = 0;
 	gboolean quick = FALSE, sync = FALSE, no_fio = FALSE;
+	struct io_bench b = { 0 };
 	GOptionEntry entries[] = {
 		{ "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir,
 		  "Directory to write in (default: /tmp); its file system is what is measured", "D" },
@@ -481,6 +487,9 @@ int bench_io(int argc, char **argv)
 		  "fdatasync before commit in every case (fio: --end_fsync=1)", NULL },
 		{ "case", 'c', 0, G_OPTION_ARG_STRING, &case_list,
 		  "Run only these cases (comma-separated names from the table)", "C[,C...]" },
+		{ "no-hint", 0, 0, G_OPTION_ARG_NONE, &b.no_hint,
+		  "Do not tell the writer the size in advance (rl_io_opts.size_hint), so "
+		  "it allocates blocks while it writes", NULL },
 		{ "no-fio", 0, 0, G_OPTION_ARG_NONE, &no_fio,
 		  "Do not run fio even when it is installed", NULL },
 		{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &outdir,
@@ -489,7 +498,6 @@ int bench_io(int argc, char **argv)
 	};
 	GOptionContext *ctx;
 	GError *error = NULL;
-	struct io_bench b = { 0 };
 	struct statvfs sv;
 	uint64_t maxsize = 0, total_steps, step = 0;
 	unsigned si, ci, run;

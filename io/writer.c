@@ -22,6 +22,8 @@ struct rl_writer {
 	uint64_t ahead_start;	/* [ahead_start, ahead_end) reserved for pool writes */
 	uint64_t ahead_end;
 	uint64_t pool_end;	/* pool writes reached here in that range */
+	uint64_t iov_lo, iov_hi; /* span of iovec writes past pool_end */
+	uint64_t hint_end;	/* [0, hint_end) allocated at open, never punched */
 	int error; /* first failed write, sticky */
 };
 
@@ -39,7 +41,7 @@ struct rl_writer {
  * ahead and never written is punched out again at commit, so ranges the
  * caller leaves out stay holes.
  */
-#define AHEAD_MIN (16ull << 20)
+#define AHEAD_MIN (64ull << 20)
 #define AHEAD_MAX (1ull << 30)
 
 static int writer_fallocate(struct rl_writer *w, int mode, uint64_t off, uint64_t len)
@@ -52,8 +54,7 @@ static int writer_fallocate(struct rl_writer *w, int mode, uint64_t off, uint64_
 	return -errno;
 }
 
-/* Give back reserved blocks in [@off, @end) that no write will fill: they stay holes. */
-static void writer_punch(struct rl_writer *w, uint64_t off, uint64_t end)
+static void punch(struct rl_writer *w, uint64_t off, uint64_t end)
 {
 	if (end > off)
 		fallocate(w->e.fd[RL_FD_BUFFERED],
@@ -62,14 +63,33 @@ static void writer_punch(struct rl_writer *w, uint64_t off, uint64_t end)
 }
 
 /*
- * [ahead_start, pool_end) holds pool writes, [pool_end, ahead_end) is
- * reserved for the next ones.
+ * Give back reserved blocks in [@off, @end) that no pool write will fill,
+ * so they stay holes; never where caller memory was written (the span
+ * [iov_lo, iov_hi) of iovec writes past the pool writes).
+ */
+static void writer_punch(struct rl_writer *w, uint64_t off, uint64_t end)
+{
+	/* The caller asked for [0, size_hint) to be allocated: it stays so. */
+	if (off < w->hint_end)
+		off = w->hint_end;
+	if (w->iov_hi <= w->iov_lo || end <= w->iov_lo || off >= w->iov_hi) {
+		punch(w, off, end);
+		return;
+	}
+	punch(w, off, w->iov_lo);
+	punch(w, w->iov_hi > off ? w->iov_hi : off, end);
+}
+
+/*
+ * Pool writes fill [ahead_start, pool_end); [pool_end, ahead_end) is
+ * reserved for the next ones. The bookkeeping goes on when O_DIRECT stops,
+ * so that nothing written is ever punched out.
  */
 static void writer_reserve_pool(struct rl_writer *w, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len, step;
 
-	if (!w->prealloc || !w->e.direct || end <= w->pool_end)
+	if (end <= w->pool_end)
 		return;
 	if (off > w->pool_end) {
 		/* A jump: the stream will not fill what it skips. */
@@ -78,7 +98,9 @@ static void writer_reserve_pool(struct rl_writer *w, uint64_t off, uint64_t len)
 			w->ahead_start = w->ahead_end = off;
 	}
 	w->pool_end = end;
-	if (end <= w->ahead_end)
+	if (w->pool_end >= w->iov_hi)
+		w->iov_lo = w->iov_hi = 0;
+	if (!w->prealloc || !w->e.direct || end <= w->ahead_end)
 		return;
 	/* Doubling: a handful of calls (and queue drains) for gigabytes. */
 	step = end - w->ahead_start;
@@ -92,10 +114,24 @@ static void writer_reserve_pool(struct rl_writer *w, uint64_t off, uint64_t len)
 
 static void writer_reserve_iov(struct rl_writer *w, uint64_t off, uint64_t len)
 {
-	if (off < w->ahead_end && off + len > w->pool_end) {
+	uint64_t end = off + len, lo;
+
+	if (end <= w->hint_end)
+		return;
+	if (off < w->ahead_end && end > w->pool_end) {
 		/* Caller memory goes into the reserve: only it knows its holes. */
 		writer_punch(w, w->pool_end, w->ahead_end);
 		w->ahead_end = w->pool_end;
+	}
+	if (end > w->pool_end) {
+		lo = off > w->pool_end ? off : w->pool_end;
+		if (w->iov_hi <= w->iov_lo) {
+			w->iov_lo = lo;
+			w->iov_hi = end;
+		} else {
+			w->iov_lo = lo < w->iov_lo ? lo : w->iov_lo;
+			w->iov_hi = end > w->iov_hi ? end : w->iov_hi;
+		}
 	}
 	if (!w->prealloc || !w->e.direct || len < 2 * RL_IO_CHUNK)
 		return;
@@ -144,6 +180,10 @@ int rl_writer_open(struct rl_writer **out, const char *path,
 	}
 	rl_engine_set_files(&w->e, dfd, fd);
 	w->prealloc = true;
+	/* Past the end of the real size, commit cuts it back. */
+	if (opts && opts->size_hint && dfd >= 0 &&
+	    writer_fallocate(w, 0, 0, opts->size_hint) == 0)
+		w->ahead_end = w->hint_end = opts->size_hint;
 	*out = w;
 	return 0;
 err_tmp:

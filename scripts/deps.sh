@@ -4,7 +4,7 @@
 # when any is missing. Runs as root on Debian 12; does nothing when all are there.
 set -e
 pkgs="meson ninja-build pkg-config gcc libc6-dev liburing-dev libglib2.0-dev
-libjson-glib-dev libnuma-dev libcmocka-dev python3"
+libjson-glib-dev libnuma-dev libcmocka-dev python3 fio"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -39,6 +39,11 @@ struct rl_io_opts {
 	bool no_direct;       /* never try O_DIRECT */
 	bool force_fallback;  /* do not use io_uring even where it works */
 	bool sync;            /* fdatasync the file before commit (cpr-reboot) */
+	uint64_t size_hint;   /* writer: expected file size; [0, size_hint)
+			       * is allocated at open (ranges left unwritten
+			       * read as zeros but take disk space), so that
+			       * O_DIRECT writes need no allocation in the
+			       * pause (0: allocate while writing) */
 };
 
 struct rl_writer;

@@ -25,6 +25,7 @@ struct rt_case {
 	unsigned qd;
 	bool iov;	/* write from caller memory instead of pool buffers */
 	bool pad;	/* write whole blocks, let commit cut the size */
+	bool hint;	/* tell the writer a larger size in advance */
 };
 
 static void write_pool(struct rl_writer *w, uint64_t size, bool pad, uint64_t seed)
@@ -85,6 +86,8 @@ static void run_case(const struct rt_case *c)
 
 	o.no_direct = !c->direct;
 	o.queue_depth = c->qd;
+	if (c->hint)
+		o.size_hint = c->size + 3 * MiB + 5;
 	assert_int_equal(rl_writer_open(&w, path, &o), 0);
 	assert_int_equal(rl_writer_backend(w), t_fallback ? RL_IO_FALLBACK : RL_IO_URING);
 	assert_int_equal(rl_writer_fallback_reason(w), 0);
@@ -139,11 +142,11 @@ static void test_sizes(void **state)
 	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
 		for (d = 0; d < 2; d++)
 			for (q = 0; q < 2; q++)
-				for (k = 0; k < 3; k++) {
+				for (k = 0; k < 4; k++) {
 					struct rt_case c = {
 						.size = sizes[si], .direct = d,
 						.qd = qds[q], .iov = k == 1,
-						.pad = k == 2,
+						.pad = k == 2, .hint = k == 3,
 					};
 
 					run_case(&c);
@@ -275,12 +278,73 @@ static void test_holes(void **state)
 	t_empty_dir();
 }
 
+/*
+ * Caller memory written far ahead of the stream, then the stream grows
+ * towards it and past it: the writer's reservations and their give-back
+ * must not touch the caller's data.
+ */
+static void test_iov_ahead_of_stream(void **state)
+{
+	struct rl_io_opts o = t_opts();
+	const char *path = t_path(0, "state");
+	const uint64_t seed = 11, far = 40 * MiB, far2 = 70 * MiB;
+	struct rl_writer *w;
+	struct rl_reader *r;
+	struct iovec iov;
+	uint8_t *src = NULL, *back;
+	uint64_t off;
+	void *buf;
+
+	assert_int_equal(posix_memalign((void **)&src, 4096, 3 * MiB), 0);
+	back = malloc(3 * MiB);
+	assert_non_null(back);
+	assert_int_equal(rl_writer_open(&w, path, &o), 0);
+	for (off = 0; off < 48 * MiB; off += MiB) {
+		if (off == MiB) {
+			t_fill(src, 3 * MiB, far, seed);
+			iov.iov_base = src;
+			iov.iov_len = 3 * MiB;
+			assert_int_equal(rl_writer_write_iov(w, &iov, 1, far), 0);
+		}
+		if (off >= far && off < far + 3 * MiB)
+			continue;
+		assert_int_equal(rl_writer_buf_get(w, &buf), 0);
+		t_fill(buf, MiB, off, seed);
+		assert_int_equal(rl_writer_buf_submit(w, buf, MiB, off), 0);
+	}
+	/* A last piece of caller memory, after a jump of the stream. */
+	assert_int_equal(rl_writer_flush(w), 0);
+	t_fill(src, MiB, far2, seed);
+	iov.iov_len = MiB;
+	assert_int_equal(rl_writer_write_iov(w, &iov, 1, far2), 0);
+	assert_int_equal(rl_writer_buf_get(w, &buf), 0);
+	t_fill(buf, MiB, far2 + 8 * MiB, seed);
+	assert_int_equal(rl_writer_buf_submit(w, buf, MiB, far2 + 8 * MiB), 0);
+	assert_int_equal(rl_writer_commit(w, far2 + 9 * MiB), 0);
+
+	assert_int_equal(rl_reader_open(&r, path, &o), 0);
+	for (off = 0; off < 48 * MiB; off += MiB) {
+		assert_int_equal(rl_reader_read(r, back, MiB, off), 0);
+		if (t_check(back, MiB, off, seed) != (size_t)-1)
+			fail_msg("wrong data in MiB %llu", (unsigned long long)(off / MiB));
+	}
+	assert_int_equal(rl_reader_read(r, back, MiB, far2), 0);
+	assert_true(t_check(back, MiB, far2, seed) == (size_t)-1);
+	assert_int_equal(rl_reader_read(r, back, MiB, far2 + 8 * MiB), 0);
+	assert_true(t_check(back, MiB, far2 + 8 * MiB, seed) == (size_t)-1);
+	rl_reader_close(r);
+	free(src);
+	free(back);
+	t_empty_dir();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_stream_ranges),
 		cmocka_unit_test(test_holes),
+		cmocka_unit_test(test_iov_ahead_of_stream),
 		cmocka_unit_test(test_256m),
 	};
 	int ret;
