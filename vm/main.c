@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,8 @@ int main(int argc, char **argv)
 
 	vm.argc = argc;
 	vm.argv = argv;
+	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (!options_parse(&vm.o, argc, argv, &e))
 		die(e);
 	if (vm.o.help) {

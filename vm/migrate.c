@@ -120,6 +120,7 @@ static gboolean migrate_run(gpointer opaque)
 
 	ret = machine_save(s, &e);
 	if (ret < 0) {
+		g_prefix_error(&e, "%s: ", path);
 		rl_stream_save_abort(s);
 		goto resume;
 	}

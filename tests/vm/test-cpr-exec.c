@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -347,6 +348,48 @@ static void case_exec_fails(void)
 }
 
 /*
+ * Writing the state fails after the stop (the file may not grow past 1 MiB):
+ * the guest resumes in the old process, the partial file is gone, and
+ * query-migrate says failed and why.
+ */
+static void case_write_fails(void)
+{
+	const char *extra[] = { "-device", "state-blob,id=blob0,size=8M", NULL };
+	struct rlimit lim = { 1 << 20, 1 << 20 };
+	g_autofree char *cmd = NULL;
+	g_autoptr(JsonNode) qm = NULL;
+	g_autofree char *leftovers = NULL;
+	struct hv_vm v;
+	JsonObject *o;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, extra);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(prlimit(pid, RLIMIT_FSIZE, &lim, NULL) == 0, "prlimit: %s", strerror(errno));
+	cmd = exec_command(&v, state_uri, true);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	qm = hv_wait_migration(&v, "failed");
+	o = json_node_get_object(qm);
+	hv_assert(json_object_has_member(o, "error-desc"), "query-migrate has no error-desc");
+	printf("error-desc: %s\n", json_object_get_string_member(o, "error-desc"));
+	hv_assert(v.pid == pid, "pid changed");
+	assert_running(&v);
+	assert_beating(&v, ram, 2);
+	{
+		GDir *d = g_dir_open(hv_tmpdir(), 0, NULL);
+		const char *n;
+
+		while ((n = g_dir_read_name(d)))
+			hv_assert(!g_str_has_prefix(n, "vm.state"), "left behind: %s", n);
+		g_dir_close(d);
+	}
+	hv_vm_stop(&v);
+}
+
+/*
  * The new binary cannot load the state. A configuration mismatch: it rolls
  * back to the old binary, which loads it: same PID, running. A corrupt
  * file: the new binary names section and offset and exits non-zero, and
@@ -577,6 +620,7 @@ int main(int argc, char **argv)
 	} cases[] = {
 		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
 		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
+		{ "write-fails", case_write_fails },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize },
