@@ -93,8 +93,12 @@ static int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
 	close(p[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	/* Holders (children of the exec'd child) come to us as the subreaper. */
-	while (waitpid(-1, NULL, WNOHANG) > 0)
+	/*
+	 * A holder (the exec'd child's child) comes to us as the subreaper;
+	 * it is gone only once the kernel has freed the old address space,
+	 * which must not overlap the next run.
+	 */
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 	if (got <= (ssize_t)sizeof(t0) || !WIFEXITED(status) || WEXITSTATUS(status))
 		return -EIO;

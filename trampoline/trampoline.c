@@ -50,7 +50,7 @@ struct opts {
 	char **cmd; /* NULL-terminated, from argv */
 };
 
-#define MAX_ENV 4096
+#define MAX_ENV 16384
 #define FD_BITS 65536
 
 static struct rl_cpr_state state;
@@ -405,12 +405,17 @@ static int handle_strays(enum strays policy, bool check)
 	return strays && policy == STRAYS_REFUSE ? EXIT_STRAY : 0;
 }
 
-/* Environment for the next binary: ours, plus @a and @b ("NAME=..."). */
+/*
+ * Environment for the next binary: ours, plus @a and @b ("NAME=...").
+ * Return: NULL when there are more variables than fit (nothing is dropped).
+ */
 static char **make_env(char **envp, char *a, char *b)
 {
 	size_t n = 0;
 
-	for (; *envp && n < MAX_ENV; envp++) {
+	for (; *envp; envp++) {
+		if (n == MAX_ENV)
+			return NULL;
 		if (t_after(*envp, RL_CPR_TRAMPOLINE_ENV "=") ||
 		    t_after(*envp, "RELIVE_TRAMPOLINE_FAILED="))
 			continue;
@@ -487,6 +492,7 @@ static int rollback(char **envp, int code, uint64_t entry)
 	size_t off = 0;
 	char *p = fail_env;
 	const char *k = "RELIVE_TRAMPOLINE_FAILED=", *c = class_name(code);
+	char **env;
 	int err;
 
 	for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
@@ -501,7 +507,8 @@ static int rollback(char **envp, int code, uint64_t entry)
 	*p = 0;
 	msg("rolling back: exec ", rb_argv[0], NULL);
 	set_times(entry);
-	err = exec_path(rb_argv, make_env(envp, t_env, fail_env));
+	env = make_env(envp, t_env, fail_env);
+	err = env ? exec_path(rb_argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
 	t_err(rb_argv[0]);
 	endl(": ", t_strerror(err), NULL);
@@ -527,6 +534,7 @@ int tramp_main(int argc, char **argv, char **envp)
 {
 	uint64_t entry = t_now();
 	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL };
+	char **env;
 	int ret, err;
 
 	ret = parse_args(argc, argv, &o);
@@ -550,7 +558,8 @@ int tramp_main(int argc, char **argv, char **envp)
 
 	/* Should be the last thing before execve(): the exec timestamp. */
 	set_times(entry);
-	err = exec_path(o.cmd, make_env(envp, t_env, NULL));
+	env = make_env(envp, t_env, NULL);
+	err = env ? exec_path(o.cmd, env) : E2BIG;
 	t_err("relive-trampoline: cannot exec ");
 	t_err(o.cmd[0]);
 	endl(": ", t_strerror(err), NULL);
