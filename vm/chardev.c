@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -70,6 +71,7 @@ struct adopted_conn {
 	int fd;
 	enum chardev_kind kind;
 	uint32_t flags;
+	int stdio_fl[2];
 	GBytes *in;
 	GBytes *out;
 };
@@ -102,6 +104,40 @@ static gboolean set_cloexec(int fd)
 	int fl = fcntl(fd, F_GETFD);
 
 	return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
+}
+
+/* stdin/stdout flags before we made them nonblocking, put back at exit. */
+static int stdio_saved_fl[2] = { -1, -1 };
+
+static void stdio_restore(void)
+{
+	for (int fd = 0; fd < 2; fd++)
+		if (stdio_saved_fl[fd] >= 0)
+			fcntl(fd, F_SETFL, stdio_saved_fl[fd]);
+}
+
+/*
+ * The terminal's file description is shared with the shell that started us:
+ * leaving it nonblocking would break the shell after we exit.
+ */
+static void stdio_nonblock(void)
+{
+	static gboolean hooked;
+
+	/* Both first: stdin and stdout are often one file description. */
+	for (int fd = 0; fd < 2; fd++)
+		if (stdio_saved_fl[fd] < 0)
+			stdio_saved_fl[fd] = fcntl(fd, F_GETFL);
+	for (int fd = 0; fd < 2; fd++) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	}
+	if (!hooked) {
+		atexit(stdio_restore);
+		hooked = TRUE;
+	}
 }
 
 static void ignore_sigpipe(void)
@@ -611,8 +647,10 @@ static void adopt(Chardev *chr, struct adopted_chr *a)
 			continue;
 		if (chr->kind == CHR_STDIO) {
 			stdio_in_use = TRUE;
-			set_nonblock(STDIN_FILENO);
-			set_nonblock(STDOUT_FILENO);
+			/* The flags the first binary found, not the ones it left. */
+			stdio_saved_fl[0] = ac->stdio_fl[0];
+			stdio_saved_fl[1] = ac->stdio_fl[1];
+			stdio_nonblock();
 		}
 		ac->fd = -1;
 		conn->adopted = TRUE;
@@ -667,8 +705,7 @@ Chardev *chardev_new(const char *id, const char *spec,
 		break;
 	case CHR_STDIO:
 		stdio_in_use = TRUE;
-		set_nonblock(STDIN_FILENO);
-		set_nonblock(STDOUT_FILENO);
+		stdio_nonblock();
 		conn_opened(conn_new(chr, STDIN_FILENO, STDOUT_FILENO, FALSE, FALSE));
 		break;
 	case CHR_FILE:
@@ -864,6 +901,12 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 			}
 			json_builder_set_member_name(b, "flags");
 			json_builder_add_int_value(b, conn->flags);
+			if (chr->kind == CHR_STDIO) {
+				json_builder_set_member_name(b, "stdin-fl");
+				json_builder_add_int_value(b, stdio_saved_fl[0]);
+				json_builder_set_member_name(b, "stdout-fl");
+				json_builder_add_int_value(b, stdio_saved_fl[1]);
+			}
 			add_bytes(b, "in", conn->in);
 			add_bytes(b, "out", conn->out);
 			json_builder_end_object(b);
@@ -1043,6 +1086,8 @@ static gboolean import_chardev(JsonObject *o,
 			  !strcmp(kind, "file") ? CHR_FILE :
 			  !strcmp(kind, "stdio") ? CHR_STDIO : CHR_NONE;
 		ac.flags = (uint32_t)json_object_get_int_member_with_default(co, "flags", 0);
+		ac.stdio_fl[0] = (int)json_object_get_int_member_with_default(co, "stdin-fl", -1);
+		ac.stdio_fl[1] = (int)json_object_get_int_member_with_default(co, "stdout-fl", -1);
 		ac.in = member_bytes(co, "in");
 		ac.out = member_bytes(co, "out");
 		g_array_append_val(a->conns, ac);

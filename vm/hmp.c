@@ -91,6 +91,32 @@ static void print_member(GString *out, const char *indent, const char *name,
 	out_printf(out, "%s%s: %s\n", indent, name, v->str);
 }
 
+static gboolean array_of_objects(JsonArray *a)
+{
+	if (!json_array_get_length(a))
+		return FALSE;
+	for (guint i = 0; i < json_array_get_length(a); i++)
+		if (!JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, i)))
+			return FALSE;
+	return TRUE;
+}
+
+/* "  a=1, b=x" */
+static void print_record(GString *out, const char *indent, JsonObject *o)
+{
+	g_autoptr(GString) line = g_string_new(NULL);
+	JsonObjectIter it;
+	const char *name;
+	JsonNode *m;
+
+	json_object_iter_init_ordered(&it, o);
+	while (json_object_iter_next_ordered(&it, &name, &m)) {
+		g_string_append_printf(line, "%s%s=", line->len ? ", " : "", name);
+		scalar_text(m, line);
+	}
+	out_printf(out, "%s  %s\n", indent, line->str);
+}
+
 /* Members of @o other than @skip, nested objects as indented sections. */
 static void print_object(GString *out, const char *indent, JsonObject *o,
 			 const char *const *skip)
@@ -108,6 +134,13 @@ static void print_object(GString *out, const char *indent, JsonObject *o,
 
 			out_printf(out, "%s%s:\n", indent, name);
 			print_object(out, deeper, json_node_get_object(m), NULL);
+		} else if (JSON_NODE_HOLDS_ARRAY(m) && array_of_objects(json_node_get_array(m))) {
+			JsonArray *a = json_node_get_array(m);
+
+			/* A list of records (devices): one line each. */
+			out_printf(out, "%s%s:\n", indent, name);
+			for (guint i = 0; i < json_array_get_length(a); i++)
+				print_record(out, indent, json_array_get_object_element(a, i));
 		} else {
 			print_member(out, indent, name, m);
 		}

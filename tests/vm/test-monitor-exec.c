@@ -11,6 +11,11 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -142,10 +147,61 @@ static void test_survive_exec(void **state)
 	mon_server_stop(&s);
 }
 
+/*
+ * HMP on stdio (a socketpair here): greeted again after the exec, as QEMU's
+ * stdio monitor is, and stdin/stdout are left blocking at exit as found,
+ * although both binaries had made them nonblocking.
+ */
+static void test_stdio_across_exec(void **state)
+{
+	char dir[] = "/tmp/relive-monitor-XXXXXX";
+	g_autofree char *qmp = NULL, *qspec = NULL, *out = NULL;
+	int sv[2], a, status, fl;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	qmp = g_build_filename(dir, "qmp.sock", NULL);
+	qspec = g_strdup_printf("unix:%s,server,nowait", qmp);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execl(server_bin, server_bin, qspec, "stdio", (char *)NULL);
+		_exit(127);
+	}
+	expect_hmp_banner_prompt(sv[0]);
+	a = mon_qmp_open(qmp);
+	mon_send(a, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"}}\n");
+	expect_line(a, "{\"return\": {}}");
+	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	expect_event(a, "STOP", NULL);
+	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	expect_event(a, "RESUME", NULL);
+	expect_hmp_banner_prompt(sv[0]);
+	mon_send(sv[0], "info status\n");
+	expect_line(sv[0], "VM status: running");
+	out = mon_read_bytes(sv[0], 7);
+	assert_string_equal(out, "(qemu) ");
+	mon_send(sv[0], "quit\n");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fl = fcntl(sv[1], F_GETFL);
+	assert_false(fl & O_NONBLOCK);
+	close(a);
+	close(sv[0]);
+	close(sv[1]);
+	unlink(qmp);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_survive_exec),
+		cmocka_unit_test(test_stdio_across_exec),
 	};
 
 	if (argc < 2) {
