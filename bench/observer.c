@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_LEN 16384u		/* 1 ms samples: 16 s of history */
@@ -317,6 +318,11 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 		if (!src.map && src.memfd < 0) {
 			usleep(1000);
 			continue;
+		}
+		if (cfg->sleep_us) {
+			struct timespec ts = { 0, (long)cfg->sleep_us * 1000 };
+
+			nanosleep(&ts, NULL);
 		}
 		if (read_beats(&src, n, beats)) {
 			/* The VMM went away (normal mode): wait for a new source. */

@@ -31,6 +31,7 @@ struct obs_config {
 	unsigned vcpus;		/* heartbeats to watch */
 	int cpu;		/* pin the observer to this CPU, or -1 */
 	unsigned rate_window_ms; /* for the rates before and after; 1000 */
+	unsigned sleep_us;	/* between two reads; 0: a tight loop */
 };
 
 struct obs_vcpu_result {

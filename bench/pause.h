@@ -55,6 +55,7 @@ struct pause_opts {
 	const char *accel;	/* kvm, thread (tcg for QEMU) */
 	unsigned runs;
 	int observer_cpu;
+	unsigned observer_sleep_us;
 	unsigned rate_window_ms;
 	unsigned timeout_ms;
 	bool verbose;

@@ -121,7 +121,11 @@ void report_table(FILE *out, const struct pause_opts *o)
 {
 	g_autoptr(GPtrArray) keys = breakdown_keys(o);
 
-	fprintf(out, "\nrelive-bench pause: %u updates per scenario, accel %s\n", o->runs, o->accel);
+	fprintf(out, "\nrelive-bench pause: %u updates per scenario, accel %s, observer %s",
+		o->runs, o->accel, o->observer_sleep_us ? "polling every" : "in a tight loop");
+	if (o->observer_sleep_us)
+		fprintf(out, " %u µs", o->observer_sleep_us);
+	fprintf(out, "\n");
 	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
 		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
 		o->rate_window_ms);
@@ -190,6 +194,8 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 	json_builder_add_int_value(b, sysconf(_SC_NPROCESSORS_ONLN));
 	json_builder_set_member_name(b, "accel");
 	json_builder_add_string_value(b, o->accel);
+	json_builder_set_member_name(b, "observer-sleep-us");
+	json_builder_add_int_value(b, o->observer_sleep_us);
 	json_builder_set_member_name(b, "rate-window-ms");
 	json_builder_add_int_value(b, o->rate_window_ms);
 	json_builder_set_member_name(b, "scenarios");
