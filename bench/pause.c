@@ -827,7 +827,7 @@ int bench_pause_main(int argc, char **argv)
 	g_autofree char *fw_out = NULL;
 	g_autofree char *vm = NULL, *tramp = NULL, *qemu = NULL, *out = NULL, *accel = NULL;
 	gboolean warm = FALSE, cold = FALSE, quick = FALSE, verbose = FALSE;
-	double populate = -1;
+	g_autofree char *populate = NULL;
 	int observer_sleep = -1;
 	int runs = 0, observer_cpu = -1, rate_window = -1, timeout_s = 60;
 	GOptionEntry entries[] = {
@@ -848,8 +848,8 @@ int bench_pause_main(int argc, char **argv)
 		  "Populate all guest RAM before measuring (prealloc=on; the default)", NULL },
 		{ "cold", 0, 0, G_OPTION_ARG_NONE, &cold,
 		  "Populate nothing: no prealloc, page tables empty", NULL },
-		{ "populate", 0, 0, G_OPTION_ARG_DOUBLE, &populate,
-		  "Fraction of guest RAM populated before measuring (1)", "F" },
+		{ "populate", 0, 0, G_OPTION_ARG_STRING, &populate,
+		  "Fractions of guest RAM populated before measuring: 1 warm, 0 cold (1)", "LIST" },
 		{ "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "Updates per scenario (20)", "N" },
 		{ "quick", 0, 0, G_OPTION_ARG_NONE, &quick,
 		  "A small matrix that runs in well under a minute", NULL },
@@ -878,6 +878,7 @@ int bench_pause_main(int argc, char **argv)
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- guest-visible pause of an update");
 	struct pause_opts o = { 0 };
+	g_auto(GStrv) lf = NULL;
 	g_auto(GStrv) lm = NULL, lr = NULL, lv = NULL, lb = NULL, lk = NULL, le = NULL, lw = NULL;
 	g_autofree char *args = g_strjoinv(" ", argv + 1);
 	g_autofree char *cmdline = g_strdup_printf("relive-bench pause %s", args);
@@ -903,18 +904,14 @@ int bench_pause_main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (warm + cold + (populate >= 0) > 1) {
+	if (warm + cold + !!populate > 1) {
 		fprintf(stderr, "relive-bench pause: give one of --warm, --cold, --populate\n");
 		return 2;
 	}
 	if (cold)
-		populate = 0;
-	if (populate < 0)
-		populate = 1;
-	if (populate > 1) {
-		fprintf(stderr, "relive-bench pause: --populate takes a fraction from 0 to 1\n");
-		return 2;
-	}
+		populate = g_strdup("0");
+	if (!populate)
+		populate = g_strdup("1");
 	if (quick) {
 		if (!rams)
 			rams = g_strdup("256M,1G");
@@ -962,6 +959,7 @@ int bench_pause_main(int argc, char **argv)
 	split_list(blobs, "0", &lb);
 	split_list(backings, "memfd", &lk);
 	split_list(execs, "trampoline", &le);
+	split_list(populate, NULL, &lf);
 	/* An empty name: the VMM's default writer. */
 	if (writers) {
 		split_list(writers, NULL, &lw);
@@ -978,7 +976,8 @@ int bench_pause_main(int argc, char **argv)
 	for (char **v = lv; *v; v++)
 	for (char **b = lb; *b; b++)
 	for (char **e = le; *e; e++)
-	for (char **w = lw; *w; w++) {
+	for (char **w = lw; *w; w++)
+	for (char **f = lf; *f; f++) {
 		struct scenario *sc = g_new0(struct scenario, 1);
 		int mi = lookup("mode", *m, mode_names, 4, &err);
 		int ki = mi < 0 ? -1 : lookup("backing", *k, backing_names, 4, &err);
@@ -994,7 +993,12 @@ int bench_pause_main(int argc, char **argv)
 		sc->backing = (enum backing)ki;
 		sc->exec = (enum exec_via)ei;
 		sc->writer = **w ? writer_names[wi] : NULL;
-		sc->populate = populate;
+		sc->populate = g_ascii_strtod(*f, &end);
+		if (*end || end == *f || !(sc->populate >= 0 && sc->populate <= 1)) {
+			g_set_error(&err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "--populate: '%s' is not a fraction from 0 to 1", *f);
+			goto bad;
+		}
 		sc->samples = g_array_new(FALSE, TRUE, sizeof(struct sample));
 		if (!parse_size(*r, &sc->ram) || sc->ram < (64ull << 20) || sc->ram > (16ull << 30)) {
 			g_set_error(&err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
