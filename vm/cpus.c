@@ -397,6 +397,12 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 			return FALSE;
 		}
 		c->vcpu[i].started = true;
+		{
+			char name[16];
+
+			g_snprintf(name, sizeof(name), "vcpu%u", i);
+			pthread_setname_np(c->vcpu[i].thread, name);
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_lock(&c->lock);
@@ -583,13 +589,4 @@ gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
 		c->nr_msrs = h->nr_msrs;
 	}
 	return TRUE;
-}
-
-void cpus_destroy(struct cpus *c)
-{
-	/* vCPU threads end with the process; only the fds matter before an exec. */
-	for (unsigned i = 0; i < c->nr; i++) {
-		if (c->vcpu[i].fd >= 0)
-			close(c->vcpu[i].fd);
-	}
 }

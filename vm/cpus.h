@@ -91,6 +91,4 @@ gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp);
 gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
 		   GError **errp);
 
-void cpus_destroy(struct cpus *c);
-
 #endif

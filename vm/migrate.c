@@ -22,6 +22,7 @@
 #define ROLLBACK_VALUE "relive-vm-rollback"
 
 static struct rl_cpr_state *cpr;	/* the state this process came with */
+static bool monitors_adopted;		/* the chardev state was taken over */
 static char *pending_path;		/* migrate scheduled, not started */
 static struct rl_stream_saver *pending_saver;	/* its file, opened by migrate_start() */
 static struct rl_error saver_err;
@@ -284,6 +285,12 @@ static void rollback(void)
 	fputc('\n', stderr);
 	rl_cpr_exec_release_holder(cpr);
 	rl_cpr_value_set(cpr, ROLLBACK_VALUE, 1);
+	/*
+	 * With -incoming defer the monitors already took their sockets over
+	 * (and consumed the chardev state): describe them afresh.
+	 */
+	if (monitors_adopted && monitor_cpr_save((struct rl_cpr_table *)cpr) < 0)
+		fprintf(stderr, "relive-vm: rollback: cannot hand the monitor sockets on\n");
 	rl_cpr_exec(cpr, (char *const *)argv->pdata, &opts, &err);
 	fprintf(stderr, "relive-vm: rollback failed: %s\n", err.msg);
 	g_ptr_array_free(argv, TRUE);
@@ -376,6 +383,8 @@ JsonObject *migrate_pause_json(void)
 gboolean cpr_restore_monitors(GError **errp)
 {
 	int ret = monitor_cpr_restore((const struct rl_cpr_table *)cpr);
+
+	monitors_adopted = ret == 0;
 
 	if (ret < 0) {
 		vm_error(errp, "taking the monitor and serial sockets over: %s", g_strerror(-ret));

@@ -511,24 +511,6 @@ struct mem_object *options_find_object(const struct vm_options *o,
 	return NULL;
 }
 
-void options_free(struct vm_options *o)
-{
-	if (o->objects)
-		g_ptr_array_unref(o->objects);
-	if (o->monitors)
-		g_ptr_array_unref(o->monitors);
-	if (o->qmps)
-		g_ptr_array_unref(o->qmps);
-	if (o->incoming)
-		g_ptr_array_unref(o->incoming);
-	if (o->blobs)
-		g_ptr_array_unref(o->blobs);
-	g_free(o->memory_backend);
-	g_free(o->serial);
-	g_free(o->pidfile);
-	memset(o, 0, sizeof(*o));
-}
-
 void options_print_help(void)
 {
 	fputs(

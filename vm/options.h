@@ -66,7 +66,6 @@ struct vm_options {
  */
 gboolean options_parse(struct vm_options *o, int argc, char **argv,
 		       GError **errp);
-void options_free(struct vm_options *o);
 struct mem_object *options_find_object(const struct vm_options *o,
 				       const char *id);
 /* QEMU's size spelling: 512M, 2G, 4096 (-m without a suffix means MiB). */

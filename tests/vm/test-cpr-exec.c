@@ -255,6 +255,43 @@ static void case_defer(void)
 	hv_vm_stop(&v);
 }
 
+/* -incoming defer, and the deferred load fails: rollback keeps the monitors. */
+static void case_defer_rollback(void)
+{
+	const char *suf[] = { "-smp", "3", "-incoming", "defer", NULL };
+	const char *pre[] = { hv_trampoline(), "--", NULL };
+	g_autofree char *cmd = NULL;
+	g_autofree char *args = g_strdup_printf("{\"uri\": \"%s\"}", state_uri);
+	struct hv_vm v;
+	uint64_t before;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL, suf);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	for (int i = 0; i < 500; i++) {
+		g_autofree char *st = hv_status(&v);
+
+		if (!strcmp(st, "inmigrate"))
+			break;
+		g_usleep(10000);
+	}
+	before = hv_heartbeat(ram, 0);
+	qmp_events_clear(v.qmp);
+	/* the reply may or may not make it out before the rollback's exec */
+	qmp_send(v.qmp, "migrate-incoming", args, NULL);
+	hv_wait_event(&v, "RESUME");
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone");
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck after rollback");
+	hv_vm_stop(&v);
+}
+
 static void expect_refusal(struct hv_vm *v, const void *ram, const char *args,
 			   const char *want)
 {
@@ -620,7 +657,7 @@ int main(int argc, char **argv)
 	} cases[] = {
 		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
 		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
-		{ "write-fails", case_write_fails },
+		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize },
