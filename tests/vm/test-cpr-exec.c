@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -289,6 +291,43 @@ static void case_defer_rollback(void)
 	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone");
 	assert_running(&v);
 	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck after rollback");
+	hv_vm_stop(&v);
+}
+
+/* A client on the serial port's unix socket stays connected across updates. */
+static void case_serial(void)
+{
+	g_autofree char *sock = hv_path("serial.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server,nowait", sock);
+	const char *extra[] = { "-serial", spec, NULL };
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timeval tv = { 0, 300000 };
+	g_autofree char *cmd = NULL;
+	GString *got = g_string_new(NULL);
+	struct hv_vm v;
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	hv_vm_start(&v, accel, 256, 1, extra);
+	g_strlcpy(a.sun_path, sock, sizeof(a.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	hv_assert(connect(fd, (void *)&a, sizeof(a)) == 0, "serial: connect: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cmd = exec_command(&v, state_uri, true);
+	for (int i = 0; i < 3; i++) {
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		assert_running(&v);
+		/* nothing to read (the banner went out before we connected), but no end of file */
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			g_string_append_len(got, buf, n);
+		hv_assert(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+			  "update %d: the serial connection was closed", i);
+	}
+	close(fd);
+	g_string_free(got, TRUE);
 	hv_vm_stop(&v);
 }
 
@@ -658,6 +697,7 @@ int main(int argc, char **argv)
 		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
 		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
+		{ "serial", case_serial },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize },
