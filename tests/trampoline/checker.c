@@ -50,8 +50,16 @@ int main(int argc, char **argv)
 	closedir(d);
 	fprintf(f, "t %s\n", t ? t : "-");
 	fprintf(f, "failed %s\n", failed ? failed : "-");
-	fprintf(f, "state %s\n", getenv("RELIVE_CPR_STATE") ? getenv("RELIVE_CPR_STATE") :
-		getenv("QEMU_CPR_EXEC_STATE") ? getenv("QEMU_CPR_EXEC_STATE") : "-");
+	{
+		const char *s = getenv("RELIVE_CPR_STATE");
+
+		if (!s)
+			s = getenv("QEMU_CPR_EXEC_STATE");
+		fprintf(f, "state %s\n", s ? s : "-");
+		/* The VMM reads the state from where the old process left the offset. */
+		if (s)
+			fprintf(f, "stateoff %lld\n", (long long)lseek(atoi(s), 0, SEEK_CUR));
+	}
 	fclose(f);
 	return 0;
 }

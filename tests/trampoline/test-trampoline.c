@@ -74,7 +74,8 @@ static int raw_state_fd(const void *buf, size_t len, int at)
 {
 	int fd = memfd_create("state", 0);
 
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+	/* Offset 5: the trampoline must neither depend on nor move it. */
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || lseek(fd, 5, SEEK_SET) != 5)
 		_exit(90);
 	if (at >= 0 && fd != at) {
 		if (dup2(fd, at) < 0)
@@ -258,6 +259,7 @@ static void relive_cases(void)
 	CHECK(has(res.report, "/memfd:ram1"), "ram1 missing");
 	CHECK(has(res.report, "socket:["), "qmp socket missing");
 	CHECK(has(res.report, "/memfd:state"), "state memfd missing");
+	CHECK(has(res.report, "stateoff 5\n"), "the state's file offset moved");
 	CHECK(!has(res.report, "cloexec"), "a close-on-exec fd was listed");
 	/* 0, 1, 2, three preserved, the state: nothing else. */
 	CHECK(count_lines(res.report, "fd ") == 7, "fd count");
@@ -394,6 +396,7 @@ static void qemu_cases(void)
 	      "fds lost");
 	CHECK(has(res.report, "fd 21 /memfd:state"), "state memfd lost");
 	CHECK(has(res.report, "state 21\n"), "QEMU's variable lost");
+	CHECK(has(res.report, "stateoff 5\n"), "the state's file offset moved");
 	CHECK(count_lines(res.report, "fd ") == 10, "fd count");
 
 	run("QEMU file backend, stray closed", fb, F_NONE, false, NULL, cmd);
