@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "machine.h"
 #include "monitor.h"
@@ -21,14 +20,6 @@ struct machine_state {
 };
 
 struct machine vm;
-
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 gboolean machine_devices_init(bool incoming, GError **errp)
 {
@@ -147,6 +138,14 @@ err:
 	return ret;
 }
 
+static struct rl_stream_loader *loaded;
+
+void machine_load_release(void)
+{
+	rl_stream_load_close(loaded);
+	loaded = NULL;
+}
+
 gboolean machine_load(const char *path, bool *was_running, GError **errp)
 {
 	struct rl_stream_loader *l = NULL;
@@ -196,7 +195,8 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));
 		goto fail;
 	}
-	rl_stream_load_close(l);
+	/* freeing the loader (buffers, io ring) waits until the guest runs */
+	loaded = l;
 	return TRUE;
 prefix:
 	g_prefix_error(errp, "%s: ", path);

@@ -15,6 +15,7 @@
 #include "devices.h"
 #include "memory.h"
 #include "options.h"
+#include "relive/cpr.h"
 #include "relive/migrate.h"
 #include "relive/stream.h"
 
@@ -53,7 +54,6 @@ struct machine {
 
 extern struct machine vm;
 
-uint64_t now_ns(void);
 
 /* Creates devices (after memory and vCPUs). @incoming: state will be loaded. */
 gboolean machine_devices_init(bool incoming, GError **errp);
@@ -75,5 +75,7 @@ void machine_set_status(enum rl_mig_status to);
 void machine_stream_config(struct rl_stream_config *cfg);
 int machine_save(struct rl_stream_saver *s, GError **errp);
 gboolean machine_load(const char *path, bool *was_running, GError **errp);
+/* Frees what the last successful machine_load() kept: call it after resume. */
+void machine_load_release(void);
 
 #endif

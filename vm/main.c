@@ -130,7 +130,7 @@ static gboolean create_accel(GError **errp)
 
 int main(int argc, char **argv)
 {
-	uint64_t t_main = now_ns();
+	uint64_t t_main = rl_cpr_now_ns();
 	GError *e = NULL;
 	const char *incoming = NULL;
 	bool defer = false;

@@ -59,9 +59,10 @@ static char **rollback_argv(const char *path)
 	return (char **)g_ptr_array_free(a, FALSE);
 }
 
-static gboolean cpr_table_fill(struct rl_cpr_state *s, const char *path,
-			       GError **errp)
+/* The part of the CPR state known before the stop: RAM memfds, rollback command. */
+static struct rl_cpr_state *cpr_table_begin(const char *path, GError **errp)
 {
+	struct rl_cpr_state *s = g_new0(struct rl_cpr_state, 1);
 	g_auto(GStrv) rb = rollback_argv(path);
 	int ret;
 
@@ -76,17 +77,27 @@ static gboolean cpr_table_fill(struct rl_cpr_state *s, const char *path,
 		if (ret < 0) {
 			vm_error(errp, "CPR fd table: RAM block %s (fd %d): %s", b->name,
 				 b->fd, g_strerror(-ret));
-			return FALSE;
+			goto err;
 		}
-	}
-	ret = monitor_cpr_save((struct rl_cpr_table *)s);
-	if (ret < 0) {
-		vm_error(errp, "CPR fd table: monitor and serial sockets: %s", g_strerror(-ret));
-		return FALSE;
 	}
 	ret = rl_cpr_set_rollback(s, (const char *const *)rb);
 	if (ret < 0) {
 		vm_error(errp, "CPR state: rollback command: %s", g_strerror(-ret));
+		goto err;
+	}
+	return s;
+err:
+	g_free(s);
+	return NULL;
+}
+
+/* After the state is written: the sockets with what they have queued, the times. */
+static gboolean cpr_table_finish(struct rl_cpr_state *s, GError **errp)
+{
+	int ret = monitor_cpr_save((struct rl_cpr_table *)s);
+
+	if (ret < 0) {
+		vm_error(errp, "CPR fd table: monitor and serial sockets: %s", g_strerror(-ret));
 		return FALSE;
 	}
 	rl_cpr_time_set(s, "stop-request", vm.t.stop);
@@ -100,6 +111,7 @@ static gboolean migrate_run(gpointer opaque)
 	g_autofree char *path = pending_path;
 	struct rl_stream_saver *s = pending_saver;
 	struct rl_error *err = &saver_err;
+	g_autofree struct rl_cpr_state *st = NULL;
 	GError *e = NULL;
 	bool was_running = rl_run_state_is_running(vm.run);
 	int ret;
@@ -112,12 +124,20 @@ static gboolean migrate_run(gpointer opaque)
 	/* Everything that can happen before the stop does. */
 	for (unsigned i = 0; i < vm.blobs->len; i++)
 		state_blob_reseed(g_ptr_array_index(vm.blobs, i));
+	if (vm.params.mode == RL_MODE_CPR_EXEC) {
+		st = cpr_table_begin(path, &e);
+		if (!st) {
+			rl_stream_save_abort(s);
+			fail(path, e);
+			return G_SOURCE_REMOVE;
+		}
+	}
 	machine_set_status(RL_MIG_ACTIVE);
 
-	vm.t.stop = now_ns();
+	vm.t.stop = rl_cpr_now_ns();
 	vm.save_running = was_running;
 	machine_pause(RL_RUN_FINISH_MIGRATE);
-	vm.t.stopped = now_ns();
+	vm.t.stopped = rl_cpr_now_ns();
 
 	ret = machine_save(s, &e);
 	if (ret < 0) {
@@ -131,14 +151,12 @@ static gboolean migrate_run(gpointer opaque)
 		vm_error(&e, "%s: %s", path, err->msg[0] ? err->msg : g_strerror(-ret));
 		goto resume;
 	}
-	vm.t.written = now_ns();
+	vm.t.written = rl_cpr_now_ns();
 
-	if (vm.params.mode == RL_MODE_CPR_EXEC) {
-		struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+	if (st) {
 		char **argv = vm.params.cpr_exec_command;
 
-		if (!cpr_table_fill(st, path, &e)) {
-			g_free(st);
+		if (!cpr_table_finish(st, &e)) {
 			unlink(path);
 			goto resume;
 		}
@@ -146,7 +164,6 @@ static gboolean migrate_run(gpointer opaque)
 		monitor_flush_all();
 		ret = rl_cpr_exec(st, argv, NULL, err);
 		/* Still here: the exec failed and rl_cpr_exec() undid everything. */
-		g_free(st);
 		unlink(path);
 		vm_error(&e, "cannot execute cpr-exec-command '%s': %s", argv[0],
 			 err->msg[0] ? err->msg : g_strerror(-ret));
@@ -313,14 +330,14 @@ void incoming_load(const char *path)
 		rollback();
 		exit(1);
 	}
-	vm.t.loaded = now_ns();
+	vm.t.loaded = rl_cpr_now_ns();
 	if (was_running) {
 		machine_set_run(RL_RUN_RUNNING);
 		cpus_resume(&vm.cpus);
 	} else {
 		machine_set_run(RL_RUN_PAUSED);
 	}
-	vm.t.resumed = now_ns();
+	vm.t.resumed = rl_cpr_now_ns();
 	vm.status = RL_MIG_COMPLETED;
 	if (vm.loop) /* -incoming defer: the monitors exist already */
 		cpr_incoming_finish();
@@ -330,6 +347,7 @@ void cpr_incoming_finish(void)
 {
 	JsonObject *data;
 
+	machine_load_release();
 	if (vm.run == RL_RUN_RUNNING)
 		monitor_event("RESUME", NULL);
 	data = json_object_new();
