@@ -54,6 +54,7 @@ enum fault {
 	F_CORRUPT,      /* a byte of the state flipped */
 	F_TRUNCATE,     /* the state cut in half */
 	F_NO_STATE,     /* no variable */
+	F_BAD_ROLLBACK, /* the rollback command does not exist either */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -90,6 +91,7 @@ static int raw_state_fd(const void *buf, size_t len, int at)
 static void child_relive(enum fault fault, char **argv, bool with_rollback)
 {
 	const char *rb[] = { checker, "--rolled-back", NULL };
+	const char *bad_rb[] = { "/nonexistent/old-relive-vm", "-incoming", "defer", NULL };
 	int ram0, ram1, sv[2], sfd, other;
 	char num[16];
 	uint8_t buf[1 << 16];
@@ -106,7 +108,7 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 	if (rl_cpr_add_fd(&st, "ram0", 0, ram0) || rl_cpr_add_fd(&st, "ram1", 0, ram1) ||
 	    rl_cpr_add_fd(&st, "qmp", 0, sv[0]))
 		_exit(94);
-	if (with_rollback && rl_cpr_set_rollback(&st, rb))
+	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb : rb))
 		_exit(95);
 	if (rl_cpr_state_encode(&st, buf, sizeof(buf), &len))
 		_exit(96);
@@ -328,6 +330,16 @@ static void relive_cases(void)
 	run("target missing, --no-rollback", "relive", F_NONE, true, norb, missing);
 	CHECK(res.code == 24, "exit %d", res.code);
 
+	run("target and rollback missing", "relive", F_BAD_ROLLBACK, true, NULL, missing);
+	CHECK(res.code == 25, "exit %d", res.code);
+	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old-relive-vm: ENOENT"),
+	      "diagnosis");
+
+	run("--rollback without a rollback command", "relive", F_NONE, false,
+	    (const char *[]){ "--rollback", NULL }, missing);
+	CHECK(res.code == 24, "exit %d", res.code);
+	CHECK(has(res.err, "carries no rollback command"), "diagnosis");
+
 	run("corrupt state", "relive", F_CORRUPT, true, NULL, cmd);
 	CHECK(res.code == 21, "exit %d", res.code);
 	CHECK(has(res.err, "checksum mismatch"), "diagnosis");
@@ -383,6 +395,39 @@ static void exec_error_cases(void)
 	CHECK(has(res.report, "arg --new"), "not found in PATH");
 }
 
+/* --help, --version and usage errors, with stdout captured in the report file. */
+static void usage_cases(void)
+{
+	static const struct {
+		const char *args;
+		int code;
+		const char *out; /* in stdout */
+		const char *err; /* in stderr */
+	} cases[] = {
+		{ "--help", 0, "--strays=refuse", "" },
+		{ "--version", 0, "relive-trampoline ", "" },
+		{ "--bogus", 2, "", "unknown option '--bogus'" },
+		{ "--strays=maybe -- /bin/true", 2, "", "--strays takes close, refuse or keep" },
+		{ "--no-rollback", 2, "", "no command to exec" },
+	};
+	char cmd[8192];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int status;
+
+		cur_case = cases[i].args;
+		snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>'%s'", tramp, cases[i].args,
+			 out_path, err_path);
+		status = system(cmd);
+		res.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		slurp(err_path, res.err, sizeof(res.err));
+		slurp(out_path, res.report, sizeof(res.report));
+		CHECK(res.code == cases[i].code, "exit %d", res.code);
+		CHECK(has(res.report, cases[i].out), "stdout");
+		CHECK(has(res.err, cases[i].err), "stderr");
+	}
+}
+
 static void qemu_cases(void)
 {
 	const char *cmd[] = { checker, "--qemu", NULL };
@@ -436,6 +481,7 @@ int main(int argc, char **argv)
 	unsetenv(RL_CPR_ENV);
 	unsetenv(RL_CPR_QEMU_ENV);
 
+	usage_cases();
 	relive_cases();
 	qemu_cases();
 	exec_error_cases();
