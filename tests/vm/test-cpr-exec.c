@@ -257,6 +257,43 @@ static void case_defer(void)
 	hv_vm_stop(&v);
 }
 
+/* A VM stopped by the user stays stopped across the update, and cont runs it. */
+static void case_paused(void)
+{
+	struct hv_vm v;
+	g_autofree char *cmd = NULL;
+	g_autofree char *st = NULL;
+	uint64_t hb;
+	void *ram;
+	int i;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	ram = hv_map_ram(v.pid, "ram0", 256ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	json_node_unref(hv_qmp(&v, "stop", NULL));
+	cmd = exec_command(&v, state_uri, true);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	/* the new process is the one whose query-migrate has the pause breakdown */
+	for (i = 0; i < 1000; i++) {
+		g_autoptr(JsonNode) qm = hv_qmp(&v, "query-migrate", NULL);
+
+		if (json_object_has_member(json_node_get_object(qm), "relive-pause"))
+			break;
+		g_usleep(10000);
+	}
+	hv_assert(i < 1000, "the update did not complete");
+	st = hv_status(&v);
+	hv_assert(!strcmp(st, "paused"), "status '%s' after updating a stopped VM", st);
+	hb = hv_heartbeat(ram, 0);
+	g_usleep(100000);
+	hv_assert(hv_heartbeat(ram, 0) == hb, "the guest runs after updating a stopped VM");
+	json_node_unref(hv_qmp(&v, "cont", NULL));
+	assert_running(&v);
+	assert_beating(&v, ram, 2);
+	hv_vm_stop(&v);
+}
+
 /* -incoming defer, and the deferred load fails: rollback keeps the monitors. */
 static void case_defer_rollback(void)
 {
@@ -697,7 +734,7 @@ int main(int argc, char **argv)
 		{ "qmp", case_qmp }, { "hmp", case_hmp }, { "defer", case_defer },
 		{ "refusals", case_refusals }, { "exec-fails", case_exec_fails },
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
-		{ "serial", case_serial },
+		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize },
