@@ -115,7 +115,7 @@ static int after_exec(const char *expect)
 	snprintf(path, sizeof(path), "/proc/%d", (int)holder);
 	CHECK(stat(path, &sb) == 0, "holder %d does not exist", (int)holder);
 	/* Closing its descriptors is the holder's first act; give it a moment. */
-	for (int i = 0; i < 1000 && (n = list_fds(holder, fds, 64)) != 0; i++)
+	for (int i = 0; i < 5000 && (n = list_fds(holder, fds, 64)) != 0; i++)
 		usleep(1000);
 	CHECK(n == 0, "holder %d holds %d descriptors", (int)holder, n);
 	{
