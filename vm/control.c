@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "machine.h"
@@ -390,6 +391,11 @@ gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
 	if (rl_mig_uri_parse(u, &parsed, &err) < 0 || parsed.kind != RL_URI_FILE) {
 		vm_error(errp, "%s: relive-vm takes incoming migrations from file: URIs only",
 			 err.msg[0] ? err.msg : u);
+		return FALSE;
+	}
+	if (access(parsed.path, R_OK) < 0) {
+		/* still waiting: the user can give the right file */
+		vm_error(errp, "%s: %s", parsed.path, g_strerror(errno));
 		return FALSE;
 	}
 	vm.incoming_pending = false;

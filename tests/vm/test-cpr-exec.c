@@ -248,6 +248,15 @@ static void case_defer(void)
 	before[1] = hv_heartbeat(ram, 1);
 	g_usleep(100000);
 	hv_assert(hv_heartbeat(ram, 0) == before[0], "the guest runs while waiting for migrate-incoming");
+	{
+		/* a file that is not there: refused, still waiting */
+		g_autofree char *err = hv_qmp_error(&v, "migrate-incoming",
+						    "{\"uri\": \"file:/nonexistent/vm.state\"}");
+		g_autofree char *st2 = hv_status(&v);
+
+		hv_assert(strstr(err, "/nonexistent/vm.state"), "migrate-incoming error: %s", err);
+		hv_assert(!strcmp(st2, "inmigrate"), "status '%s' after a refused migrate-incoming", st2);
+	}
 	args = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
 	qmp_events_clear(v.qmp);
 	json_node_unref(hv_qmp(&v, "migrate-incoming", args));
