@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 	vm.loop = g_main_loop_new(NULL, FALSE);
 	if (cpr_incoming() && !cpr_restore_monitors(&e))
 		die(e);
-	if (!serial_attach(vm.o.serial ? vm.o.serial : vm.o.daemonize ? "none" : "stdio", &e))
+	if (!serial_attach(vm.o.serial, &e))
 		die(e);
 	for (unsigned i = 0; i < vm.o.monitors->len; i++)
 		if (!monitor_hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))

@@ -475,6 +475,21 @@ gboolean options_parse(struct vm_options *o, int argc, char **argv,
 		}
 	}
 
+	{
+		unsigned on_stdio = o->serial && !strcmp(o->serial, "stdio");
+
+		for (unsigned i = 0; i < o->monitors->len; i++)
+			on_stdio += !strcmp(g_ptr_array_index(o->monitors, i), "stdio");
+		for (unsigned i = 0; i < o->qmps->len; i++)
+			on_stdio += !strcmp(g_ptr_array_index(o->qmps, i), "stdio");
+		if (on_stdio > 1) {
+			vm_error(errp, "stdio: only one of -serial, -monitor and -qmp can use it");
+			return FALSE;
+		}
+		/* the serial port takes stdio only when nothing else does */
+		if (!o->serial)
+			o->serial = g_strdup(on_stdio || o->daemonize ? "none" : "stdio");
+	}
 	if (o->memory_backend) {
 		struct mem_object *m = options_find_object(o, o->memory_backend);
 
@@ -541,7 +556,8 @@ void options_print_help(void)
 "\n"
 "Character devices and monitors:\n"
 "  -serial stdio|file:P|unix:P,server,nowait|none   the 16550 at 0x3f8\n"
-"                     (default: stdio unless -daemonize, then none)\n"
+"                     (default: stdio, or none with -daemonize or when a\n"
+"                     monitor uses stdio; one user of stdio at most)\n"
 "  -monitor stdio|unix:P,server,nowait   HMP monitor (repeatable)\n"
 "  -qmp unix:P,server,nowait|stdio       QMP server (repeatable;\n"
 "                     server=on,wait=off is accepted too)\n"

@@ -675,10 +675,11 @@ static void case_options(void)
 		{ { "-accel", "tcg" }, "-accel tcg" },
 		{ { "-serial", "pty" }, "-serial pty" },
 		{ { "-m" }, "-m: requires an argument" },
+		{ { "-serial", "stdio", "-monitor", "stdio" }, "stdio: only one of" },
 	};
 
 	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
-		const char *argv[6] = { hv_vm_binary() };
+		const char *argv[7] = { hv_vm_binary() };
 		g_autofree char *err = NULL;
 		g_autoptr(GError) e = NULL;
 		int status;
