@@ -723,7 +723,7 @@ static void case_daemonize(void)
 	hv_assert(g_file_get_contents(pidfile, &txt, NULL, NULL), "no pidfile after the parent returned");
 	v.pid = atoi(txt);
 	hv_assert(v.pid > 0 && kill(v.pid, 0) == 0, "pidfile says '%s', no such process", txt);
-	hv_assert(getsid(v.pid) == v.pid, "the daemon is not a session leader");
+	hv_assert(getsid(v.pid) == v.pid, "the daemon did not call setsid()");
 	/* listening before the parent returned: connect at once */
 	v.qmp = qmp_connect(sock, 100, &e);
 	hv_assert(v.qmp, "QMP: %s", e ? e->message : "");
