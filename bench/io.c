@@ -502,7 +502,8 @@ int bench_io(int argc, char **argv)
 	uint64_t maxsize = 0, total_steps, step = 0;
 	unsigned si, ci, run;
 	char **parts, sz[32];
-	char *cmd = g_strjoinv(" ", argv);
+	char *args = g_strjoinv(" ", argv);
+	char *cmd = g_strconcat("relive-bench ", args, NULL);
 	int ret = 1, probe;
 	bool tty = isatty(STDERR_FILENO);
 
@@ -514,7 +515,8 @@ int bench_io(int argc, char **argv)
 		"fallback), with a plain 32 KiB pwrite loop, and with fio (io_uring,\n"
 		"O_DIRECT, 1 MiB blocks, iodepth 32) when fio is installed, all in the same\n"
 		"directory. Each writer case copies from a source buffer into the registered\n"
-		"pool, or hands the source over as an iovec, and commits (rename included).\n"
+		"pool, or hands the source over as an iovec, and commits (rename included);\n"
+		"it is told the size at open (size_hint, timed with the open; --no-hint: not).\n"
 		"Each file is deleted after its run. Progress goes to stderr, the table of\n"
 		"medians to stdout, every sample to DIR/io-DATE.json.");
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -675,6 +677,7 @@ out_ctx:
 	g_free(size_list);
 	g_free(outdir);
 	g_free(case_list);
+	g_free(args);
 	g_free(cmd);
 	return ret;
 }
