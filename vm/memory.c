@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +273,9 @@ static gpointer populate_thread(gpointer opaque)
 {
 	struct vm_memory *mem = opaque;
 	struct timespec rest = { 0, POPULATE_REST_US * 1000 };
+
+	/* the vCPUs first: this thread takes what CPU time they leave */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 
 	for (unsigned i = 0; i < mem->reg.count; i++) {
 		struct rl_ram_block *b = &mem->reg.blocks[i];

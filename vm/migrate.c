@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "machine.h"
@@ -313,8 +314,17 @@ static void rollback(void)
 	g_ptr_array_free(argv, TRUE);
 }
 
+/*
+ * The kernel tears the old address space down in the holder's context when
+ * it exits: at the lowest priority, so the vCPUs that just resumed keep
+ * their CPUs.
+ */
 static gpointer holder_thread(gpointer opaque)
 {
+	uint64_t pid;
+
+	if (rl_cpr_value_get(opaque, RL_CPR_V_HOLDER, &pid) == 0 && pid > 0)
+		setpriority(PRIO_PROCESS, (id_t)pid, 19);
 	rl_cpr_exec_release_holder(opaque);
 	return NULL;
 }
