@@ -378,6 +378,17 @@ char *chardev_conn_take_line(ChardevConn *conn)
 	return line;
 }
 
+const char *chardev_conn_peek(ChardevConn *conn, size_t *len)
+{
+	*len = conn->in->len;
+	return (const char *)conn->in->data;
+}
+
+void chardev_conn_consume(ChardevConn *conn, size_t n)
+{
+	g_byte_array_remove_range(conn->in, 0, MIN(n, conn->in->len));
+}
+
 size_t chardev_conn_take(ChardevConn *conn, void *buf, size_t max)
 {
 	size_t n = MIN(max, conn->in->len);

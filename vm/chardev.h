@@ -84,6 +84,10 @@ void chardev_conn_printf(ChardevConn *conn, const char *fmt, ...)
  * before it), or NULL if no complete line is buffered.
  */
 char *chardev_conn_take_line(ChardevConn *conn);
+/* The buffered input, not consumed: *@len bytes at the returned pointer. */
+const char *chardev_conn_peek(ChardevConn *conn, size_t *len);
+/* Drops the first @n bytes of input (n <= the buffered length). */
+void chardev_conn_consume(ChardevConn *conn, size_t n);
 /* Removes up to @max bytes of input into @buf. Return: bytes removed. */
 size_t chardev_conn_take(ChardevConn *conn, void *buf, size_t max);
 

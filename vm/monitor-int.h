@@ -35,6 +35,18 @@ void qmp_format(JsonNode *node, GString *out);
  */
 char *qmp_dispatch_line(const char *line, gboolean *negotiated, gboolean *quit);
 
+/*
+ * qmp_next_value - find where the first complete QMP message in @buf ends,
+ * as QEMU's JSON streamer does: an object or array ends at its matching
+ * close bracket (newlines inside it are fine, several may share a line);
+ * anything else at top level runs to the end of the line. The scan holds no
+ * state, so unconsumed input can cross an exec as plain bytes.
+ * Return: the length of the message including leading blanks (the caller
+ * consumes that much and dispatches [*@start, return)), or 0 when no complete
+ * message is buffered yet.
+ */
+size_t qmp_next_value(const char *buf, size_t len, size_t *start);
+
 /* The greeting text, "\r\n"-terminated (g_free it). */
 char *qmp_greeting(void);
 

@@ -2,7 +2,8 @@
 /*
  * QMP: the greeting, the qmp_capabilities handshake, command dispatch with
  * QEMU's argument checking and error classes, QEMU-style JSON text, and
- * event broadcast to negotiated clients. One JSON object per input line.
+ * event broadcast to negotiated clients. Input is split into messages by
+ * bracket depth, as QEMU's streamer splits it, then parsed with json-glib.
  */
 #include <string.h>
 
@@ -795,16 +796,62 @@ static void qmp_open(ChardevConn *conn, void *opaque)
 	chardev_conn_write(conn, greeting, strlen(greeting));
 }
 
+size_t qmp_next_value(const char *buf, size_t len, size_t *start)
+{
+	gboolean in_str = FALSE, esc = FALSE;
+	size_t i = 0, depth = 0;
+
+	while (i < len && g_ascii_isspace(buf[i]))
+		i++;
+	*start = i;
+	if (i == len)
+		return 0;
+	if (buf[i] != '{' && buf[i] != '[') {
+		const char *nl = memchr(buf + i, '\n', len - i);
+
+		return nl ? (size_t)(nl - buf) + 1 : 0;
+	}
+	for (; i < len; i++) {
+		char c = buf[i];
+
+		if (in_str) {
+			if (esc)
+				esc = FALSE;
+			else if (c == '\\')
+				esc = TRUE;
+			else if (c == '"')
+				in_str = FALSE;
+		} else if (c == '"') {
+			in_str = TRUE;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return 0;
+}
+
 static void qmp_input(ChardevConn *conn, void *opaque)
 {
-	char *line;
-
-	while ((line = chardev_conn_take_line(conn))) {
+	for (;;) {
 		gboolean neg = !!(chardev_conn_flags(conn) & QMP_CONN_NEGOTIATED);
 		gboolean quit = FALSE;
-		g_autofree char *reply = qmp_dispatch_line(line, &neg, &quit);
+		g_autofree char *reply = NULL;
+		g_autofree char *msg = NULL;
+		size_t len, start, end;
+		const char *buf = chardev_conn_peek(conn, &len);
 
-		g_free(line);
+		end = qmp_next_value(buf, len, &start);
+		if (!end) {
+			/* Blanks alone are consumed; a partial message waits. */
+			chardev_conn_consume(conn, start);
+			return;
+		}
+		msg = g_strndup(buf + start, end - start);
+		chardev_conn_consume(conn, end);
+		reply = qmp_dispatch_line(msg, &neg, &quit);
 		chardev_conn_set_flags(conn, neg ? (chardev_conn_flags(conn) | QMP_CONN_NEGOTIATED) :
 					     (chardev_conn_flags(conn) & ~QMP_CONN_NEGOTIATED));
 		if (reply)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Fuzz target for the QMP line dispatcher: every input line goes through
- * qmp_dispatch_line() against the control stub, first unnegotiated, then as
- * the handshake leaves it. Replies must be one "\r\n"-terminated line.
+ * Fuzz target for the QMP input splitter and dispatcher: the input is cut
+ * into messages by qmp_next_value() and each goes through qmp_dispatch_line()
+ * against the control stub, first unnegotiated, then as the handshake leaves
+ * it. Replies must be one "\r\n"-terminated line.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,20 +17,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	g_autofree char *text = g_strndup((const char *)data, size);
-	g_auto(GStrv) lines = g_strsplit(text, "\n", 64);
 	gboolean neg = FALSE;
+	size_t off = 0, len = strlen(text);
 
 	stub_reset();
-	for (int i = 0; lines[i]; i++) {
+	for (int n = 0; n < 64; n++) {
 		gboolean quit = FALSE;
-		g_autofree char *reply = qmp_dispatch_line(lines[i], &neg, &quit);
-		size_t len;
+		g_autofree char *msg = NULL;
+		g_autofree char *reply = NULL;
+		size_t start, end = qmp_next_value(text + off, len - off, &start);
+		size_t rlen;
 
+		if (!end)
+			break;
+		if (start > end || off + end > len)
+			abort();
+		msg = g_strndup(text + off + start, end - start);
+		off += end;
+		reply = qmp_dispatch_line(msg, &neg, &quit);
 		if (!reply)
 			continue;
-		len = strlen(reply);
-		/* One line out per line in: no bare newline inside a reply. */
-		if (len < 2 || strcmp(reply + len - 2, "\r\n") || memchr(reply, '\n', len - 1))
+		rlen = strlen(reply);
+		/* One line out per message in: no bare newline inside a reply. */
+		if (rlen < 2 || strcmp(reply + rlen - 2, "\r\n") || memchr(reply, '\n', rlen - 1))
 			abort();
 	}
 	return 0;

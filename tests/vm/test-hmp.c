@@ -138,9 +138,9 @@ static void test_migrate(void **state)
 static void test_quit_help_unknown(void **state)
 {
 	gboolean quit = FALSE;
-	g_autofree char *r = run("q", &quit);
 	g_autofree char *h = NULL;
 
+	g_free(run("q", &quit));
 	assert_true(quit);
 	g_free(run("quit", &quit));
 	assert_true(quit);

@@ -103,7 +103,10 @@ static void test_bad_input_keeps_connection(void **state)
 	int fd = mon_qmp_open(s->qmp_path);
 	g_autofree char *l = NULL;
 
+	/* Unbalanced input waits for its close, as in QEMU; then it is an error. */
 	mon_send(fd, "{\"execute\": \n");
+	assert_true(mon_quiet(fd, 50));
+	mon_send(fd, "}\n");
 	l = mon_read_line(fd);
 	assert_non_null(l);
 	assert_true(g_str_has_prefix(l, "{\"error\": {\"class\": \"GenericError\", \"desc\":"
@@ -122,6 +125,12 @@ static void test_bad_input_keeps_connection(void **state)
 			" type for 'uri', expected: string\"}}");
 	mon_send(fd, "\n   \n{\"execute\": \"query-status\"}\n");
 	expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	/* As QEMU's streamer: a message over several lines, two on one line. */
+	mon_send(fd, "{\n  \"execute\": \"query-status\",\n  \"id\": [\"}\"]\n}\n");
+	expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": [\"}\"]}");
+	mon_send(fd, "{\"execute\": \"cont\", \"id\": 1}{\"execute\": \"cont\", \"id\": 2}\n");
+	expect_line(fd, "{\"return\": {}, \"id\": 1}");
+	expect_line(fd, "{\"return\": {}, \"id\": 2}");
 	close(fd);
 }
 
@@ -156,7 +165,6 @@ static void test_vanishing_clients(void **state)
 {
 	struct mon_server *s = *state;
 	int a = mon_qmp_open(s->qmp_path);
-	g_autofree char *many = NULL;
 	GString *burst = g_string_new(NULL);
 	int b, c;
 

@@ -246,6 +246,31 @@ static void test_bad_input(void **state)
 	expect_log("");
 }
 
+static void expect_split(const char *buf, size_t want_start, size_t want_end)
+{
+	size_t start = 99;
+	size_t end = qmp_next_value(buf, strlen(buf), &start);
+
+	assert_int_equal(end, want_end);
+	assert_int_equal(start, want_start);
+}
+
+static void test_splitter(void **state)
+{
+	expect_split("", 0, 0);
+	expect_split("  \r\n ", 5, 0);
+	expect_split("{\"execute\": \"stop\"}", 0, 19);
+	/* Several on one line, one across lines, brackets inside strings. */
+	expect_split("{\"a\": 1}{\"b\": 2}\n", 0, 8);
+	expect_split("\n{\"a\":\n [1,\n {}]\n}\r\n", 1, 18);
+	expect_split("{\"a\": \"}\\\"{\"}x", 0, 13);
+	expect_split("{\"a\": [1, 2}", 0, 0);
+	/* Anything else runs to the end of its line. */
+	expect_split("  42\n{}", 2, 5);
+	expect_split("garbage", 0, 0);
+	expect_split("}\n", 0, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +285,7 @@ int main(void)
 		cmocka_unit_test_setup(test_migrate, setup),
 		cmocka_unit_test_setup(test_quit, setup),
 		cmocka_unit_test_setup(test_bad_input, setup),
+		cmocka_unit_test(test_splitter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
