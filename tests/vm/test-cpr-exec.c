@@ -391,7 +391,6 @@ static void expect_refusal(struct hv_vm *v, const void *ram, const char *args,
 
 static void case_refusals(void)
 {
-	const char *priv[] = { "-object", "memory-backend-ram,id=ram1,size=64M", NULL };
 	struct hv_vm v;
 	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
 	g_autofree char *cmd = NULL;
@@ -435,7 +434,6 @@ static void case_refusals(void)
 		expect_refusal(&w, NULL, uri, "memory-backend-ram");
 		hv_vm_stop(&w);
 	}
-	(void)priv;
 }
 
 /* exec fails in the old process: it resumes, the file is gone, query-migrate says why. */
