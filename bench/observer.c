@@ -562,3 +562,8 @@ void observer_stop(struct observer *o)
 	munmap(o->sh, sizeof(struct obs_shared));
 	g_free(o);
 }
+
+pid_t observer_pid(const struct observer *o)
+{
+	return o ? o->child : -1;
+}

@@ -73,4 +73,7 @@ gboolean observer_finish(struct observer *o, uint64_t resumed_ns, int timeout_ms
 
 void observer_stop(struct observer *o);
 
+/* The observer's pid (for a signal handler), or -1. */
+pid_t observer_pid(const struct observer *o);
+
 #endif

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,6 +670,34 @@ static gboolean update_once(struct run_ctx *c, struct sample *s, gboolean *unsup
 
 /* ------------------------------------------------------------ one scenario */
 
+/* The scenario running, for the signal handler. */
+static struct run_ctx *volatile active;
+
+/*
+ * Interrupted: the VMM and the observer are our children and would outlive
+ * us, with the RAM file in /dev/shm. Only async-signal-safe calls here.
+ */
+static void on_signal(int sig)
+{
+	struct run_ctx *c = active;
+
+	if (c) {
+		if (c->cur.pid > 0)
+			kill(c->cur.pid, SIGKILL);
+		if (observer_pid(c->obs) > 0)
+			kill(observer_pid(c->obs), SIGKILL);
+		if (c->env.ram_path)
+			unlink(c->env.ram_path);
+		if (c->env.state_path)
+			unlink(c->env.state_path);
+		if (c->env.fw_path)
+			unlink(c->env.fw_path);
+		if (c->env.cpr_path)
+			unlink(c->env.cpr_path);
+	}
+	_exit(128 + sig);
+}
+
 static void env_free(struct vmm_env *e)
 {
 	if (e->ram_path)
@@ -743,6 +772,7 @@ static void run_scenario(const struct pause_opts *o, struct scenario *sc, unsign
 	}
 
 	c.cur.qmp_path = qmp_path_for(&c, 0);
+	active = &c;
 	argv = vmm_command(o, sc, &c.env, c.cur.qmp_path);
 	if (!start_vmm(&c, &c.cur, argv, &err)) {
 		sc->skipped = g_strdup_printf("not supported by this %s: %s",
@@ -801,6 +831,7 @@ out:
 	else
 		fprintf(stderr, "\r\033[K[%u/%u] %s: %s\n", idx, total, label,
 			sc->skipped ? sc->skipped : sc->note ? sc->note : "no sample");
+	active = NULL;
 	vmm_stop(&c.cur, 5000);
 	g_free(c.cur.qmp_path);
 	observer_stop(c.obs);
@@ -1049,6 +1080,9 @@ bad:
 		return 2;
 	}
 
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	for (guint i = 0; i < o.scenarios->len; i++) {
 		struct scenario *sc = g_ptr_array_index(o.scenarios, i);
 
