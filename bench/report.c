@@ -304,7 +304,6 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 	g_autofree char *gnuplot = g_find_program_in_path("gnuplot");
 	g_autofree char *dat = g_build_filename(dir, "pause.dat", NULL);
 	g_autofree char *gp = g_build_filename(dir, "pause.gp", NULL);
-	g_autofree char *svg = g_build_filename(dir, "pause.svg", NULL);
 	g_autoptr(GString) d = g_string_new(NULL);
 	g_autoptr(GString) s = g_string_new(NULL);
 	g_autofree char *err_out = NULL;
@@ -357,20 +356,19 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 	}
 	g_string_append_printf(s,
 		"set terminal svg size 640,400 font 'sans,11'\n"
-		"set output '%s'\n"
-		"set title 'Guest-visible pause of one update (median, bars to p90)'\n"
+		"set output 'pause.svg'\n"
+		"set title 'Guest-visible pause of one update (median)'\n"
 		"set xlabel 'guest RAM (MiB)'\n"
 		"set ylabel 'pause (ms)'\n"
 		"set logscale x 2\n"
 		"set yrange [0:*]\n"
 		"set key top left\n"
-		"set grid\n"
-		"plot ", svg);
+		"plot ");
 	for (guint n = 0; n < names->len; n++) {
 		g_autofree char *t = g_strescape(g_ptr_array_index(names, n), NULL);
 
-		g_string_append_printf(s, "%s'%s' index %u using 1:2:2:3 with yerrorlines title \"%s\"",
-				       n ? ", \\\n     " : "", dat, n, t);
+		g_string_append_printf(s, "%s'pause.dat' index %u using 1:2 with linespoints title \"%s\"",
+				       n ? ", \\\n     " : "", n, t);
 	}
 	g_string_append(s, "\n");
 	if (!g_file_set_contents(gp, s->str, (gssize)s->len, errp)) {
@@ -384,9 +382,10 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 		goto out;
 	}
 	{
-		char *argv[] = { gnuplot, gp, NULL };
+		char *argv[] = { gnuplot, (char *)"pause.gp", NULL };
 
-		ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err_out,
+		/* The script names its files relative to @dir: it can be run again there. */
+		ok = g_spawn_sync(dir, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err_out,
 				  &status, errp);
 	}
 	if (ok && !g_spawn_check_wait_status(status, NULL)) {
