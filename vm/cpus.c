@@ -146,6 +146,8 @@ static void cpu_fail(struct cpus *c, struct vcpu *v, const char *fmt, ...)
 	else
 		g_free(msg);
 	pthread_mutex_unlock(&c->lock);
+	if (c->on_fail)
+		g_idle_add(c->on_fail, NULL);
 }
 
 /* Waits while the vCPUs are stopped. Return: false when this vCPU must stop for good. */

@@ -56,6 +56,7 @@ struct cpus {
 	unsigned parked;
 	bool failed;		/* a vCPU hit an error KVM reported */
 	char *fail_msg;
+	GSourceFunc on_fail;	/* run on the main loop after a failure */
 };
 
 /*

@@ -56,6 +56,13 @@ void machine_pause(enum rl_run_state to)
 		monitor_event("STOP", NULL);
 }
 
+gboolean machine_vcpu_failed(gpointer opaque)
+{
+	if (vm.run != RL_RUN_INTERNAL_ERROR)
+		machine_pause(RL_RUN_INTERNAL_ERROR);
+	return G_SOURCE_REMOVE;
+}
+
 void machine_resume(void)
 {
 	machine_set_run(RL_RUN_RUNNING);

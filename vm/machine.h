@@ -60,6 +60,8 @@ gboolean machine_devices_init(bool incoming, GError **errp);
 
 /* Stops the vCPUs; the run state becomes @to; STOP event if it was running. */
 void machine_pause(enum rl_run_state to);
+/* A vCPU stopped on an error: every vCPU stops, run state internal-error. */
+gboolean machine_vcpu_failed(gpointer opaque);
 /* Lets the vCPUs run; RESUME event. */
 void machine_resume(void);
 void machine_set_run(enum rl_run_state to);
