@@ -2,6 +2,7 @@
 /* Helpers of the io/ tests: temporary directory, pattern, backend choice. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 bool t_fallback;
 char t_dir[64];
+bool t_direct_ok;
 
 void t_init(int argc, char **argv)
 {
@@ -34,6 +36,20 @@ void t_init(int argc, char **argv)
 	if (!mkdtemp(t_dir)) {
 		perror("mkdtemp");
 		exit(1);
+	}
+	{
+		char p[128];
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/direct-probe", t_dir);
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
+		t_direct_ok = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		unlink(p);
+		if (!t_direct_ok)
+			fprintf(stderr, "note: %s does not take O_DIRECT: the "
+				"buffered path is tested instead\n", t_dir);
 	}
 }
 

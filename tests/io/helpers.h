@@ -15,6 +15,7 @@
 
 extern bool t_fallback;	/* run every case over the pwritev/preadv backend */
 extern char t_dir[];	/* this binary's temporary directory */
+extern bool t_direct_ok; /* t_dir's file system takes O_DIRECT */
 
 /* Parse argv ("uring" | "fallback"), make t_dir; exits 77 when io_uring is missing. */
 void t_init(int argc, char **argv);
