@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "cpr-transfer.h"
 #include "machine.h"
 #include "migrate.h"
 #include "monitor.h"
@@ -321,6 +322,32 @@ static char *channel_uri(JsonArray *channels, const char *type, GError **errp)
 	return NULL;
 }
 
+/* The cpr channel of a cpr-transfer: a unix socket, nothing else. */
+static char *cpr_channel_path(JsonArray *channels, GError **errp)
+{
+	for (guint i = 0; i < json_array_get_length(channels); i++) {
+		JsonObject *c = json_array_get_object_element(channels, i);
+		JsonObject *addr;
+
+		if (!c || g_strcmp0(json_object_get_string_member_with_default(c, "channel-type", ""),
+				    "cpr"))
+			continue;
+		addr = json_object_has_member(c, "addr") &&
+		       JSON_NODE_HOLDS_OBJECT(json_object_get_member(c, "addr")) ?
+		       json_object_get_object_member(c, "addr") : NULL;
+		if (!addr ||
+		    g_strcmp0(json_object_get_string_member_with_default(addr, "transport", ""), "socket") ||
+		    g_strcmp0(json_object_get_string_member_with_default(addr, "type", ""), "unix") ||
+		    !json_object_has_member(addr, "path")) {
+			vm_error(errp, "channels: the cpr channel must be a unix socket ({\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...})");
+			return NULL;
+		}
+		return g_strdup(json_object_get_string_member(addr, "path"));
+	}
+	vm_error(errp, "mode cpr-transfer needs a 'cpr' channel in \"channels\"");
+	return NULL;
+}
+
 gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 {
 	g_autofree char *u = NULL;
@@ -348,13 +375,29 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 		return FALSE;
 	}
 	ret = rl_mig_uri_parse(u, &parsed, &err);
-	if (ret < 0 || parsed.kind != RL_URI_FILE) {
-		vm_error(errp, "%s: relive-vm migrates to file: URIs only",
-			 ret < 0 && err.msg[0] ? err.msg : u);
-		return FALSE;
-	}
 	if (vm.params.mode == RL_MODE_CPR_TRANSFER) {
-		vm_error(errp, "mode cpr-transfer is not supported by relive-vm yet");
+		g_autofree char *cpr_path = NULL;
+
+		if (ret < 0 || parsed.kind != RL_URI_UNIX) {
+			vm_error(errp, "%s: in mode cpr-transfer the main channel is a unix socket (unix:PATH)",
+				 ret < 0 && err.msg[0] ? err.msg : u);
+			return FALSE;
+		}
+		cpr_path = channels ? cpr_channel_path(channels, errp) : NULL;
+		if (!cpr_path) {
+			if (!channels)
+				vm_error(errp, "mode cpr-transfer needs a 'cpr' channel: use QMP migrate with \"channels\" (a 'main' and a 'cpr' entry); HMP migrate cannot give one");
+			return FALSE;
+		}
+		if (!transfer_start(parsed.path, cpr_path, errp))
+			return FALSE;
+		g_clear_pointer(&vm.error_desc, g_free);
+		machine_set_status(RL_MIG_SETUP);
+		return TRUE;
+	}
+	if (ret < 0 || parsed.kind != RL_URI_FILE) {
+		vm_error(errp, "%s: relive-vm migrates to file: URIs only (unix: in mode cpr-transfer)",
+			 ret < 0 && err.msg[0] ? err.msg : u);
 		return FALSE;
 	}
 	if (!migrate_start(parsed.path, errp))

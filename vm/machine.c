@@ -145,6 +145,39 @@ err:
 	return ret;
 }
 
+/*
+ * A configuration mismatch in the words of the command line: the option
+ * that differs ("-smp: 2 in vm.state, 4 here"), then what the stream says.
+ */
+static void config_hint(struct rl_error *err)
+{
+	static const struct { const char *what, *option; } map[] = {
+		{ "vCPU count: ", "-smp: " },
+		{ "RAM block ", "-object memory-backend-*,id=" },
+		{ "device count: ", "-device count: " },
+		{ "device ", "-device " },
+	};
+	g_autofree char *file = NULL;
+	const char *rest;
+	char *sep = strstr(err->msg, ": ");
+
+	if (!sep)
+		return;
+	file = g_strndup(err->msg, sep - err->msg);
+	rest = sep + 2;
+	for (unsigned i = 0; i < G_N_ELEMENTS(map); i++) {
+		if (g_str_has_prefix(rest, map[i].what)) {
+			g_autofree char *what = g_strndup(map[i].what, strcspn(map[i].what, ":"));
+			g_autofree char *m = g_strdup_printf("%s%s (%s: %s)", map[i].option,
+							     rest + strlen(map[i].what), file,
+							     g_strstrip(what));
+
+			g_strlcpy(err->msg, m, sizeof(err->msg));
+			return;
+		}
+	}
+}
+
 static struct rl_stream_loader *loaded;
 
 void machine_load_release(void)
@@ -165,8 +198,11 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 
 	machine_stream_config(&cfg);
 	ret = rl_stream_load_open(&l, path, NULL, &err);
-	if (!ret)
+	if (!ret) {
 		ret = rl_stream_load_check_config(l, &cfg, &err);
+		if (ret)
+			config_hint(&err);
+	}
 	if (!ret)
 		ret = rl_stream_load_verify(l, &err);
 	if (ret) {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpr-transfer.h"
 #include "machine.h"
 #include "migrate.h"
 #include "monitor.h"
@@ -133,8 +134,9 @@ int main(int argc, char **argv)
 {
 	uint64_t t_main = rl_cpr_now_ns();
 	GError *e = NULL;
+	struct incoming_spec in;
 	const char *incoming = NULL;
-	bool defer = false;
+	bool defer = false, transfer = false;
 
 	vm.argc = argc;
 	vm.argv = argv;
@@ -155,19 +157,18 @@ int main(int argc, char **argv)
 	vm.t.main = t_main;
 	rl_mig_params_init(&vm.params);
 	vm.status = RL_MIG_NONE;
-	if (vm.o.incoming->len) {
-		const char *in = g_ptr_array_index(vm.o.incoming, 0);
-
-		if (!strcmp(in, "defer"))
-			defer = true;
-		else if (g_str_has_prefix(in, "file:"))
-			incoming = in + 5;
-		else {
-			vm_error(&e, "-incoming %s: relive-vm loads from file: (or defer); unix: is for cpr-transfer, not supported yet",
-				 in);
-			die(e);
-		}
-	} else if (cpr_incoming()) {
+	if (!incoming_parse(vm.o.incoming, &in, &e))
+		die(e);
+	defer = in.defer;
+	incoming = in.file;
+	transfer = in.cpr_path != NULL;
+	if (transfer && cpr_incoming()) {
+		vm_error(&e, "-incoming cpr channel: this process was started by a cpr-exec update");
+		die(e);
+	}
+	if (transfer && !transfer_incoming_begin(&in, &e))
+		die(e);
+	if (!incoming && !defer && !transfer && cpr_incoming()) {
 		vm_error(&e, "started by a cpr-exec update but without -incoming: add -incoming file:PATH to cpr-exec-command");
 		die(e);
 	}
@@ -183,12 +184,15 @@ int main(int argc, char **argv)
 	    !cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
 			 !cpr_incoming(), serial_pio, &e))
 		die(e);
-	if (!machine_devices_init(incoming || defer, &e))
+	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
 
 	if (incoming) {
 		machine_set_run(RL_RUN_INMIGRATE);
 		incoming_load(incoming); /* resumes, or rolls back, or exits */
+	} else if (transfer) {
+		machine_set_run(RL_RUN_INMIGRATE);
+		transfer_incoming_load(); /* resumes, or exits */
 	} else if (defer) {
 		machine_set_run(RL_RUN_INMIGRATE);
 		vm.incoming_pending = true;
@@ -209,7 +213,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < vm.o.qmps->len; i++)
 		if (!monitor_qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
 			die(e);
-	if (incoming)
+	if (incoming || transfer)
 		cpr_incoming_finish();
 	if (vm.o.pidfile && !write_pidfile(vm.o.pidfile, &e))
 		die(e);

@@ -194,6 +194,8 @@ gboolean migrate_start(const char *path, GError **errp)
 	memset(&saver_err, 0, sizeof(saver_err));
 	so.mode = vm.params.mode;
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
+	/* a file that outlives this process is on disk when migrate completes */
+	so.io.sync = vm.params.mode == RL_MODE_NORMAL || vm.params.mode == RL_MODE_CPR_REBOOT;
 	ret = rl_stream_save_begin(&pending_saver, path, &so, &saver_err);
 	if (ret < 0) {
 		vm_error(errp, "%s: %s", path, saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
@@ -250,6 +252,12 @@ gboolean cpr_incoming_begin(GError **errp)
 	rl_cpr_time_get(cpr, RL_CPR_T_STOP, &vm.t.stopped);
 	rl_cpr_time_get(cpr, RL_CPR_T_STATE, &vm.t.written);
 	return TRUE;
+}
+
+void cpr_incoming_set(struct rl_cpr_state *s)
+{
+	g_free(cpr);
+	cpr = s;
 }
 
 gboolean cpr_incoming(void)

@@ -30,6 +30,9 @@ gboolean migrate_cancel_pending(void);
  * @errp when a state was announced but cannot be read.
  */
 gboolean cpr_incoming_begin(GError **errp);
+/* Adopts @s (g_malloc'd) as the CPR state this process came with (cpr-transfer). */
+struct rl_cpr_state;
+void cpr_incoming_set(struct rl_cpr_state *s);
 /* Return: TRUE when this process was started by a CPR update. */
 gboolean cpr_incoming(void);
 /* The preserved memfd of RAM block @name, or -1 (memory_create() lookup). */

@@ -450,9 +450,9 @@ gboolean options_parse(struct vm_options *o, int argc, char **argv,
 				g_ptr_array_add(o->qmps, g_strdup(arg));
 		} else if (!strcmp(opt, "-incoming")) {
 			if (strcmp(arg, "defer") && !g_str_has_prefix(arg, "file:") &&
-			    !g_str_has_prefix(arg, "unix:") &&
+			    !g_str_has_prefix(arg, "unix:") && !g_str_has_prefix(arg, "cpr:") &&
 			    !g_str_has_prefix(arg, "{")) {
-				vm_error(errp, "-incoming %s: expected file:PATH, unix:PATH or defer", arg);
+				vm_error(errp, "-incoming %s: expected file:PATH, unix:PATH, cpr:unix:PATH, a JSON channel or defer", arg);
 				return FALSE;
 			}
 			g_ptr_array_add(o->incoming, g_strdup(arg));
@@ -566,7 +566,10 @@ void options_print_help(void)
 "  -incoming file:P   load the state written by 'migrate file:P' (cpr-exec:\n"
 "                     the preserved RAM and sockets are taken over)\n"
 "  -incoming defer    wait in 'inmigrate' for migrate_incoming / migrate-incoming\n"
-"  -incoming unix:P   reserved for cpr-transfer\n"
+"  -incoming unix:P -incoming cpr:unix:C\n"
+"                     cpr-transfer: main channel P, cpr channel C (or QEMU's JSON\n"
+"                     {\"channel-type\":\"cpr\",\"addr\":{\"transport\":\"socket\",\n"
+"                     \"type\":\"unix\",\"path\":\"C\"}}); see docs/modes.md\n"
 "\n"
 "Process:\n"
 "  -pidfile P         write the process id to P\n"

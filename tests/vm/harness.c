@@ -161,19 +161,33 @@ static pid_t spawn(char **argv, const char *log)
 void hv_vm_start(struct hv_vm *v, const char *accel, unsigned ram_mib,
 		 unsigned smp, const char *const *extra)
 {
+	hv_vm_start_as(v, NULL, accel, ram_mib, smp, extra, TRUE);
+}
+
+void hv_vm_start_as(struct hv_vm *v, const char *name, const char *accel,
+		    unsigned ram_mib, unsigned smp, const char *const *extra,
+		    gboolean connect)
+{
 	GPtrArray *a = g_ptr_array_new();
-	g_autoptr(GError) e = NULL;
-	g_autofree char *serial = hv_path("serial.txt");
+	const char *n = name ? name : "";
+	g_autofree char *sname = g_strdup_printf("%sserial.txt", n);
+	g_autofree char *qname = g_strdup_printf("%sqmp.sock", n);
+	g_autofree char *hname = g_strdup_printf("%shmp.sock", n);
+	g_autofree char *lname = g_strdup_printf("%svm.log", n);
+	g_autofree char *serial = hv_path(sname);
 
 	memset(v, 0, sizeof(*v));
-	v->qmp_path = hv_path("qmp.sock");
-	v->hmp_path = hv_path("hmp.sock");
-	v->log = hv_path("vm.log");
+	v->qmp_path = hv_path(qname);
+	v->hmp_path = hv_path(hname);
+	v->log = hv_path(lname);
 	g_ptr_array_add(a, g_strdup(hv_vm_binary()));
-	g_ptr_array_add(a, g_strdup("-object"));
-	g_ptr_array_add(a, g_strdup_printf("memory-backend-memfd,id=ram0,size=%uM", ram_mib));
-	g_ptr_array_add(a, g_strdup("-machine"));
-	g_ptr_array_add(a, g_strdup("memory-backend=ram0,aux-ram-share=on"));
+	if (ram_mib) { /* else @extra describes the memory */
+		g_ptr_array_add(a, g_strdup("-object"));
+		g_ptr_array_add(a, g_strdup_printf("memory-backend-memfd,id=ram0,size=%uM",
+						   ram_mib));
+		g_ptr_array_add(a, g_strdup("-machine"));
+		g_ptr_array_add(a, g_strdup("memory-backend=ram0,aux-ram-share=on"));
+	}
 	g_ptr_array_add(a, g_strdup("-smp"));
 	g_ptr_array_add(a, g_strdup_printf("%u", smp));
 	g_ptr_array_add(a, g_strdup("-accel"));
@@ -191,6 +205,14 @@ void hv_vm_start(struct hv_vm *v, const char *accel, unsigned ram_mib,
 	v->pid = spawn(v->argv, v->log);
 	hv_assert(v->pid > 0, "fork: %s", strerror(errno));
 	track(v->pid, true);
+	if (connect)
+		hv_vm_connect(v);
+}
+
+void hv_vm_connect(struct hv_vm *v)
+{
+	g_autoptr(GError) e = NULL;
+
 	v->qmp = qmp_connect(v->qmp_path, HV_TIMEOUT_MS, &e);
 	if (!v->qmp) {
 		g_autofree char *log = hv_vm_log(v);

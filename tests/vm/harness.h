@@ -61,6 +61,16 @@ struct hv_vm {
  */
 void hv_vm_start(struct hv_vm *v, const char *accel, unsigned ram_mib,
 		 unsigned smp, const char *const *extra);
+/*
+ * hv_vm_start_as - hv_vm_start() with the sockets, log and serial file
+ * named @name-prefixed (a second VM beside the first: "new-"), connecting
+ * QMP only when @connect (else hv_vm_connect() later). @ram_mib 0: no
+ * memory options of its own, @extra gives them.
+ */
+void hv_vm_start_as(struct hv_vm *v, const char *name, const char *accel,
+		    unsigned ram_mib, unsigned smp, const char *const *extra,
+		    gboolean connect);
+void hv_vm_connect(struct hv_vm *v);
 /* The same command line as a JSON list of strings, with @suffix words appended. */
 char *hv_vm_argv_json(const struct hv_vm *v, const char *const *prefix,
 		      const char *const *suffix);
