@@ -216,7 +216,13 @@ void hv_vm_connect(struct hv_vm *v)
 	v->qmp = qmp_connect(v->qmp_path, HV_TIMEOUT_MS, &e);
 	if (!v->qmp) {
 		g_autofree char *log = hv_vm_log(v);
+		int st = 0;
 
+		g_usleep(100000);
+		if (hv_vm_exited(v, &st))
+			hv_fail("relive-vm did not come up (%s); it %s %d; its log:\n%s", e->message,
+				WIFSIGNALED(st) ? "was killed by signal" : "exited with status",
+				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), log);
 		hv_fail("relive-vm did not come up (%s); its log:\n%s", e->message, log);
 	}
 }
