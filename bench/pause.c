@@ -568,8 +568,10 @@ static gboolean update_cpr_transfer(struct run_ctx *c, struct sample *s,
 		g_clear_error(&err);
 		g_usleep(1000);
 	}
-	/* The old process is done (postmigrate): its figures first, then it goes. */
-	collect_breakdown(c->cur.qmp, s);
+	/* The incoming side knows the whole pause; the old one only its half. */
+	collect_breakdown(nv.qmp, s);
+	if (!s->breakdown)
+		collect_breakdown(c->cur.qmp, s);
 	vmm_stop(&c->cur, 5000);
 	g_free(c->cur.qmp_path);
 	c->cur = nv;
