@@ -61,6 +61,7 @@ struct Chardev {
 	guint listen_src;
 	gboolean multi;
 	gboolean adopted;
+	int cpr_listen_id;
 	GList *conns;
 	const struct chardev_ops *ops;
 	void *opaque;
@@ -316,6 +317,7 @@ static ChardevConn *conn_new(Chardev *chr, int in_fd, int out_fd,
 	conn->out_fd = out_fd;
 	conn->is_socket = is_socket;
 	conn->owns_fds = owns;
+	conn->cpr_id = -1;
 	conn->in = g_byte_array_new();
 	conn->out = g_byte_array_new();
 	chr->conns = g_list_append(chr->conns, conn);
@@ -689,6 +691,7 @@ Chardev *chardev_new(const char *id, const char *spec,
 	chr->opaque = opaque;
 	chr->multi = multi;
 	chr->listen_fd = -1;
+	chr->cpr_listen_id = -1;
 	if (!parse_spec(chr, spec, errp))
 		goto err;
 	if (chr->kind == CHR_STDIO && stdio_in_use) {
@@ -858,16 +861,45 @@ static void add_bytes(JsonBuilder *b, const char *name, GByteArray *a)
 	json_builder_add_string_value(b, s);
 }
 
-int chardev_cpr_export(GArray *fds, GError **errp)
+static void add_conn(JsonBuilder *b, Chardev *chr, ChardevConn *conn)
+{
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "kind");
+	json_builder_add_string_value(b, kind_name(chr->kind));
+	json_builder_set_member_name(b, "fd");
+	json_builder_add_int_value(b, conn->cpr_id);
+	if (conn->dead) {
+		/* Dropped after its fd was registered: the new binary closes it. */
+		json_builder_set_member_name(b, "dead");
+		json_builder_add_boolean_value(b, TRUE);
+		json_builder_end_object(b);
+		return;
+	}
+	json_builder_set_member_name(b, "flags");
+	json_builder_add_int_value(b, conn->flags);
+	if (chr->kind == CHR_STDIO) {
+		json_builder_set_member_name(b, "stdin-fl");
+		json_builder_add_int_value(b, stdio_saved_fl[0]);
+		json_builder_set_member_name(b, "stdout-fl");
+		json_builder_add_int_value(b, stdio_saved_fl[1]);
+	}
+	add_bytes(b, "in", conn->in);
+	add_bytes(b, "out", conn->out);
+	json_builder_end_object(b);
+}
+
+/*
+ * The state as JSON text. With @fds, (re)number every fd and list it there;
+ * without, use the numbers given then (connections opened since have none
+ * and are left out: nothing of theirs was registered).
+ */
+static char *state_text(GArray *fds, gsize *len)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	g_autoptr(JsonGenerator) gen = json_generator_new();
 	g_autoptr(JsonNode) root = NULL;
-	g_autofree char *text = NULL;
 	struct chardev_cpr_fd f;
 	int next_listen = 0, next_conn = 0;
-	gsize len, off = 0;
-	int mfd;
 
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "version");
@@ -877,50 +909,49 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 	for (GList *c = chardevs; c; c = c->next) {
 		Chardev *chr = c->data;
 
+		if (fds) {
+			chr->cpr_listen_id = -1;
+			if (chr->listen_fd >= 0) {
+				f = (struct chardev_cpr_fd){ "chardev-listen", next_listen,
+							     chr->listen_fd };
+				g_array_append_val(fds, f);
+				chr->cpr_listen_id = next_listen++;
+			}
+		}
 		json_builder_begin_object(b);
 		json_builder_set_member_name(b, "id");
 		json_builder_add_string_value(b, chr->id);
 		json_builder_set_member_name(b, "spec");
 		json_builder_add_string_value(b, chr->spec);
 		json_builder_set_member_name(b, "listen");
-		if (chr->listen_fd >= 0) {
-			f = (struct chardev_cpr_fd){ "chardev-listen", next_listen,
-						     chr->listen_fd };
-			g_array_append_val(fds, f);
-			json_builder_add_int_value(b, next_listen++);
-		} else {
-			json_builder_add_int_value(b, -1);
-		}
+		json_builder_add_int_value(b, chr->cpr_listen_id);
 		json_builder_set_member_name(b, "conns");
 		json_builder_begin_array(b);
 		for (GList *l = chr->conns; l; l = l->next) {
 			ChardevConn *conn = l->data;
 
-			json_builder_begin_object(b);
-			json_builder_set_member_name(b, "kind");
-			json_builder_add_string_value(b, kind_name(chr->kind));
-			json_builder_set_member_name(b, "fd");
-			if (conn->owns_fds) {
-				f = (struct chardev_cpr_fd){
-					"chardev-conn", next_conn,
-					conn->in_fd >= 0 ? conn->in_fd : conn->out_fd
-				};
-				g_array_append_val(fds, f);
-				json_builder_add_int_value(b, next_conn++);
-			} else {
-				json_builder_add_int_value(b, -1);
+			if (fds) {
+				conn->cpr_id = -1;
+				if (conn->owns_fds) {
+					f = (struct chardev_cpr_fd){
+						"chardev-conn", next_conn,
+						conn->in_fd >= 0 ? conn->in_fd : conn->out_fd
+					};
+					g_array_append_val(fds, f);
+					conn->cpr_id = next_conn++;
+				}
+			} else if (conn->owns_fds && conn->cpr_id < 0) {
+				continue;
 			}
-			json_builder_set_member_name(b, "flags");
-			json_builder_add_int_value(b, conn->flags);
-			if (chr->kind == CHR_STDIO) {
-				json_builder_set_member_name(b, "stdin-fl");
-				json_builder_add_int_value(b, stdio_saved_fl[0]);
-				json_builder_set_member_name(b, "stdout-fl");
-				json_builder_add_int_value(b, stdio_saved_fl[1]);
+			add_conn(b, chr, conn);
+		}
+		if (!fds) {
+			for (GList *l = dead_conns; l; l = l->next) {
+				ChardevConn *conn = l->data;
+
+				if (conn->chr == chr && conn->owns_fds && conn->cpr_id >= 0)
+					add_conn(b, chr, conn);
 			}
-			add_bytes(b, "in", conn->in);
-			add_bytes(b, "out", conn->out);
-			json_builder_end_object(b);
 		}
 		json_builder_end_array(b);
 		json_builder_end_object(b);
@@ -930,34 +961,74 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 
 	root = json_builder_get_root(b);
 	json_generator_set_root(gen, root);
-	text = json_generator_to_data(gen, &len);
+	return json_generator_to_data(gen, len);
+}
 
-	mfd = memfd_create("chardev-state", MFD_CLOEXEC);
-	if (mfd < 0)
-		goto err;
+/* Writes @text over the memfd; a shorter text is padded with NULs (the size only grows). */
+static gboolean write_state(int mfd, const char *text, gsize len)
+{
+	struct stat st;
+	gsize off = 0;
+
+	if (fstat(mfd, &st) < 0)
+		return FALSE;
 	while (off < len) {
-		ssize_t n = write(mfd, text + off, len - off);
+		ssize_t n = pwrite(mfd, text + off, len - off, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			goto err_fd;
+			return FALSE;
 		off += n;
 	}
-	f = (struct chardev_cpr_fd){ "chardev-state", 0, mfd };
-	g_array_append_val(fds, f);
-	return mfd;
-err_fd:
-	{
+	if ((gsize)st.st_size > len) {
+		g_autofree char *zero = g_malloc0(st.st_size - len);
+
+		if (pwrite(mfd, zero, st.st_size - len, len) != (ssize_t)(st.st_size - len))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+int chardev_cpr_export(GArray *fds, GError **errp)
+{
+	g_autofree char *text = NULL;
+	struct chardev_cpr_fd f;
+	gsize len;
+	int mfd;
+
+	text = state_text(fds, &len);
+	mfd = memfd_create("chardev-state", MFD_CLOEXEC);
+	if (mfd < 0)
+		goto err;
+	if (!write_state(mfd, text, len)) {
 		int e = errno;
 
 		close(mfd);
 		errno = e;
+		goto err;
 	}
+	f = (struct chardev_cpr_fd){ "chardev-state", 0, mfd };
+	g_array_append_val(fds, f);
+	return mfd;
 err:
 	g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
 		    "chardev state memfd: %s", g_strerror(errno));
 	return -1;
+}
+
+gboolean chardev_cpr_rewrite(int mfd, GError **errp)
+{
+	g_autofree char *text = NULL;
+	gsize len;
+
+	text = state_text(NULL, &len);
+	if (!write_state(mfd, text, len)) {
+		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+			    "chardev state memfd (fd %d): %s", mfd, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static void adopted_free(struct adopted_chr *a)
@@ -1075,6 +1146,14 @@ static gboolean import_chardev(JsonObject *o,
 			continue;
 		kind = json_object_get_string_member_with_default(co, "kind", "");
 		cid = json_object_get_int_member_with_default(co, "fd", -1);
+		if (json_object_get_boolean_member_with_default(co, "dead", FALSE)) {
+			int dfd = cid >= 0 ? lookup("chardev-conn", (int)cid, opaque) : -1;
+
+			/* The peer was already gone in the old binary. */
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
 		if (cid >= 0) {
 			ac.fd = lookup("chardev-conn", (int)cid, opaque);
 			if (ac.fd < 0) {
@@ -1136,6 +1215,8 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 		return FALSE;
 	}
 	text[n] = '\0';
+	/* A rewrite may have left NUL padding after the text. */
+	n = strlen(text);
 	if (!json_parser_load_from_data(parser, text, n, errp)) {
 		g_prefix_error(errp, "chardev-state: ");
 		return FALSE;

@@ -106,7 +106,8 @@ gboolean chardev_conn_adopted(const ChardevConn *conn);
 
 /*
  * chardev_flush_all - write the queued output of every connection of every
- * chardev, waiting at most @timeout_ms in total for slow peers.
+ * chardev, waiting at most @timeout_ms in total for slow peers (0: write
+ * what the peers take now, never wait).
  * Return: TRUE if nothing is left queued.
  */
 gboolean chardev_flush_all(int timeout_ms);
@@ -129,6 +130,15 @@ struct chardev_cpr_fd {
  * Return: the state memfd (CLOEXEC; the caller owns it), or -1 with @errp set.
  */
 int chardev_cpr_export(GArray *fds, GError **errp);
+
+/*
+ * chardev_cpr_rewrite - bring the state memfd from chardev_cpr_export() up
+ * to date right before the exec: flags and queued bytes as they are now,
+ * connections dropped since marked so the new binary closes them. The fds
+ * registered do not change (no connection is freed before the main loop
+ * runs again). Return: TRUE, or FALSE with @errp set.
+ */
+gboolean chardev_cpr_rewrite(int mfd, GError **errp);
 
 /*
  * chardev_cpr_import - read the state written by chardev_cpr_export() in

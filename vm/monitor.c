@@ -14,19 +14,48 @@
 #include "monitor.h"
 #include "monitor-int.h"
 
-/* The state memfd of the last save; replaced by the next save if exec failed. */
+/*
+ * The state memfd registered by monitor_cpr_save(), from then until the exec
+ * (the main loop does not run in between); closed again if the exec failed.
+ */
 static int saved_state_fd = -1;
 
+/*
+ * Outside an update: wait (bounded) until the peers have everything, so a
+ * quit does not cut replies off. Inside one (between monitor_cpr_save() and
+ * the exec, with the guest paused): never wait for a peer. What it does not
+ * take now goes into the state and the new binary sends it; the state is
+ * rewritten here so that nothing is sent twice and nothing queued since the
+ * save (events) is lost.
+ */
 void monitor_flush_all(void)
 {
-	chardev_flush_all(MONITOR_FLUSH_TIMEOUT_MS);
+	g_autoptr(GError) err = NULL;
+
+	if (saved_state_fd < 0) {
+		chardev_flush_all(MONITOR_FLUSH_TIMEOUT_MS);
+		return;
+	}
+	chardev_flush_all(0);
+	if (!chardev_cpr_rewrite(saved_state_fd, &err))
+		g_warning("%s", err->message);
+}
+
+/* Runs only if the exec failed and the main loop came back. */
+static gboolean cpr_save_abandoned(gpointer unused)
+{
+	if (saved_state_fd >= 0)
+		close(saved_state_fd);
+	saved_state_fd = -1;
+	return G_SOURCE_REMOVE;
 }
 
 /*
  * monitor_cpr_save - @table is the struct rl_cpr_state the exec will carry.
  * Registers every chardev fd and the chardev state memfd (which owns the
  * per-connection flags and queued bytes) under their names; the table only
- * borrows them. Return: 0 or -errno (-ENOSPC when the table is full).
+ * borrows them. Call monitor_flush_all() last thing before the exec: it
+ * brings the state up to date. Return: 0 or -errno (-ENOSPC: table full).
  */
 int monitor_cpr_save(struct rl_cpr_table *table)
 {
@@ -35,8 +64,8 @@ int monitor_cpr_save(struct rl_cpr_table *table)
 	g_autoptr(GError) err = NULL;
 	int mfd;
 
-	/* What is still queued goes into the state; flushing first keeps it small. */
-	monitor_flush_all();
+	/* What peers do not take now goes into the state: no waiting in the pause. */
+	chardev_flush_all(0);
 	if (saved_state_fd >= 0) {
 		rl_cpr_del_fd(s, "chardev-state", 0);
 		close(saved_state_fd);
@@ -48,6 +77,7 @@ int monitor_cpr_save(struct rl_cpr_table *table)
 		return -EIO;
 	}
 	saved_state_fd = mfd;
+	g_idle_add(cpr_save_abandoned, NULL);
 	for (guint i = 0; i < fds->len; i++) {
 		struct chardev_cpr_fd *f = &g_array_index(fds, struct chardev_cpr_fd, i);
 		int ret;

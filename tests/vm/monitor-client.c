@@ -54,7 +54,7 @@ int mon_server_stop(struct mon_server *s)
 {
 	int status = 0;
 
-	if (waitpid(s->pid, &status, WNOHANG) == 0) {
+	if (s->pid > 0 && waitpid(s->pid, &status, WNOHANG) == 0) {
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, &status, 0);
 	}

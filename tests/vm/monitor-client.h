@@ -17,7 +17,7 @@ struct mon_server {
 
 /* Starts @server_bin with QMP and HMP sockets in a new temp dir; aborts on failure. */
 void mon_server_start(struct mon_server *s, const char *server_bin);
-/* Kills (if still running) and reaps the server, removes the temp dir. Return: its wait status. */
+/* Kills (if still running; pid 0: already reaped) and reaps the server, removes the temp dir. Return: its wait status. */
 int mon_server_stop(struct mon_server *s);
 
 /* Return: a connected blocking unix socket to @path (retries while the server starts). */

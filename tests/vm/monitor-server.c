@@ -41,14 +41,15 @@ static gboolean exec_self(gpointer unused)
 
 	monitor_event("MIGRATION", status_data("setup"));
 	control_stop(NULL);
-	monitor_event("MIGRATION", status_data("active"));
-	monitor_flush_all();
 	rl_cpr_state_init(&cpr);
 	ret = monitor_cpr_save((struct rl_cpr_table *)&cpr);
 	if (ret < 0) {
 		fprintf(stderr, "monitor-server: monitor_cpr_save: %s\n", strerror(-ret));
 		exit(1);
 	}
+	/* As relive-vm: events after the save, then the last flush, then exec. */
+	monitor_event("MIGRATION", status_data("active"));
+	monitor_flush_all();
 	g_ptr_array_add(argv, "/proc/self/exe");
 	for (int i = 1; self_argv[i]; i++)
 		g_ptr_array_add(argv, self_argv[i]);

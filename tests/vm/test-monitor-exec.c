@@ -197,11 +197,59 @@ static void test_stdio_across_exec(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A client that is not reading when the update comes: what did not fit in
+ * its socket crosses in the state and arrives once, in order, after the
+ * exec; the pause never waited for it.
+ */
+static void test_unread_output_crosses(void **state)
+{
+	enum { N = 1500 };
+	struct mon_server s;
+	GString *burst = g_string_new(NULL);
+	g_autofree char *first = NULL;
+	int a, status;
+
+	mon_server_start(&s, server_bin);
+	a = mon_qmp_open(s.qmp_path);
+	for (int i = 0; i < N; i++)
+		g_string_append_printf(burst, "{\"execute\": \"query-commands\", \"id\": %d}\n", i);
+	g_string_append(burst, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"},"
+			       " \"id\": \"m\"}\n");
+	mon_send(a, burst->str);
+	/* Let the server queue everything and exec before we read a byte. */
+	for (int i = 0; i < 500 && !cmdline_has(s.pid, "--incoming"); i++)
+		g_usleep(10000);
+	assert_true(cmdline_has(s.pid, "--incoming"));
+	for (int i = 0; i < N; i++) {
+		g_autofree char *l = mon_read_line(a);
+		g_autofree char *tail = g_strdup_printf("], \"id\": %d}", i);
+
+		assert_non_null(l);
+		assert_true(g_str_has_prefix(l, "{\"return\": [{\"name\": "));
+		assert_true(g_str_has_suffix(l, tail));
+	}
+	expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
+	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	expect_event(a, "STOP", NULL);
+	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	expect_event(a, "RESUME", NULL);
+	expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
+	mon_send(a, "{\"execute\": \"quit\"}\n");
+	expect_line(a, "{\"return\": {}}");
+	assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
+	s.pid = 0;
+	g_string_free(burst, TRUE);
+	close(a);
+	mon_server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_survive_exec),
 		cmocka_unit_test(test_stdio_across_exec),
+		cmocka_unit_test(test_unread_output_crosses),
 	};
 
 	if (argc < 2) {
