@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -152,6 +154,7 @@ int rl_writer_open(struct rl_writer **out, const char *path,
 		   const struct rl_io_opts *opts)
 {
 	struct rl_writer *w;
+	struct statfs sfs;
 	struct stat st;
 	int fd = -1, dfd = -1, ret;
 
@@ -179,7 +182,11 @@ int rl_writer_open(struct rl_writer **out, const char *path,
 			dfd = -1;
 	}
 	rl_engine_set_files(&w->e, dfd, fd);
-	w->prealloc = true;
+	/*
+	 * tmpfs writes take the inode lock whatever the range, and allocating
+	 * there means clearing memory: reserving ahead would only cost.
+	 */
+	w->prealloc = fstatfs(fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC;
 	/* Past the end of the real size, commit cuts it back. */
 	if (opts && opts->size_hint && dfd >= 0 &&
 	    writer_fallocate(w, 0, 0, opts->size_hint) == 0)
