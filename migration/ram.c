@@ -29,6 +29,36 @@ struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
 	return NULL;
 }
 
+/* The guest-physical ranges of @b: one, or two when it is split. */
+static unsigned ram_block_ranges(const struct rl_ram_block *b,
+				 uint64_t start[2], uint64_t end[2])
+{
+	if (!b->split) {
+		start[0] = b->gpa;
+		end[0] = b->gpa + b->size;
+		return 1;
+	}
+	start[0] = b->gpa;
+	end[0] = b->gpa + b->split;
+	start[1] = b->split_gpa;
+	end[1] = b->split_gpa + (b->size - b->split);
+	return 2;
+}
+
+static bool ram_blocks_overlap(const struct rl_ram_block *a,
+			       const struct rl_ram_block *b)
+{
+	uint64_t as[2], ae[2], bs[2], be[2];
+	unsigned na = ram_block_ranges(a, as, ae);
+	unsigned nb = ram_block_ranges(b, bs, be);
+
+	for (unsigned i = 0; i < na; i++)
+		for (unsigned j = 0; j < nb; j++)
+			if (as[i] < be[j] && bs[j] < ae[i])
+				return true;
+	return false;
+}
+
 int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *b)
 {
 	size_t nlen = strnlen(b->name, RL_RAM_NAME_MAX);
@@ -44,12 +74,15 @@ int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *b)
 		return -EINVAL;
 	if (rl_ram_find(reg, b->name))
 		return -EEXIST;
-	for (unsigned i = 0; i < reg->count; i++) {
-		const struct rl_ram_block *o = &reg->blocks[i];
-
-		if (b->gpa < o->gpa + o->size && o->gpa < b->gpa + b->size)
+	if (b->split && (b->split >= b->size || (b->split & 4095) ||
+			 (b->split_gpa & 4095) ||
+			 b->split_gpa + (b->size - b->split) < b->split_gpa ||
+			 (b->split_gpa < b->gpa + b->split &&
+			  b->gpa < b->split_gpa + (b->size - b->split))))
+		return -EINVAL;
+	for (unsigned i = 0; i < reg->count; i++)
+		if (ram_blocks_overlap(b, &reg->blocks[i]))
 			return -ERANGE;
-	}
 	if (reg->count == reg->cap) {
 		unsigned cap = reg->cap ? reg->cap * 2 : 8;
 		struct rl_ram_block *nb;

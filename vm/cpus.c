@@ -105,24 +105,40 @@ err:
 	return -EIO;
 }
 
+static gboolean map_slot(struct cpus *c, unsigned slot, const char *name,
+			 uint64_t gpa, uint64_t size, void *host, GError **errp)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)host,
+	};
+
+	if (ioctl(c->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		vm_error(errp, "KVM: cannot map RAM block %s at 0x%" G_GINT64_MODIFIER "x: %s",
+			 name, gpa, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, GError **errp)
 {
+	unsigned slot = 0;
+
 	if (!c->kvm)
 		return TRUE;
 	for (unsigned i = 0; i < mem->reg.count; i++) {
 		struct rl_ram_block *b = &mem->reg.blocks[i];
-		struct kvm_userspace_memory_region r = {
-			.slot = i,
-			.guest_phys_addr = b->gpa,
-			.memory_size = b->size,
-			.userspace_addr = (uintptr_t)b->host,
-		};
+		uint64_t low = b->split ? b->split : b->size;
 
-		if (ioctl(c->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-			vm_error(errp, "KVM: cannot map RAM block %s at 0x%" G_GINT64_MODIFIER "x: %s",
-				 b->name, b->gpa, g_strerror(errno));
+		if (!map_slot(c, slot++, b->name, b->gpa, low, b->host, errp))
 			return FALSE;
-		}
+		if (b->split &&
+		    !map_slot(c, slot++, b->name, b->split_gpa, b->size - b->split,
+			      (char *)b->host + b->split, errp))
+			return FALSE;
 	}
 	return TRUE;
 }

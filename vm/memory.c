@@ -189,6 +189,10 @@ static gboolean add_block(struct vm_memory *mem, const char *name,
 	g_strlcpy(b.name, name, sizeof(b.name));
 	b.size = size;
 	b.gpa = gpa;
+	if (gpa == 0 && size > RAM_BELOW_4G) {
+		b.split = RAM_BELOW_4G;
+		b.split_gpa = RAM_ABOVE_4G_GPA;
+	}
 	b.implicit = implicit;
 	if (!create_block(mem, &b, m, lookup, opaque, errp))
 		return FALSE;
@@ -215,11 +219,6 @@ gboolean memory_create(struct vm_memory *mem, const struct vm_options *o,
 	mem->has_implicit = true; /* the ROM */
 	mem->incoming = lookup != NULL;
 
-	if (o->ram_size > RAM_MAX) {
-		vm_error(errp, "-m: relive-vm maps guest RAM below 3.75 GiB; %" G_GUINT64_FORMAT " MiB is too much",
-			 o->ram_size >> 20);
-		return FALSE;
-	}
 	if (o->memory_backend)
 		m = options_find_object(o, o->memory_backend);
 	if (!add_block(mem, m ? m->id : "pc.ram", o->ram_size, 0, !m, m,
@@ -263,8 +262,13 @@ void *memory_gpa_to_host(struct vm_memory *mem, uint64_t gpa, uint64_t len)
 	for (unsigned i = 0; i < mem->reg.count; i++) {
 		struct rl_ram_block *b = &mem->reg.blocks[i];
 
-		if (gpa >= b->gpa && gpa + len <= b->gpa + b->size)
+		uint64_t low = b->split ? b->split : b->size;
+
+		if (gpa >= b->gpa && gpa + len <= b->gpa + low)
 			return (char *)b->host + (gpa - b->gpa);
+		if (b->split && gpa >= b->split_gpa &&
+		    gpa + len <= b->split_gpa + (b->size - b->split))
+			return (char *)b->host + b->split + (gpa - b->split_gpa);
 	}
 	return NULL;
 }

@@ -3,7 +3,8 @@
  * Guest RAM: the memory backends of the command line and the implicit
  * blocks (the "pc.bios" ROM holding the guest program, "-m" RAM without a
  * backend), mapped in this process and listed in a librelive RAM registry.
- * Guest-physical layout: RAM from 0, the 64 KiB ROM just below 4 GiB.
+ * Guest-physical layout: RAM from 0 up to 3.75 GiB, the rest of it from
+ * 4 GiB on (as a PC's); the 64 KiB ROM just below 4 GiB.
  */
 #ifndef VM_MEMORY_H
 #define VM_MEMORY_H
@@ -18,8 +19,9 @@
 #define ROM_NAME "pc.bios"
 #define ROM_SIZE (64u << 10)
 #define ROM_GPA (0x100000000ull - ROM_SIZE)
-/* RAM must end below the ROM and the KVM TSS pages under it. */
-#define RAM_MAX (0xf0000000ull)
+/* RAM below 4 GiB ends here, under the ROM and the KVM TSS pages. */
+#define RAM_BELOW_4G (0xf0000000ull)
+#define RAM_ABOVE_4G_GPA (0x100000000ull)
 
 struct vm_memory {
 	struct rl_ram_registry reg;

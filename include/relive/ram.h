@@ -26,6 +26,10 @@ enum rl_ram_backing {
  *        the key in the stream and in the CPR fd table
  * @size: bytes, a multiple of 4096
  * @gpa: guest-physical address of the first byte
+ * @split: 0, or an offset inside the block from which on the block is mapped
+ *         at @split_gpa instead of @gpa + @split (a PC's RAM continues
+ *         above 4 GiB, past the hole where firmware and devices live)
+ * @split_gpa: guest-physical address of byte @split, when @split is set
  * @backing: where the pages live
  * @shared: mapped MAP_SHARED (share=on)
  * @implicit: not created from a memory-backend object (ROMs, firmware,
@@ -41,6 +45,8 @@ struct rl_ram_block {
 	char name[RL_RAM_NAME_MAX];
 	uint64_t size;
 	uint64_t gpa;
+	uint64_t split;
+	uint64_t split_gpa;
 	enum rl_ram_backing backing;
 	bool shared;
 	bool implicit;

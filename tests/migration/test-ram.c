@@ -68,6 +68,35 @@ static void test_refusals(void **state)
 	rl_ram_registry_free(&reg);
 }
 
+/* A PC's RAM: 3.75 GiB from 0, the rest from 4 GiB; the ROM fits in between. */
+static void test_split(void **state)
+{
+	struct rl_ram_registry reg = { 0 };
+	struct rl_ram_block b = blk("ram0", 5ull << 30, 0);
+
+	b.split = 0xf0000000ull;
+	b.split_gpa = 1ull << 32;
+	assert_int_equal(rl_ram_add(&reg, &b), 0);
+	b = blk("pc.bios", 64 << 10, (1ull << 32) - (64 << 10));
+	assert_int_equal(rl_ram_add(&reg, &b), 0);
+	/* inside the part above 4 GiB */
+	b = blk("rom2", 4096, (1ull << 32) + (1ull << 30));
+	assert_int_equal(rl_ram_add(&reg, &b), -ERANGE);
+	/* just past it */
+	b = blk("rom2", 4096, (1ull << 32) + (5ull << 30) - 0xf0000000ull);
+	assert_int_equal(rl_ram_add(&reg, &b), 0);
+	/* a split that maps back onto its own first part */
+	b = blk("ram1", 8 << 20, 64ull << 30);
+	b.split = 4 << 20;
+	b.split_gpa = (64ull << 30) + 4096;
+	assert_int_equal(rl_ram_add(&reg, &b), -EINVAL);
+	/* a split at or past the end */
+	b.split = 8 << 20;
+	b.split_gpa = 128ull << 30;
+	assert_int_equal(rl_ram_add(&reg, &b), -EINVAL);
+	rl_ram_registry_free(&reg);
+}
+
 static void test_backend_type(void **state)
 {
 	struct rl_ram_block b = blk("ram0", 4096, 0);
@@ -87,6 +116,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_backend_type),
 	};
 
