@@ -191,7 +191,7 @@ static char *precheck(const struct pause_opts *o, const struct scenario *sc)
 
 /* ------------------------------------------------------------ one update */
 
-static char *params_json(const char *mode, char **cmd)
+static char *params_json(const char *mode, char **cmd, const char *writer)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	g_autoptr(JsonGenerator) g = json_generator_new();
@@ -206,6 +206,10 @@ static char *params_json(const char *mode, char **cmd)
 		for (; *cmd; cmd++)
 			json_builder_add_string_value(b, *cmd);
 		json_builder_end_array(b);
+	}
+	if (writer) {
+		json_builder_set_member_name(b, "x-state-writer");
+		json_builder_add_string_value(b, writer);
 	}
 	json_builder_end_object(b);
 	root = json_builder_get_root(b);
@@ -467,7 +471,7 @@ static gboolean update_cpr_exec(struct run_ctx *c, struct sample *s, gboolean *u
 	} else {
 		cmd = incoming_file(base, c->env.state_path);
 	}
-	params = params_json("cpr-exec", cmd);
+	params = params_json("cpr-exec", cmd, c->sc->writer);
 	if (!qmp_ok(c->cur.qmp, "migrate-set-parameters", params, 5000, errp)) {
 		*unsupported = TRUE;
 		return FALSE;
@@ -508,7 +512,7 @@ static gboolean update_cpr_transfer(struct run_ctx *c, struct sample *s,
 	const char *extra[] = { "-incoming", main_uri, "-incoming", cpr_in, NULL };
 	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, nv.qmp_path);
 	g_auto(GStrv) argv = vmm_argv_append(base, extra);
-	g_autofree char *params = params_json("cpr-transfer", NULL);
+	g_autofree char *params = params_json("cpr-transfer", NULL, c->sc->writer);
 	uint64_t deadline = bench_now_ns() + c->timeout_ms * 1000000ull;
 	GError *err = NULL;
 
@@ -587,7 +591,7 @@ fail:
 static gboolean update_restart(struct run_ctx *c, struct sample *s, gboolean *unsupported,
 			       GError **errp)
 {
-	g_autofree char *params = params_json(mode_name(c->sc->mode), NULL);
+	g_autofree char *params = params_json(mode_name(c->sc->mode), NULL, c->sc->writer);
 	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", c->env.state_path);
 	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path);
 	g_auto(GStrv) argv = incoming_file(base, c->env.state_path);
@@ -1072,9 +1076,6 @@ int bench_pause_main(int argc, char **argv)
 			g_free(sc);
 			continue;
 		}
-		if (sc->writer && sc->vmm == VMM_RELIVE)
-			sc->note = g_strdup_printf("--writer %s: not wired, relive-vm has no option "
-						   "for it yet; ran its default", sc->writer);
 		continue;
 bad:
 		fprintf(stderr, "relive-bench pause: %s\n", err->message);

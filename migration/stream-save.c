@@ -552,6 +552,11 @@ uint64_t rl_stream_save_size(const struct rl_stream_saver *s)
 	return s->base + s->fill;
 }
 
+const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s)
+{
+	return s->w;
+}
+
 static void saver_free(struct rl_stream_saver *s)
 {
 	if (s->buf)

@@ -89,6 +89,24 @@ static gboolean set_mode(const char *v, GError **errp)
 	return TRUE;
 }
 
+/*
+ * x-state-writer: io_uring (default) or fallback (pwritev), so the two
+ * writers can be compared on the same VM. Belongs to this process only.
+ */
+static gboolean set_state_writer(const char *v, GError **errp)
+{
+	if (v && !strcmp(v, "io_uring")) {
+		vm.writer_fallback = false;
+		return TRUE;
+	}
+	if (v && !strcmp(v, "fallback")) {
+		vm.writer_fallback = true;
+		return TRUE;
+	}
+	vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
+	return FALSE;
+}
+
 static gboolean set_command(const char *const *argv, GError **errp)
 {
 	if (rl_mig_params_set_exec_command(&vm.params, argv) < 0) {
@@ -115,6 +133,8 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 		g_ptr_array_add(argv, NULL);
 		return set_command((const char *const *)argv->pdata, errp);
 	}
+	if (!strcmp(name, "x-state-writer"))
+		return set_state_writer(value, errp);
 	if (!strcmp(name, "downtime-limit")) {
 		char *end;
 		gint64 v = g_ascii_strtoll(value ? value : "", &end, 10);
@@ -126,7 +146,7 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 		downtime_limit = v;
 		return TRUE;
 	}
-	vm_error(errp, "Parameter '%s' is unexpected (relive-vm has mode, cpr-exec-command, downtime-limit)",
+	vm_error(errp, "Parameter '%s' is unexpected (relive-vm has mode, cpr-exec-command, downtime-limit, x-state-writer)",
 		 name);
 	return FALSE;
 }
@@ -169,6 +189,16 @@ gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
 					return FALSE;
 				}
 			}
+		} else if (!strcmp(key, "x-state-writer")) {
+			const char *v;
+
+			if (JSON_NODE_HOLDS_VALUE(n) &&
+			    json_node_get_value_type(n) == G_TYPE_STRING &&
+			    (v = json_node_get_string(n)) &&
+			    (!strcmp(v, "io_uring") || !strcmp(v, "fallback")))
+				continue;
+			vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
+			return FALSE;
 		} else if (!strcmp(key, "downtime-limit")) {
 			if (!JSON_NODE_HOLDS_VALUE(n) ||
 			    json_node_get_value_type(n) != G_TYPE_INT64 ||
@@ -196,6 +226,8 @@ gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
 			g_ptr_array_add(argv, NULL);
 			if (!set_command((const char *const *)argv->pdata, errp))
 				return FALSE;
+		} else if (!strcmp(key, "x-state-writer")) {
+			set_state_writer(json_node_get_string(n), NULL);
 		} else {
 			downtime_limit = json_node_get_int(n);
 		}
@@ -273,6 +305,8 @@ JsonNode *control_query_migrate_parameters(void)
 		json_array_add_string_element(cmd, *a);
 	json_object_set_array_member(o, "cpr-exec-command", cmd);
 	json_object_set_int_member(o, "downtime-limit", downtime_limit);
+	json_object_set_string_member(o, "x-state-writer",
+				      vm.writer_fallback ? "fallback" : "io_uring");
 	return obj_node(o);
 }
 

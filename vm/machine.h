@@ -42,6 +42,7 @@ struct machine {
 	enum rl_run_state run;
 
 	struct rl_mig_params params;
+	bool writer_fallback;	/* x-state-writer fallback: pwritev, not io_uring */
 	enum rl_mig_status status;
 	char *error_desc;
 	char *incoming_uri;		/* pending -incoming (defer: NULL) */

@@ -18,6 +18,8 @@
 #include "migrate.h"
 #include "monitor.h"
 #include "relive/cpr.h"
+#include "relive/io.h"
+#include "relive/stream.h"
 #include "vm-error.h"
 
 #define ROLLBACK_VALUE "relive-vm-rollback"
@@ -185,6 +187,19 @@ resume:
 	return G_SOURCE_REMOVE;
 }
 
+/* A writer that could not use io_uring says so once per process. */
+static void report_fallback(const struct rl_writer *w)
+{
+	static bool reported;
+	int reason = rl_writer_fallback_reason(w);
+
+	if (reported || rl_writer_backend(w) != RL_IO_FALLBACK || !reason)
+		return;
+	reported = true;
+	fprintf(stderr, "relive-vm: io_uring cannot be used (%s); the state is written with pwritev\n",
+		g_strerror(-reason));
+}
+
 gboolean migrate_start(const char *path, GError **errp)
 {
 	struct rl_stream_save_opts so = { 0 };
@@ -194,6 +209,7 @@ gboolean migrate_start(const char *path, GError **errp)
 	memset(&saver_err, 0, sizeof(saver_err));
 	so.mode = vm.params.mode;
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
+	so.io.force_fallback = vm.writer_fallback;
 	/* a file that outlives this process is on disk when migrate completes */
 	so.io.sync = vm.params.mode == RL_MODE_NORMAL || vm.params.mode == RL_MODE_CPR_REBOOT;
 	ret = rl_stream_save_begin(&pending_saver, path, &so, &saver_err);
@@ -201,6 +217,7 @@ gboolean migrate_start(const char *path, GError **errp)
 		vm_error(errp, "%s: %s", path, saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
 		return FALSE;
 	}
+	report_fallback(rl_stream_save_writer(pending_saver));
 	pending_path = g_strdup(path);
 	/* the rest after the command's reply has been written */
 	pending_source = g_idle_add(migrate_run, NULL);

@@ -179,6 +179,12 @@ void rl_stream_save_abort(struct rl_stream_saver *s);
 /* Return: bytes written to the stream so far (its size after commit). */
 uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
 
+/*
+ * rl_stream_save_writer - the writer under @s, to ask it which backend it
+ * ended up with (rl_writer_backend, rl_writer_fallback_reason). Borrowed.
+ */
+const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s);
+
 /* ------------------------------------------------------------------- load */
 
 struct rl_stream_loader;

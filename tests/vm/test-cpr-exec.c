@@ -628,6 +628,56 @@ static void case_missing_binary(void)
 }
 
 /* The state file's size does not follow RAM size (shared memfd RAM is not written). */
+/*
+ * x-state-writer fallback: the same update with the pwritev writer; a bad
+ * value is refused and changes nothing.
+ */
+static void case_writer_fallback(void)
+{
+	const char *extra[] = { "-device", "state-blob,id=blob0,size=1M", NULL };
+	g_autoptr(JsonNode) params = NULL;
+	g_autoptr(JsonNode) qm = NULL;
+	g_autofree char *cmd = NULL;
+	g_autofree char *err = NULL;
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 1, extra);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(ram, "cannot map ram0 of pid %d", pid);
+	err = hv_qmp_error(&v, "migrate-set-parameters",
+			   "{\"mode\": \"cpr-exec\", \"x-state-writer\": \"aio\"}");
+	hv_assert(err && strstr(err, "x-state-writer"), "a bad x-state-writer was not refused: %s",
+		  err ? err : "(accepted)");
+	params = hv_qmp(&v, "query-migrate-parameters", NULL);
+	hv_assert(!strcmp(json_object_get_string_member(json_node_get_object(params), "mode"),
+			  "normal"), "a refused migrate-set-parameters changed mode");
+	json_node_unref(hv_qmp(&v, "migrate-set-parameters", "{\"x-state-writer\": \"fallback\"}"));
+	json_node_unref(params);
+	params = hv_qmp(&v, "query-migrate-parameters", NULL);
+	hv_assert(!strcmp(json_object_get_string_member(json_node_get_object(params),
+							"x-state-writer"), "fallback"),
+		  "query-migrate-parameters does not show x-state-writer fallback");
+	cmd = exec_command(&v, state_uri, true);
+	set_cpr_exec(&v, cmd);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	hv_assert(v.pid == pid, "pid changed");
+	assert_running(&v);
+	assert_beating(&v, ram, 1);
+	qm = hv_wait_migration(&v, "completed");
+	hv_assert(blob_loads(qm) == 1, "state-blob not verified at load");
+	json_node_unref(params);
+	/* parameters belong to a process: the new one starts from io_uring */
+	params = hv_qmp(&v, "query-migrate-parameters", NULL);
+	hv_assert(!strcmp(json_object_get_string_member(json_node_get_object(params),
+							"x-state-writer"), "io_uring"),
+		  "the new process did not start from the default writer");
+	hv_vm_stop(&v);
+}
+
 static void case_size(void)
 {
 	uint64_t size[2];
@@ -745,7 +795,7 @@ int main(int argc, char **argv)
 		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "size", case_size }, { "options", case_options },
-		{ "daemonize", case_daemonize },
+		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },
 	};
 
 	accel = hv_accel(argc, argv);
