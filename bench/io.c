@@ -20,13 +20,14 @@
 
 #include "bench.h"
 #include "relive/io.h"
+#include "relive/stream.h"
 
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
 #define SRC_MAX GiB		/* source region, reused cyclically beyond */
 #define PWRITE_CHUNK (32 * 1024)
 
-enum case_kind { K_POOL, K_IOV, K_PWRITE, K_FIO };
+enum case_kind { K_POOL, K_IOV, K_PWRITE, K_FIO, K_STREAM };
 
 struct io_case {
 	const char *name;
@@ -46,6 +47,7 @@ static const struct io_case cases[] = {
 	{ "writer-buffered-qd32", "pool buffers, page cache, QD 32", K_POOL, 32, 32, false, false },
 	{ "writer-fallback", "pool buffers, pwritev fallback, O_DIRECT", K_POOL, 32, 8, true, true },
 	{ "pwrite-32k", "plain pwrite loop, 32 KiB, page cache", K_PWRITE, 0, 0, false, false },
+	{ "stream-save-ram", "state stream saver, normal mode, every RAM page touched", K_STREAM, 0, 0, true, false },
 	{ "fio", "fio io_uring, O_DIRECT, bs 1M, iodepth 32", K_FIO, 32, 0, true, false },
 };
 #define NCASES G_N_ELEMENTS(cases)
@@ -71,6 +73,8 @@ struct io_bench {
 	char *fio;		/* path, NULL when not installed or not wanted */
 	uint8_t *src;
 	size_t src_len;
+	uint8_t *ram;		/* stream-save-ram: private RAM, every page non-zero */
+	uint64_t ram_len;
 	char *path;
 	struct sample_set *sets; /* [size][case] */
 	double load[2];		/* 1-minute load average before and after */
@@ -261,6 +265,64 @@ static void settle(struct io_bench *b)
 	}
 }
 
+/*
+ * The whole save of a stopped VM's RAM in normal mode, as `migrate file:`
+ * does it: begin (file and ring), configuration, one private RAM block of
+ * @size with every page touched (zero-page scan, CRC, iovecs straight from
+ * guest memory), commit (footer, fdatasync with --sync, rename).
+ */
+static int run_stream(struct io_bench *b, uint64_t size, double *secs)
+{
+	struct rl_stream_save_opts so = { .mode = RL_MODE_NORMAL };
+	struct rl_ram_registry reg;
+	struct rl_ram_block blk = { .name = "ram0", .size = size, .backing = RL_RAM_ANON,
+				    .page_size = 4096, .fd = -1 };
+	struct rl_stream_config cfg = { .nr_vcpus = 0 };
+	struct rl_stream_saver *s;
+	struct rl_error err = { { 0 } };
+	double t0;
+	int ret;
+
+	if (b->ram_len != size) {
+		if (b->ram)
+			munmap(b->ram, b->ram_len);
+		b->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			      -1, 0);
+		if (b->ram == MAP_FAILED) {
+			b->ram = NULL;
+			b->ram_len = 0;
+			return -ENOMEM;
+		}
+		b->ram_len = size;
+		for (uint64_t off = 0; off < size; off += b->src_len)
+			memcpy(b->ram + off, b->src, size - off < b->src_len ? size - off : b->src_len);
+	}
+	blk.host = b->ram;
+	rl_ram_registry_init(&reg);
+	ret = rl_ram_add(&reg, &blk);
+	if (ret < 0)
+		return ret;
+	cfg.ram = &reg;
+	so.io.sync = b->sync;
+	t0 = now_s();
+	ret = rl_stream_save_begin(&s, b->path, &so, &err);
+	if (ret == 0) {
+		ret = rl_stream_save_config(s, &cfg);
+		if (!ret)
+			ret = rl_stream_save_ram(s, &reg);
+		if (!ret)
+			ret = rl_stream_save_commit(s);
+		else
+			rl_stream_save_abort(s);
+	}
+	*secs = now_s() - t0;
+	rl_ram_registry_free(&reg);
+	if (ret < 0 && err.msg[0])
+		fprintf(stderr, "relive-bench io: %s\n", err.msg);
+	unlink(b->path);
+	return ret;
+}
+
 static bool run_one(struct io_bench *b, const struct io_case *c, uint64_t size,
 		    struct sample_set *s)
 {
@@ -275,6 +337,9 @@ static bool run_one(struct io_bench *b, const struct io_case *c, uint64_t size,
 		break;
 	case K_PWRITE:
 		ret = run_pwrite(b, size, &secs);
+		goto timed;
+	case K_STREAM:
+		ret = run_stream(b, size, &secs);
 		goto timed;
 	default:
 		ret = run_writer(b, c, size, &secs, s);

@@ -376,14 +376,19 @@ static void case_transfer_mismatch(void)
  * backend's path), @small: the file must hold no RAM.
  */
 static void save_restore(const char *mode, const char *const *mem, const char *file,
-			 bool small)
+			 bool small, unsigned ram_mib)
 {
+	/* @ram_mib: every page above the guest's 64 MiB filled and checked */
+	uint64_t poff = PATTERN_OFF;
+	uint64_t plen = ram_mib ? ((uint64_t)ram_mib << 20) - PATTERN_OFF : PATTERN_LEN;
+	unsigned mib = ram_mib ? ram_mib : RAM_MIB;
 	g_autofree char *state = hv_path("vm.state");
 	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
 	g_autofree char *in = g_strdup_printf("file:%s", state);
 	const char *extra[8] = { NULL };
-	uint64_t size = (uint64_t)RAM_MIB << 20;
+	uint64_t size = (uint64_t)mib << 20;
 	struct hv_vm v, nv;
+	gint64 t0, t_save, t_load;
 	uint64_t hb[2];
 	struct stat sb;
 	unsigned n = 0;
@@ -391,7 +396,7 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 
 	for (unsigned i = 0; mem && mem[i]; i++)
 		extra[n++] = mem[i];
-	hv_vm_start_as(&v, NULL, accel, mem ? 0 : RAM_MIB, 2, extra, TRUE);
+	hv_vm_start_as(&v, NULL, accel, mem ? 0 : mib, 2, extra, TRUE);
 	if (file) {
 		int fd = open(file, O_RDWR | O_CLOEXEC);
 
@@ -403,14 +408,16 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 		ram = hv_map_ram(v.pid, "ram0", size);
 		hv_assert(ram, "cannot map ram0");
 	}
-	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, SEED);
+	hv_pattern_fill((char *)ram + poff, plen, SEED);
 	assert_beating(&v, ram, 2);
 	set_mode(&v, mode);
 	if (small)
 		json_node_unref(hv_qmp(&v, "migrate-set-capabilities",
 				       "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}]}"));
+	t0 = g_get_monotonic_time();
 	json_node_unref(hv_qmp(&v, "migrate", uri));
 	json_node_unref(hv_wait_migration(&v, "completed"));
+	t_save = g_get_monotonic_time() - t0;
 	assert_status(&v, "postmigrate");
 	hv_assert(stat(state, &sb) == 0 && (sb.st_mode & 0777) == 0600, "%s: not a 0600 file", state);
 	printf("%s: state file %lld bytes on disk (%lld apparent)\n", mode,
@@ -418,7 +425,7 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	hv_assert(!small || sb.st_blocks * 512 < (8 << 20),
 		  "x-ignore-shared with a shared file backend wrote RAM (%lld bytes)",
 		  (long long)sb.st_blocks * 512);
-	hv_assert(small || sb.st_blocks * 512 >= (long long)PATTERN_LEN,
+	hv_assert(small || sb.st_blocks * 512 >= (long long)plen,
 		  "the state file cannot hold the RAM (%lld bytes)", (long long)sb.st_blocks * 512);
 	hb[0] = hv_heartbeat(ram, 0);
 	hb[1] = hv_heartbeat(ram, 1);
@@ -428,7 +435,21 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 
 	extra[n++] = "-incoming";
 	extra[n++] = in;
-	hv_vm_start_as(&nv, NULL, accel, mem ? 0 : RAM_MIB, 2, extra, TRUE);
+	t0 = g_get_monotonic_time();
+	hv_vm_start_as(&nv, NULL, accel, mem ? 0 : mib, 2, extra, FALSE);
+	{
+		/* QMP comes up after the load: GiBs read back take their time */
+		g_autoptr(GError) e = NULL;
+
+		nv.qmp = qmp_connect(nv.qmp_path, HV_TIMEOUT_MS + 30 * (int)(mib >> 10) * 1000, &e);
+		if (!nv.qmp) {
+			g_autofree char *log = hv_vm_log(&nv);
+
+			hv_fail("the restored relive-vm did not come up (%s); its log:\n%s",
+				e->message, log);
+		}
+	}
+	t_load = g_get_monotonic_time() - t0;
 	if (!file) {
 		ram = hv_map_ram(nv.pid, "ram0", size);
 		hv_assert(ram, "cannot map the restored ram0");
@@ -437,7 +458,14 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	hv_assert(hv_heartbeat(ram, 0) >= hb[0] && hv_heartbeat(ram, 1) >= hb[1],
 		  "heartbeats went back after the restore");
 	hv_assert(hv_heartbeats_advance(ram, 2, hb, 5000), "heartbeats did not go on");
-	assert_pattern(ram);
+	{
+		uint64_t at = hv_pattern_check((char *)ram + poff, plen, SEED);
+
+		hv_assert(at == plen, "RAM differs after the restore at offset %" G_GUINT64_FORMAT,
+			  poff + at);
+	}
+	printf("%s, %u MiB, %" G_GUINT64_FORMAT " MiB filled: migrate->completed %.2f s (%.2f GB/s), restart to QMP %.2f s\n",
+	       mode, mib, plen >> 20, t_save / 1e6, small ? 0 : plen / (t_save * 1e3), t_load / 1e6);
 	munmap(ram, size);
 	hv_vm_stop(&nv);
 }
@@ -494,19 +522,21 @@ int main(int argc, char **argv)
 	else if (!strcmp(c, "transfer-mismatch"))
 		case_transfer_mismatch();
 	else if (!strcmp(c, "reboot"))
-		save_restore("cpr-reboot", NULL, NULL, false);
+		save_restore("cpr-reboot", NULL, NULL, false, 0);
 	else if (!strcmp(c, "reboot-shared")) {
 		g_autofree char *f = g_strdup_printf("/dev/shm/relive-test-%d", getpid());
 		g_autofree char *o = g_strdup_printf("memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=on",
 						     RAM_MIB, f);
 		const char *mem[] = { "-object", o, "-machine", "memory-backend=ram0", NULL };
 
-		save_restore("cpr-reboot", mem, f, true);
+		save_restore("cpr-reboot", mem, f, true, 0);
 		unlink(f);
 	} else if (!strcmp(c, "reboot-mismatch"))
 		case_reboot_mismatch();
 	else if (!strcmp(c, "normal"))
-		save_restore("normal", NULL, NULL, false);
+		save_restore("normal", NULL, NULL, false, 0);
+	else if (!strcmp(c, "normal-full"))
+		save_restore("normal", NULL, NULL, false, argc > 3 ? atoi(argv[3]) : 1024);
 	else {
 		fprintf(stderr, "unknown case '%s'\n", c);
 		return 2;
