@@ -210,6 +210,13 @@ gboolean migrate_start(const char *path, GError **errp)
 	so.mode = vm.params.mode;
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
 	so.io.force_fallback = vm.writer_fallback;
+	/*
+	 * As QEMU, x-ignore-shared keeps only RAM a restarted process can open
+	 * again by name: a memfd dies with this process, so its pages are written.
+	 */
+	for (unsigned i = 0; vm.params.mode == RL_MODE_CPR_REBOOT && i < vm.mem.reg.count; i++)
+		if (vm.mem.reg.blocks[i].shared && vm.mem.reg.blocks[i].backing != RL_RAM_FILE)
+			so.ignore_shared = false;
 	/* a file that outlives this process is on disk when migrate completes */
 	so.io.sync = vm.params.mode == RL_MODE_NORMAL || vm.params.mode == RL_MODE_CPR_REBOOT;
 	ret = rl_stream_save_begin(&pending_saver, path, &so, &saver_err);

@@ -28,6 +28,7 @@
 #define SEED 0x5eed
 
 static const char *accel;
+static bool ignore_shared;	/* x-ignore-shared on, whatever the backend */
 
 static void assert_status(struct hv_vm *v, const char *want)
 {
@@ -411,7 +412,7 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	hv_pattern_fill((char *)ram + poff, plen, SEED);
 	assert_beating(&v, ram, 2);
 	set_mode(&v, mode);
-	if (small)
+	if (small || ignore_shared)
 		json_node_unref(hv_qmp(&v, "migrate-set-capabilities",
 				       "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}]}"));
 	t0 = g_get_monotonic_time();
@@ -523,6 +524,11 @@ int main(int argc, char **argv)
 		case_transfer_mismatch();
 	else if (!strcmp(c, "reboot"))
 		save_restore("cpr-reboot", NULL, NULL, false, 0);
+	else if (!strcmp(c, "reboot-memfd-ignore-shared")) {
+		/* a memfd does not outlive the process: written all the same */
+		ignore_shared = true;
+		save_restore("cpr-reboot", NULL, NULL, false, 0);
+	}
 	else if (!strcmp(c, "reboot-shared")) {
 		g_autofree char *f = g_strdup_printf("/dev/shm/relive-test-%d", getpid());
 		g_autofree char *o = g_strdup_printf("memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=on",
