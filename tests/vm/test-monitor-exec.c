@@ -207,7 +207,6 @@ static void test_unread_output_crosses(void **state)
 	enum { N = 1500 };
 	struct mon_server s;
 	GString *burst = g_string_new(NULL);
-	g_autofree char *first = NULL;
 	int a, status;
 
 	mon_server_start(&s, server_bin);
