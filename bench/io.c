@@ -179,7 +179,7 @@ static int run_pwrite(struct io_bench *b, uint64_t size, double *secs)
 /* Return: fio's write bandwidth in GB/s, or a negative value on failure. */
 static double run_fio(struct io_bench *b, uint64_t size)
 {
-	char sz[32], *out = NULL, *err = NULL, *dirarg;
+	char sz[32], *out = NULL, *err = NULL, *dirarg, *namearg;
 	GError *error = NULL;
 	JsonParser *p;
 	JsonNode *root;
@@ -188,9 +188,11 @@ static double run_fio(struct io_bench *b, uint64_t size)
 
 	snprintf(sz, sizeof(sz), "--size=%llu", (unsigned long long)size);
 	dirarg = g_strdup_printf("--directory=%s", b->dir);
+	/* fio names its file after the job: one name per run of the bench. */
+	namearg = g_strdup_printf("--name=relive-bench-io.%d", (int)getpid());
 	{
 		const char *argv[] = {
-			b->fio, "--name=relive-bench-io", "--ioengine=io_uring",
+			b->fio, namearg, "--ioengine=io_uring",
 			"--direct=1", "--bs=1M", "--iodepth=32", "--rw=write", sz,
 			dirarg, "--output-format=json", "--unlink=1",
 			b->sync ? "--end_fsync=1" : "--end_fsync=0", NULL,
@@ -229,6 +231,7 @@ static double run_fio(struct io_bench *b, uint64_t size)
 	g_object_unref(p);
 out:
 	g_free(dirarg);
+	g_free(namearg);
 	g_free(out);
 	g_free(err);
 	return gbps;
