@@ -307,6 +307,9 @@ static int run_stream(struct io_bench *b, uint64_t size, double *secs)
 		return ret;
 	cfg.ram = &reg;
 	so.io.sync = b->sync;
+	/* the block's page bitmap (up to 256 KiB) must fit in one stream buffer */
+	while (so.io.buf_size < (size / 32768 < 256 * 1024 ? size / 32768 : 256 * 1024) + 4224)
+		so.io.buf_size = so.io.buf_size ? so.io.buf_size * 2 : RL_STREAM_BUF_SIZE;
 	t0 = now_s();
 	ret = rl_stream_save_begin(&s, b->path, &so, &err);
 	if (ret == 0) {

@@ -390,6 +390,7 @@ gboolean transfer_start(const char *main_path_, const char *cpr_path, GError **e
 	memset(&out_err, 0, sizeof(out_err));
 	so.mode = RL_MODE_CPR_TRANSFER;
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
+	so.io.force_fallback = vm.writer_fallback;
 	ret = rl_stream_save_begin(&out_saver, out_state, &so, &out_err);
 	if (ret < 0) {
 		vm_error(errp, "%s: %s", out_state, out_err.msg[0] ? out_err.msg : g_strerror(-ret));

@@ -200,6 +200,27 @@ static void report_fallback(const struct rl_writer *w)
 		g_strerror(-reason));
 }
 
+/*
+ * A RAM section (its descriptor and page bitmap, up to 256 KiB for big
+ * blocks) has to fit in one stream buffer: beyond about 3.8 GiB of RAM in a
+ * block the default 128 KiB buffers are too small. Return: 0 (the default
+ * will do) or the buffer size to ask for.
+ */
+static size_t stream_buf_size(void)
+{
+	size_t need = RL_STREAM_BUF_SIZE, bsz = RL_STREAM_BUF_SIZE;
+
+	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
+		uint64_t bm = vm.mem.reg.blocks[i].size / (4096 * 8);
+		size_t n = (size_t)MIN(bm, 256u * 1024) + 64 + 4160;
+
+		need = MAX(need, n);
+	}
+	while (bsz < need)
+		bsz *= 2;
+	return bsz == RL_STREAM_BUF_SIZE ? 0 : bsz;
+}
+
 gboolean migrate_start(const char *path, GError **errp)
 {
 	struct rl_stream_save_opts so = { 0 };
@@ -210,6 +231,7 @@ gboolean migrate_start(const char *path, GError **errp)
 	so.mode = vm.params.mode;
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
 	so.io.force_fallback = vm.writer_fallback;
+	so.io.buf_size = stream_buf_size();
 	/*
 	 * As QEMU, x-ignore-shared keeps only RAM a restarted process can open
 	 * again by name: a memfd dies with this process, so its pages are written.

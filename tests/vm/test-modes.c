@@ -417,6 +417,20 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 				       "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}]}"));
 	t0 = g_get_monotonic_time();
 	json_node_unref(hv_qmp(&v, "migrate", uri));
+	/* GiBs to disk: the harness's wait is for small guests */
+	for (int i = 0; i < 3000; i++) {
+		g_autofree char *st = NULL;
+		g_autoptr(JsonNode) r = hv_qmp(&v, "query-migrate", NULL);
+
+		st = g_strdup(json_object_get_string_member_with_default(json_node_get_object(r),
+									 "status", ""));
+		if (!strcmp(st, "completed"))
+			break;
+		hv_assert(strcmp(st, "failed"), "migrate failed: %s",
+			  json_object_get_string_member_with_default(json_node_get_object(r),
+								     "error-desc", ""));
+		g_usleep(20000);
+	}
 	json_node_unref(hv_wait_migration(&v, "completed"));
 	t_save = g_get_monotonic_time() - t0;
 	assert_status(&v, "postmigrate");
