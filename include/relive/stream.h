@@ -191,7 +191,9 @@ struct rl_stream_loader;
 
 /*
  * rl_stream_load_open - open @path, read and check the header and the
- * configuration section. Return: 0 and *@out, or -errno: -ENOENT ...,
+ * configuration section. A cpr-exec or cpr-transfer stream is read through
+ * the page cache, where its writer left it, whatever @opts says about
+ * O_DIRECT. Return: 0 and *@out, or -errno: -ENOENT ...,
  * -EINVAL (not a state stream, corrupt header), -ENOTSUP (unknown version).
  */
 int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
@@ -216,8 +218,9 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 
 /*
  * rl_stream_load_verify - read every section, check every CRC (RAM regions
- * and large device payloads included), section order, duplicates, the
- * footer and the file size. Nothing of the VM is touched.
+ * included; device extents only for bounds and padding, see
+ * rl_stream_load_device_iov()), section order, duplicates, the footer and
+ * the file size. Nothing of the VM is touched.
  * Return: 0 or -EINVAL/-ENOTSUP/-errno with @err naming section and offset.
  */
 int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
@@ -273,7 +276,13 @@ int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
 /*
  * rl_stream_load_device_iov - read device @name's payload into @iov, whose
  * lengths must add up to the payload size. Works for both kinds of section.
- * Return: 0 or -errno (-EINVAL size mismatch or not verified, -ENOENT).
+ * An extent is read once, straight into @iov, and its CRC checked after:
+ * on a mismatch @iov holds the damaged bytes, so it must be memory the
+ * device does not use until the whole load has succeeded (as in a new
+ * process), and it must be called before rl_stream_load_ram() so that
+ * the refusal leaves guest RAM untouched.
+ * Return: 0 or -errno (-EINVAL size mismatch, CRC mismatch or not verified,
+ * -ENOENT).
  */
 int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 			      const struct iovec *iov, int iovcnt,
