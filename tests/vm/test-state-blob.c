@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The state-blob device through a real state file: its bytes come back
+ * equal; a damaged extent is refused by the stream's CRC; a damaged byte
+ * whose CRC was made to match is caught by the device's own check, at its
+ * offset, the last partial word included.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices.h"
+#include "relive/crc32c.h"
+#include "stream-format.h"
+#include "vm-error.h"
+
+G_DEFINE_QUARK(relive-vm-error-quark, vm_error)
+
+/* Not a multiple of 8: the last word of the pattern is partial. */
+#define SIZE ((1u << 20) + 5)
+
+struct fix {
+	char *dir, *path;
+	struct state_blob *b;
+	unsigned char *file;
+	size_t len;
+	size_t sec, ext;	/* blob0/data's section header and extent */
+};
+
+static const char *const devices[] = { "blob0", "blob0/data" };
+
+static void save(struct fix *f)
+{
+	struct rl_stream_config cfg = { .devices = devices, .nr_devices = 2 };
+	struct rl_stream_save_opts o = { .mode = RL_MODE_CPR_EXEC };
+	struct rl_error err = { { 0 } };
+	struct rl_stream_saver *s;
+
+	assert_int_equal(rl_stream_save_begin(&s, f->path, &o, &err), 0);
+	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
+	assert_int_equal(state_blob_save(f->b, s), 0);
+	assert_int_equal(rl_stream_save_commit(s), 0);
+	assert_true(g_file_get_contents(f->path, (char **)&f->file, &f->len, NULL));
+	for (size_t off = 128; off + RL_SEC_HDR_LEN <= f->len; off += 8) {
+		struct rl_sec_hdr h;
+		uint64_t next;
+
+		if (rl_sec_hdr_decode(f->file + off, &h) != RL_FMT_OK ||
+		    strcmp(h.name, "blob0/data"))
+			continue;
+		assert_true(rl_sec_layout(off, &h, &f->ext, &next));
+		assert_int_equal(h.ext_len, SIZE);
+		f->sec = off;
+		return;
+	}
+	fail_msg("no section blob0/data in %s", f->path);
+}
+
+static void rewrite(struct fix *f)
+{
+	assert_true(g_file_set_contents(f->path, (char *)f->file, f->len, NULL));
+}
+
+/* Return: what loading the file into a fresh blob says; *@ok its verdict. */
+static char *load(struct fix *f, gboolean *ok, struct state_blob **out)
+{
+	struct state_blob *n = state_blob_new("blob0", SIZE, false);
+	struct rl_stream_config cfg = { .devices = devices, .nr_devices = 2 };
+	struct rl_error err = { { 0 } };
+	struct rl_stream_loader *l;
+	GError *e = NULL;
+	char *msg;
+
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &err), 0);
+	assert_int_equal(rl_stream_load_check_config(l, &cfg, &err), 0);
+	assert_int_equal(rl_stream_load_verify(l, &err), 0);
+	*ok = state_blob_load(n, l, &e);
+	msg = g_strdup(e ? e->message : "");
+	g_clear_error(&e);
+	rl_stream_load_close(l);
+	if (out)
+		*out = n;
+	else
+		state_blob_free(n);
+	return msg;
+}
+
+static int setup(void **state)
+{
+	struct fix *f = g_new0(struct fix, 1);
+
+	f->dir = g_dir_make_tmp("relive-blob-XXXXXX", NULL);
+	assert_non_null(f->dir);
+	f->path = g_build_filename(f->dir, "vm.state", NULL);
+	f->b = state_blob_new("blob0", SIZE, true);
+	save(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	state_blob_free(f->b);
+	g_free(f->file);
+	g_free(f->path);
+	g_free(f->dir);
+	g_free(f);
+	return 0;
+}
+
+static void test_round_trip(void **state)
+{
+	struct fix *f = *state;
+	struct state_blob *n;
+	g_autofree char *msg = NULL;
+	gboolean ok;
+
+	msg = load(f, &ok, &n);
+	assert_true(ok);
+	assert_string_equal(msg, "");
+	assert_int_equal(n->seed, f->b->seed);
+	assert_memory_equal(n->data, f->b->data, SIZE);
+	assert_int_equal(n->loads, 1);
+	state_blob_free(n);
+}
+
+static void test_damage_refused_by_crc(void **state)
+{
+	struct fix *f = *state;
+	g_autofree char *msg = NULL;
+	char want[160];
+	gboolean ok;
+
+	f->file[f->ext + 4096] ^= 0x10;
+	rewrite(f);
+	msg = load(f, &ok, NULL);
+	assert_false(ok);
+	snprintf(want, sizeof(want), "section 'blob0/data' at offset %zu: device state: CRC mismatch",
+		 f->sec);
+	if (!strstr(msg, want))
+		fail_msg("message '%s' lacks '%s'", msg, want);
+}
+
+/* Damage @at and make the extent CRC match: only the device can tell. */
+static void damaged_with_good_crc(struct fix *f, size_t at)
+{
+	g_autofree char *msg = NULL;
+	struct rl_sec_hdr h;
+	char want[160];
+	gboolean ok;
+
+	f->file[f->ext + at] ^= 0x01;
+	assert_int_equal(rl_sec_hdr_decode(f->file + f->sec, &h), RL_FMT_OK);
+	h.ext_crc = rl_crc32c(0, f->file + f->ext, SIZE);
+	rl_sec_hdr_encode(f->file + f->sec, &h);
+	rewrite(f);
+	msg = load(f, &ok, NULL);
+	assert_false(ok);
+	snprintf(want, sizeof(want), "section 'blob0/data': byte at offset %zu differs from the device's pattern",
+		 at);
+	if (!strstr(msg, want))
+		fail_msg("message '%s' lacks '%s'", msg, want);
+}
+
+static void test_damage_caught_by_device(void **state)
+{
+	damaged_with_good_crc(*state, 12345);
+}
+
+static void test_damage_in_last_word(void **state)
+{
+	damaged_with_good_crc(*state, SIZE - 2);
+}
+
+/* The bytes of another save (another seed) under this save's header. */
+static void test_stale_bytes_caught(void **state)
+{
+	struct fix *f = *state;
+	g_autofree unsigned char *old = g_memdup2(f->file + f->ext, SIZE);
+	g_autofree char *msg = NULL;
+	struct rl_sec_hdr h;
+	gboolean ok;
+
+	g_free(f->file);
+	state_blob_reseed(f->b);
+	save(f);
+	memcpy(f->file + f->ext, old, SIZE);
+	assert_int_equal(rl_sec_hdr_decode(f->file + f->sec, &h), RL_FMT_OK);
+	h.ext_crc = rl_crc32c(0, old, SIZE);
+	rl_sec_hdr_encode(f->file + f->sec, &h);
+	rewrite(f);
+	msg = load(f, &ok, NULL);
+	assert_false(ok);
+	if (!strstr(msg, "differs from the device's pattern"))
+		fail_msg("message '%s'", msg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage_refused_by_crc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage_caught_by_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage_in_last_word, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_bytes_caught, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
