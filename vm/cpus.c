@@ -344,7 +344,7 @@ static gboolean kvm_cpu_init(struct cpus *c, struct vcpu *v, struct vm_memory *m
 
 static gboolean kvm_get_cpuid(struct cpus *c, GError **errp)
 {
-	for (unsigned n = 64; n <= 4096; n *= 2) {
+	for (unsigned n = 256; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *cpuid = g_malloc0(sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 
 		cpuid->nent = n;
@@ -422,11 +422,13 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 			pthread_setname_np(c->vcpu[i].thread, name);
 		}
 	}
+	/*
+	 * No waiting here for the threads to park: they only enter KVM_RUN once
+	 * run_allowed is set, and on a busy host a new thread can wait
+	 * milliseconds for its first time slice, which after a cpr-exec would
+	 * be part of the guest's pause. cpus_pause() waits for them anyway.
+	 */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_mutex_lock(&c->lock);
-	while (c->parked < nr)
-		pthread_cond_wait(&c->cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
 	return TRUE;
 }
 

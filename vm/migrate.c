@@ -395,13 +395,18 @@ void incoming_load(const char *path)
 		exit(1);
 	}
 	vm.t.loaded = rl_cpr_now_ns();
+	/*
+	 * "resumed" is the release of the vCPU threads: taken before it, as
+	 * afterwards this thread may well wait behind the vCPUs for a CPU.
+	 */
 	if (was_running) {
 		machine_set_run(RL_RUN_RUNNING);
+		vm.t.resumed = rl_cpr_now_ns();
 		cpus_resume(&vm.cpus);
 	} else {
 		machine_set_run(RL_RUN_PAUSED);
+		vm.t.resumed = rl_cpr_now_ns();
 	}
-	vm.t.resumed = rl_cpr_now_ns();
 	vm.status = RL_MIG_COMPLETED;
 	if (vm.loop) /* -incoming defer: the monitors exist already */
 		cpr_incoming_finish();
