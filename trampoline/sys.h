@@ -75,6 +75,16 @@ static inline long sys_fstat(int fd, struct stat *st)
 	return SC(SYS_fstat, fd, st, 0);
 }
 
+static inline long sys_fstatat(int dfd, const char *path, struct stat *st, int flags)
+{
+	return rl_sys6(SYS_newfstatat, dfd, (long)path, (long)st, flags, 0, 0);
+}
+
+static inline long sys_ppoll(void *fds, unsigned long nfds, const struct timespec *ts)
+{
+	return rl_sys6(SYS_ppoll, (long)fds, (long)nfds, (long)ts, 0, 0, 0);
+}
+
 static inline long sys_openat(int dfd, const char *path, int flags)
 {
 	return rl_sys6(SYS_openat, dfd, (long)path, flags, 0, 0, 0);

@@ -355,13 +355,82 @@ static bool is_listed(int fd)
 	return false;
 }
 
+static void stray(int fd, enum strays policy, bool check)
+{
+	const char *l = fd_link(fd);
+
+	t_err("relive-trampoline: stray fd ");
+	t_err_num(fd);
+	t_err(" -> ");
+	t_err(l ? l : "?");
+	if (policy == STRAYS_CLOSE && !check) {
+		sys_close(fd);
+		endl(": closed", NULL, NULL);
+	} else if (policy == STRAYS_REFUSE) {
+		endl(": refused", NULL, NULL);
+	} else {
+		endl(check && policy == STRAYS_CLOSE ? ": would be closed" : ": kept", NULL, NULL);
+	}
+}
+
+static bool is_stray(int fd, int dir)
+{
+	return fd > 2 && fd != dir && fd != state_fd && !is_listed(fd);
+}
+
+/*
+ * The open fds, without listing /proc/self/fd: a listing makes procfs build
+ * a dentry and an inode for every open fd, which was most of the
+ * trampoline's time. The kernel gives the number of open fds as the size of
+ * /proc/self/fd (Linux 6.2 on), and ppoll() answers POLLNVAL for the fd
+ * numbers that are not open, a block of numbers per call.
+ * Return: how many fds were found (into @fds), or -1 when the kernel gives
+ * no count or there are more than fit: then the directory is listed.
+ */
+static int open_fds_by_poll(int *fds, int cap)
+{
+	static struct { int fd; short events, revents; } pfd[256];
+	static const struct timespec now;
+	struct stat st;
+	long want;
+	int found = 0;
+
+	if (sys_fstatat(AT_FDCWD, "/proc/self/fd", &st, 0) < 0 || st.st_size <= 0 ||
+	    st.st_size > cap)
+		return -1;
+	want = st.st_size;
+	for (int base = 0; found < want && base < (1 << 20); base += 256) {
+		for (int i = 0; i < 256; i++) {
+			pfd[i].fd = base + i;
+			pfd[i].events = 0;
+			pfd[i].revents = 0;
+		}
+		if (sys_ppoll(pfd, 256, &now) < 0)
+			return -1;
+		for (int i = 0; i < 256 && found < cap; i++)
+			if (!(pfd[i].revents & 0x20 /* POLLNVAL */))
+				fds[found++] = base + i;
+	}
+	return found == want ? found : -1;
+}
+
 /* Step 3: inherited fds the state does not list. */
 static int handle_strays(enum strays policy, bool check)
 {
 	static uint8_t dents[16384];
-	int dir, strays = 0;
+	static int fds[4096];
+	int dir, n_open, strays = 0;
 	long n;
 
+	n_open = open_fds_by_poll(fds, 4096);
+	if (n_open >= 0) {
+		for (int i = 0; i < n_open; i++)
+			if (is_stray(fds[i], -1)) {
+				strays++;
+				stray(fds[i], policy, check);
+			}
+		return strays && policy == STRAYS_REFUSE ? EXIT_STRAY : 0;
+	}
 	dir = (int)sys_openat(AT_FDCWD, "/proc/self/fd",
 			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
@@ -378,27 +447,10 @@ static int handle_strays(enum strays policy, bool check)
 
 			memcpy(&reclen, dents + off + 16, sizeof(reclen));
 			off += reclen;
-			if (t_parse_int(name, &fd) || fd <= 2 || fd == dir ||
-			    fd == state_fd || is_listed(fd))
+			if (t_parse_int(name, &fd) || !is_stray(fd, dir))
 				continue;
 			strays++;
-			t_err("relive-trampoline: stray fd ");
-			t_err_num(fd);
-			t_err(" -> ");
-			{
-				const char *l = fd_link(fd);
-
-				t_err(l ? l : "?");
-			}
-			if (policy == STRAYS_CLOSE && !check) {
-				sys_close(fd);
-				endl(": closed", NULL, NULL);
-			} else if (policy == STRAYS_REFUSE) {
-				endl(": refused", NULL, NULL);
-			} else {
-				endl(check && policy == STRAYS_CLOSE ? ": would be closed" :
-				    ": kept", NULL, NULL);
-			}
+			stray(fd, policy, check);
 		}
 	}
 	sys_close(dir);

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,8 @@ enum fault {
 	F_SWAP_RAM0,    /* another memfd dup2'ed over ram0's number */
 	F_SHRINK_RAM0,  /* ram0 truncated below its recorded size */
 	F_STRAY,        /* /dev/null left open at fd 40 */
+	F_STRAY_HIGH,   /* ... and at fd 700, past the first block of numbers polled */
+	F_MANY_STRAYS,  /* 4200 of them: more than the poll scan keeps, so /proc is listed */
 	F_CORRUPT,      /* a byte of the state flipped */
 	F_TRUNCATE,     /* the state cut in half */
 	F_NO_STATE,     /* no variable */
@@ -141,11 +144,25 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 			_exit(98);
 		break;
 	case F_STRAY:
+	case F_STRAY_HIGH:
 		other = open("/dev/null", O_RDONLY);
-		if (other < 0 || dup2(other, 40) < 0)
+		if (other < 0 || dup2(other, 40) < 0 ||
+		    (fault == F_STRAY_HIGH && dup2(other, 700) < 0))
 			_exit(98);
 		close(other);
 		break;
+	case F_MANY_STRAYS: {
+		struct rlimit rl = { 8192, 8192 };
+
+		other = open("/dev/null", O_RDONLY);
+		if (other < 0 || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(98);
+		for (int fd = 40; fd < 40 + 4200; fd++)
+			if (dup2(other, fd) < 0)
+				_exit(98);
+		close(other);
+		break;
+	}
 	default:
 		break;
 	}
@@ -302,6 +319,19 @@ static void relive_cases(void)
 	CHECK(res.code == 0, "exit %d", res.code);
 	CHECK(has(res.err, "stray fd 40 -> /dev/null: closed"), "stray not named");
 	CHECK(!has(res.report, "fd 40 "), "stray crossed");
+	CHECK(has(res.report, "arg --new"), "new binary did not run");
+
+	run("stray past the first poll block", "relive", F_STRAY_HIGH, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "stray fd 40 -> /dev/null: closed") &&
+	      has(res.err, "stray fd 700 -> /dev/null: closed"), "strays not named");
+	CHECK(!has(res.report, "fd 40 ") && !has(res.report, "fd 700 "), "a stray crossed");
+	CHECK(has(res.report, "arg --new"), "new binary did not run");
+
+	run("many strays, listed from /proc", "relive", F_MANY_STRAYS, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "stray fd 40 -> /dev/null: closed"), "strays not named");
+	CHECK(!has(res.report, "fd 40 ") && !has(res.report, "fd 4239 "), "a stray crossed");
 	CHECK(has(res.report, "arg --new"), "new binary did not run");
 
 	run("stray refused", "relive", F_STRAY, true,
