@@ -130,7 +130,10 @@ err:
 /*
  * rl_tmpfile_commit - rename the temporary file over the final name; with
  * @sync, make the rename itself durable too.
- * Return: 0, or -errno with the temporary file removed.
+ * Return: 0, or -errno with the temporary file removed. When only the
+ * directory sync fails, the renamed file is removed from the final name as
+ * well: a caller told "failed" resumes its guest, and a state it will not
+ * stand behind must not be found there by a later restore.
  */
 int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync)
 {
@@ -149,6 +152,8 @@ int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync)
 			ret = -errno;
 		if (d >= 0)
 			close(d);
+		if (ret)
+			unlinkat(t->dirfd, t->name, 0);
 	}
 	rl_tmpfile_discard(t);
 	return ret;

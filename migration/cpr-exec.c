@@ -20,14 +20,10 @@
 #include "error-internal.h"
 #include "relive/cpr.h"
 
+/* FD_CLOEXEC is the only fd flag: one call, no read first (this runs in the pause). */
 static int set_cloexec(int fd, bool on)
 {
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0)
-		return -errno;
-	fl = on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
-	return fcntl(fd, F_SETFD, fl) < 0 ? -errno : 0;
+	return fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0) < 0 ? -errno : 0;
 }
 
 int rl_cpr_preserve(const struct rl_cpr_state *s)
