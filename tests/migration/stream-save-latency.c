@@ -35,12 +35,9 @@ static int save_once(const struct synth_vm *vm, const char *path,
 		     uint64_t *t_begin, uint64_t *t_pause)
 {
 	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_EXEC };
-	struct rl_stream_config cfg = synth_vm_config(vm);
 	struct rl_stream_saver *s;
 	struct rl_error err = { "" };
 	uint64_t t0, t1;
-	char name[16];
-	void *p;
 	int ret;
 
 	t0 = now_ns();
@@ -51,37 +48,7 @@ static int save_once(const struct synth_vm *vm, const char *path,
 		return ret;
 	}
 	*t_begin = t1 - t0;
-	ret = rl_stream_save_config(s, &cfg);
-	for (unsigned c = 0; !ret && c < vm->nr_vcpus; c++) {
-		snprintf(name, sizeof(name), "cpu/%u", c);
-		ret = rl_stream_save_section_begin(s, RL_SECTION_CPU, name);
-		if (!ret)
-			ret = rl_stream_save_reserve(s, sizeof(vm->cpu[c]), &p);
-		if (!ret) {
-			memcpy(p, vm->cpu[c], sizeof(vm->cpu[c]));
-			ret = rl_stream_save_advance(s, sizeof(vm->cpu[c]));
-		}
-		if (!ret)
-			ret = rl_stream_save_section_end(s);
-	}
-	for (unsigned i = 0; !ret && i < vm->nr_devices; i++) {
-		ret = rl_stream_save_section_begin(s, RL_SECTION_DEVICE, vm->devices[i]);
-		if (!ret)
-			ret = rl_stream_save_reserve(s, vm->dev_len[i], &p);
-		if (!ret) {
-			memcpy(p, vm->dev_state[i], vm->dev_len[i]);
-			ret = rl_stream_save_advance(s, vm->dev_len[i]);
-		}
-		if (!ret)
-			ret = rl_stream_save_section_end(s);
-	}
-	if (!ret)
-		ret = rl_stream_save_ram(s, &vm->ram);
-	if (ret < 0) {
-		rl_stream_save_abort(s);
-	} else {
-		ret = rl_stream_save_commit(s);
-	}
+	ret = synth_vm_save_into(vm, s);
 	*t_pause = now_ns() - t1;
 	if (ret < 0)
 		fprintf(stderr, "%s\n", err.msg);

@@ -140,15 +140,22 @@ struct rl_stream_config synth_vm_config(const struct synth_vm *vm)
 int synth_vm_save(const struct synth_vm *vm, const char *path,
 		  const struct rl_stream_save_opts *opts, struct rl_error *err)
 {
-	struct rl_stream_config cfg = synth_vm_config(vm);
 	struct rl_stream_saver *s;
-	char name[32];
-	void *p;
 	int ret;
 
 	ret = rl_stream_save_begin(&s, path, opts, err);
 	if (ret < 0)
 		return ret;
+	return synth_vm_save_into(vm, s);
+}
+
+int synth_vm_save_into(const struct synth_vm *vm, struct rl_stream_saver *s)
+{
+	struct rl_stream_config cfg = synth_vm_config(vm);
+	char name[32];
+	void *p;
+	int ret;
+
 	ret = rl_stream_save_config(s, &cfg);
 	for (unsigned c = 0; !ret && c < vm->nr_vcpus; c++) {
 		snprintf(name, sizeof(name), "cpu/%u", c);

@@ -56,6 +56,9 @@ struct rl_stream_config synth_vm_config(const struct synth_vm *vm);
 /* synth_vm_save - the whole save sequence. Return: 0 or -errno. */
 int synth_vm_save(const struct synth_vm *vm, const char *path,
 		  const struct rl_stream_save_opts *opts, struct rl_error *err);
+/* The part of synth_vm_save() after rl_stream_save_begin(): what a VMM does
+ * with the guest stopped. Commits @s, or aborts it on failure. */
+int synth_vm_save_into(const struct synth_vm *vm, struct rl_stream_saver *s);
 
 /*
  * synth_vm_load - open, check, verify and apply into @vm, as a VMM would.
