@@ -16,6 +16,10 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <cmocka.h>
 
 #include "monitor-client.h"
 
@@ -175,4 +179,25 @@ int mon_qmp_open(const char *path)
 	if (!ret || strcmp(ret, "{\"return\": {}}"))
 		die("qmp_capabilities");
 	return fd;
+}
+
+void mon_expect_line(int fd, const char *want)
+{
+	g_autofree char *l = mon_read_line(fd);
+
+	assert_non_null(l);
+	assert_string_equal(l, want);
+}
+
+void mon_expect_event(int fd, const char *name, const char *data)
+{
+	g_autofree char *l = mon_read_line(fd);
+	g_autofree char *tail = data ?
+		g_strdup_printf("}, \"event\": \"%s\", \"data\": %s}", name, data) :
+		g_strdup_printf("}, \"event\": \"%s\"}", name);
+
+	assert_non_null(l);
+	assert_true(g_str_has_prefix(l, "{\"timestamp\": {\"seconds\": "));
+	assert_non_null(strstr(l, "\"microseconds\": "));
+	assert_true(g_str_has_suffix(l, tail));
 }

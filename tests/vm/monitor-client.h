@@ -38,4 +38,9 @@ int mon_quiet(int fd, int ms);
 /* Connects to QMP, checks the greeting, negotiates. */
 int mon_qmp_open(const char *path);
 
+/* Reads a line that must be @want (cmocka assertion). */
+void mon_expect_line(int fd, const char *want);
+/* Reads a line that must be QMP event @name with @data (JSON text, or NULL for none). */
+void mon_expect_event(int fd, const char *name, const char *data);
+
 #endif

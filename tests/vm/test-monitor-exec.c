@@ -26,26 +26,6 @@
 
 static const char *server_bin;
 
-static void expect_line(int fd, const char *want)
-{
-	g_autofree char *l = mon_read_line(fd);
-
-	assert_non_null(l);
-	assert_string_equal(l, want);
-}
-
-static void expect_event(int fd, const char *name, const char *data)
-{
-	g_autofree char *l = mon_read_line(fd);
-	g_autofree char *tail = data ?
-		g_strdup_printf("}, \"event\": \"%s\", \"data\": %s}", name, data) :
-		g_strdup_printf("}, \"event\": \"%s\"}", name);
-
-	assert_non_null(l);
-	assert_true(g_str_has_prefix(l, "{\"timestamp\": {\"seconds\": "));
-	assert_true(g_str_has_suffix(l, tail));
-}
-
 static gboolean cmdline_has(pid_t pid, const char *word)
 {
 	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
@@ -91,32 +71,32 @@ static void test_survive_exec(void **state)
 	/* migrate, and half of the next command already sent before the exec. */
 	mon_send(a, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"},"
 		    " \"id\": \"m\"}\n{\"execute\": \"query-st");
-	expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
-	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
-	expect_event(a, "STOP", NULL);
-	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	mon_expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	mon_expect_event(a, "STOP", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
 	/* From the new binary: */
-	expect_event(a, "RESUME", NULL);
-	expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
+	mon_expect_event(a, "RESUME", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
 	assert_true(cmdline_has(s.pid, "--incoming"));
 
 	mon_send(a, "atus\", \"id\": 9}\n");
-	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 9}");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 9}");
 
 	/* The HMP client is greeted by the new binary and keeps working. */
 	expect_hmp_banner_prompt(h);
 	mon_send(h, "info status\n");
-	expect_line(h, "VM status: running");
+	mon_expect_line(h, "VM status: running");
 	prompt = mon_read_bytes(h, 7);
 	assert_string_equal(prompt, "(qemu) ");
 
 	/* b saw no events and still has to negotiate. */
 	assert_true(mon_quiet(b, 50));
 	mon_send(b, "{\"execute\": \"query-status\"}\n");
-	expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
+	mon_expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
 		       " capabilities negotiation with 'qmp_capabilities'\"}}");
 	mon_send(b, "{\"execute\": \"qmp_capabilities\"}\n");
-	expect_line(b, "{\"return\": {}}");
+	mon_expect_line(b, "{\"return\": {}}");
 
 	/* Same socket inode, still 0600, still accepting. */
 	assert_int_equal(stat(s.qmp_path, &st2), 0);
@@ -126,19 +106,19 @@ static void test_survive_exec(void **state)
 
 	/* A second update with everyone still connected. */
 	mon_send(late, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"}}\n");
-	expect_line(late, "{\"return\": {}}");
-	expect_event(late, "MIGRATION", "{\"status\": \"setup\"}");
-	expect_event(late, "STOP", NULL);
-	expect_event(late, "MIGRATION", "{\"status\": \"active\"}");
-	expect_event(late, "RESUME", NULL);
-	expect_event(late, "MIGRATION", "{\"status\": \"completed\"}");
+	mon_expect_line(late, "{\"return\": {}}");
+	mon_expect_event(late, "MIGRATION", "{\"status\": \"setup\"}");
+	mon_expect_event(late, "STOP", NULL);
+	mon_expect_event(late, "MIGRATION", "{\"status\": \"active\"}");
+	mon_expect_event(late, "RESUME", NULL);
+	mon_expect_event(late, "MIGRATION", "{\"status\": \"completed\"}");
 	for (int i = 0; i < 5; i++) {
 		g_autofree char *l = mon_read_line(a);
 
 		assert_non_null(l);
 	}
 	mon_send(a, "{\"execute\": \"quit\"}\n");
-	expect_line(a, "{\"return\": {}}");
+	mon_expect_line(a, "{\"return\": {}}");
 
 	close(a);
 	close(b);
@@ -175,14 +155,14 @@ static void test_stdio_across_exec(void **state)
 	expect_hmp_banner_prompt(sv[0]);
 	a = mon_qmp_open(qmp);
 	mon_send(a, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"}}\n");
-	expect_line(a, "{\"return\": {}}");
-	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
-	expect_event(a, "STOP", NULL);
-	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
-	expect_event(a, "RESUME", NULL);
+	mon_expect_line(a, "{\"return\": {}}");
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	mon_expect_event(a, "STOP", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	mon_expect_event(a, "RESUME", NULL);
 	expect_hmp_banner_prompt(sv[0]);
 	mon_send(sv[0], "info status\n");
-	expect_line(sv[0], "VM status: running");
+	mon_expect_line(sv[0], "VM status: running");
 	out = mon_read_bytes(sv[0], 7);
 	assert_string_equal(out, "(qemu) ");
 	mon_send(sv[0], "quit\n");
@@ -228,14 +208,14 @@ static void test_unread_output_crosses(void **state)
 		assert_true(g_str_has_prefix(l, "{\"return\": [{\"name\": "));
 		assert_true(g_str_has_suffix(l, tail));
 	}
-	expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
-	expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
-	expect_event(a, "STOP", NULL);
-	expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
-	expect_event(a, "RESUME", NULL);
-	expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
+	mon_expect_line(a, "{\"return\": {}, \"id\": \"m\"}");
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	mon_expect_event(a, "STOP", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	mon_expect_event(a, "RESUME", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
 	mon_send(a, "{\"execute\": \"quit\"}\n");
-	expect_line(a, "{\"return\": {}}");
+	mon_expect_line(a, "{\"return\": {}}");
 	assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
 	s.pid = 0;
 	g_string_free(burst, TRUE);

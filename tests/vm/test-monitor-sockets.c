@@ -40,28 +40,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_line(int fd, const char *want)
-{
-	g_autofree char *l = mon_read_line(fd);
-
-	assert_non_null(l);
-	assert_string_equal(l, want);
-}
-
-/* Reads a line that must be an event named @name (timestamp checked, then dropped). */
-static void expect_event(int fd, const char *name, const char *data)
-{
-	g_autofree char *l = mon_read_line(fd);
-	g_autofree char *tail = data ?
-		g_strdup_printf("}, \"event\": \"%s\", \"data\": %s}", name, data) :
-		g_strdup_printf("}, \"event\": \"%s\"}", name);
-
-	assert_non_null(l);
-	assert_true(g_str_has_prefix(l, "{\"timestamp\": {\"seconds\": "));
-	assert_non_null(strstr(l, "\"microseconds\": "));
-	assert_true(g_str_has_suffix(l, tail));
-}
-
 static void test_socket_modes(void **state)
 {
 	struct mon_server *s = *state;
@@ -83,17 +61,17 @@ static void test_greeting_and_commands(void **state)
 	struct mon_server *s = *state;
 	int fd = mon_connect(s->qmp_path);
 
-	expect_line(fd, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2,"
+	mon_expect_line(fd, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2,"
 			" \"major\": 10}, \"package\": \"relive-vm " RELIVE_VERSION "\"},"
 			" \"capabilities\": [\"oob\"]}}");
 	mon_send(fd, "{\"execute\": \"query-status\", \"id\": 1}\n");
-	expect_line(fd, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
+	mon_expect_line(fd, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
 			" capabilities negotiation with 'qmp_capabilities'\"}, \"id\": 1}");
 	/* Two commands in one write, the second split across writes. */
 	mon_send(fd, "{\"execute\": \"qmp_capabilities\"}\r\n{\"execute\": \"query-st");
-	expect_line(fd, "{\"return\": {}}");
+	mon_expect_line(fd, "{\"return\": {}}");
 	mon_send(fd, "atus\", \"id\": 2}\n");
-	expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 2}");
+	mon_expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 2}");
 	close(fd);
 }
 
@@ -112,25 +90,25 @@ static void test_bad_input_keeps_connection(void **state)
 	assert_true(g_str_has_prefix(l, "{\"error\": {\"class\": \"GenericError\", \"desc\":"
 					" \"JSON parse error, "));
 	mon_send(fd, "42\n");
-	expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must"
+	mon_expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must"
 			" be a JSON object\"}}");
 	mon_send(fd, "{\"arguments\": {}}\n");
-	expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input lacks"
+	mon_expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input lacks"
 			" member 'execute'\"}}");
 	mon_send(fd, "{\"execute\": \"nope\", \"id\": \"x\"}\n");
-	expect_line(fd, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command"
+	mon_expect_line(fd, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command"
 			" nope has not been found\"}, \"id\": \"x\"}");
 	mon_send(fd, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": true}}\n");
-	expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter"
+	mon_expect_line(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter"
 			" type for 'uri', expected: string\"}}");
 	mon_send(fd, "\n   \n{\"execute\": \"query-status\"}\n");
-	expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	mon_expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
 	/* As QEMU's streamer: a message over several lines, two on one line. */
 	mon_send(fd, "{\n  \"execute\": \"query-status\",\n  \"id\": [\"}\"]\n}\n");
-	expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": [\"}\"]}");
+	mon_expect_line(fd, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": [\"}\"]}");
 	mon_send(fd, "{\"execute\": \"cont\", \"id\": 1}{\"execute\": \"cont\", \"id\": 2}\n");
-	expect_line(fd, "{\"return\": {}, \"id\": 1}");
-	expect_line(fd, "{\"return\": {}, \"id\": 2}");
+	mon_expect_line(fd, "{\"return\": {}, \"id\": 1}");
+	mon_expect_line(fd, "{\"return\": {}, \"id\": 2}");
 	close(fd);
 }
 
@@ -145,17 +123,17 @@ static void test_events_only_negotiated(void **state)
 	assert_non_null(greeting);
 	mon_send(a, "{\"execute\": \"stop\"}\n");
 	/* The machine sends STOP while the command runs, before the reply. */
-	expect_event(a, "STOP", NULL);
-	expect_line(a, "{\"return\": {}}");
-	expect_event(c, "STOP", NULL);
+	mon_expect_event(a, "STOP", NULL);
+	mon_expect_line(a, "{\"return\": {}}");
+	mon_expect_event(c, "STOP", NULL);
 	mon_send(c, "{\"execute\": \"cont\", \"id\": 5}\n");
-	expect_event(c, "RESUME", NULL);
-	expect_line(c, "{\"return\": {}, \"id\": 5}");
-	expect_event(a, "RESUME", NULL);
+	mon_expect_event(c, "RESUME", NULL);
+	mon_expect_line(c, "{\"return\": {}, \"id\": 5}");
+	mon_expect_event(a, "RESUME", NULL);
 	/* b never negotiated: its next line is the reply, no event came first. */
 	assert_true(mon_quiet(b, 100));
 	mon_send(b, "{\"execute\": \"qmp_capabilities\"}\n");
-	expect_line(b, "{\"return\": {}}");
+	mon_expect_line(b, "{\"return\": {}}");
 	close(a);
 	close(b);
 	close(c);
@@ -185,7 +163,7 @@ static void test_vanishing_clients(void **state)
 	close(b);
 
 	mon_send(a, "{\"execute\": \"query-status\"}\n");
-	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
 	g_string_free(burst, TRUE);
 	close(a);
 	assert_int_equal(waitpid(((struct mon_server *)*state)->pid, NULL, WNOHANG), 0);
@@ -210,7 +188,7 @@ static void test_reader_that_stops_is_dropped(void **state)
 			break;
 	/* The server kept serving others meanwhile. */
 	mon_send(a, "{\"execute\": \"query-status\"}\n");
-	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
 	/* The slow client was cut off: reading drains to EOF, well short of all replies. */
 	while ((n = read(slow, buf, sizeof(buf))) > 0)
 		total += n;
@@ -233,7 +211,7 @@ static void test_hmp_prompt(void **state)
 	assert_true(g_str_has_suffix(banner, "monitor - type 'help' for more information"));
 	assert_string_equal(prompt, "(qemu) ");
 	mon_send(h, "info status\n");
-	expect_line(h, "VM status: running");
+	mon_expect_line(h, "VM status: running");
 	g_free(prompt);
 	prompt = mon_read_bytes(h, 7);
 	assert_string_equal(prompt, "(qemu) ");
@@ -241,7 +219,7 @@ static void test_hmp_prompt(void **state)
 	g_free(prompt);
 	prompt = mon_read_bytes(h, 7);
 	assert_string_equal(prompt, "(qemu) ");
-	expect_line(h, "unknown command: 'foo'");
+	mon_expect_line(h, "unknown command: 'foo'");
 	/* A second HMP client is served independently. */
 	l = mon_read_line(h2);
 	assert_non_null(l);
@@ -256,7 +234,7 @@ static void test_quit(void **state)
 	int status;
 
 	mon_send(a, "{\"execute\": \"quit\"}\n");
-	expect_line(a, "{\"return\": {}}");
+	mon_expect_line(a, "{\"return\": {}}");
 	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);

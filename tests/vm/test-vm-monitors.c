@@ -24,14 +24,6 @@
 
 static const char *vm_bin;
 
-static void expect_line(int fd, const char *want)
-{
-	g_autofree char *l = mon_read_line(fd);
-
-	assert_non_null(l);
-	assert_string_equal(l, want);
-}
-
 /* Reads lines until the event @name; every line on the way must be an event. */
 static char *wait_event(int fd, const char *name)
 {
@@ -154,7 +146,7 @@ static void test_vm_monitors_survive(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
 	mon_send(a, "tus\", \"id\": 1}\n");
-	expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 1}");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}, \"id\": 1}");
 
 	/* The HMP client: the old prompt, then the new binary's banner and prompt. */
 	g_free(out);
@@ -171,7 +163,7 @@ static void test_vm_monitors_survive(void **state)
 	/* The unnegotiated client got no events and still has to negotiate. */
 	assert_true(mon_quiet(b, 50));
 	mon_send(b, "{\"execute\": \"query-status\"}\n");
-	expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
+	mon_expect_line(b, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting"
 		       " capabilities negotiation with 'qmp_capabilities'\"}}");
 
 	/* The serial client was not hung up on. */
@@ -186,7 +178,7 @@ static void test_vm_monitors_survive(void **state)
 	}
 
 	mon_send(a, "{\"execute\": \"quit\"}\n");
-	expect_line(a, "{\"return\": {}}");
+	mon_expect_line(a, "{\"return\": {}}");
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	close(a);
