@@ -7,6 +7,8 @@
  * are read into place. A file that fails any check leaves guest RAM alone.
  * Device extents are the one part read once, into the device, with their
  * CRC checked on the way: large device state is read inside the pause.
+ * A small file is read whole at open and loaded from memory, as a stream
+ * handed in by the caller is: an io ring costs more to set up than it saves.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +34,8 @@ struct sec {
 struct rl_stream_loader {
 	char name[256];		/* for messages */
 	struct rl_reader *r;	/* a file, or */
-	const unsigned char *mem; /* memory */
+	const unsigned char *mem; /* memory: the caller's, or */
+	unsigned char *own;	  /* a small file read whole */
 	uint64_t size;
 	struct rl_stream_hdr hdr;
 
@@ -276,27 +279,87 @@ static int load_start(struct rl_stream_loader *l, struct rl_error *err)
 	return ret;
 }
 
+static bool read_through_cache(const unsigned char *raw)
+{
+	struct rl_stream_hdr h;
+
+	/*
+	 * The saver writes cpr-exec and cpr-transfer streams through the page
+	 * cache and the next process reads them at once: a direct read would
+	 * first wait for the dirty pages to reach the disk, inside the pause.
+	 * A header that does not decode is left to load_start() to report.
+	 */
+	if (rl_stream_hdr_decode(raw, &h) != RL_FMT_OK)
+		return false;
+	return h.mode == RL_MODE_CPR_EXEC || h.mode == RL_MODE_CPR_TRANSFER;
+}
+
+/* Return: 0 and the bytes read in *@got (fewer at end of file), or -errno. */
+static int pread_full(int fd, unsigned char *buf, size_t len, size_t *got)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, buf + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return 0;
+}
+
 /*
- * The saver writes cpr-exec and cpr-transfer streams through the page cache
- * and the next process reads them at once: a direct read would first wait
- * for the dirty pages to reach the disk, inside the pause. A header that
- * cannot be read here is left to load_start() to report.
+ * Open @path as rl_reader_open() does (the last component not a symlink, a
+ * regular file). Up to RL_STREAM_LOAD_WHOLE_MAX bytes, read it whole into
+ * l->own: one pread costs less than a ring and its registered buffers.
+ * Return: 1 when it was read, 0 for a larger file with *@cached saying
+ * whether the reader should stay in the page cache, or -errno.
  */
-static bool written_through_cache(const char *path)
+static int read_small(struct rl_stream_loader *l, const char *path, bool *cached)
 {
 	unsigned char raw[RL_STREAM_HDR_LEN];
-	struct rl_stream_hdr h;
-	ssize_t n;
-	int fd;
+	struct stat st;
+	size_t got = 0;
+	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	n = pread(fd, raw, sizeof(raw), 0);
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > RL_STREAM_LOAD_WHOLE_MAX) {
+		ret = pread_full(fd, raw, sizeof(raw), &got);
+		*cached = !ret && got == sizeof(raw) && read_through_cache(raw);
+		ret = 0;
+		goto out;
+	}
+	l->own = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!l->own) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* A file that shrank since the fstat is loaded as it is now: truncated. */
+	ret = pread_full(fd, l->own, (size_t)st.st_size, &got);
+	if (!ret) {
+		l->mem = l->own;
+		l->size = got;
+		ret = 1;
+	}
+out:
 	close(fd);
-	if (n != (ssize_t)sizeof(raw) || rl_stream_hdr_decode(raw, &h) != RL_FMT_OK)
-		return false;
-	return h.mode == RL_MODE_CPR_EXEC || h.mode == RL_MODE_CPR_TRANSFER;
+	return ret;
 }
 
 static struct rl_stream_loader *loader_new(const char *name)
@@ -313,26 +376,29 @@ int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 {
 	struct rl_stream_loader *l = loader_new(path);
 	struct rl_io_opts io = { 0 };
+	bool cached = false;
 	int ret;
 
 	if (!l)
 		return -ENOMEM;
-	/* A small pool, as for saving: it is set up inside the new process's pause. */
-	if (opts)
-		io = *opts;
-	if (!io.buf_size)
-		io.buf_size = RL_STREAM_BUF_SIZE;
-	if (!io.buf_count)
-		io.buf_count = RL_STREAM_BUF_COUNT;
-	if (written_through_cache(path))
-		io.no_direct = true;
-	ret = rl_reader_open(&l->r, path, &io);
-	if (ret < 0) {
-		lerr(l, err, ret, "%s", strerror(-ret));
-		free(l);
-		return ret;
+	ret = read_small(l, path, &cached);
+	if (ret < 0)
+		goto fail;
+	if (!ret) {
+		/* A small pool, as for saving: it is set up inside the new process's pause. */
+		if (opts)
+			io = *opts;
+		if (!io.buf_size)
+			io.buf_size = RL_STREAM_BUF_SIZE;
+		if (!io.buf_count)
+			io.buf_count = RL_STREAM_BUF_COUNT;
+		if (cached)
+			io.no_direct = true;
+		ret = rl_reader_open(&l->r, path, &io);
+		if (ret < 0)
+			goto fail;
+		l->size = rl_reader_size(l->r);
 	}
-	l->size = rl_reader_size(l->r);
 	ret = load_start(l, err);
 	if (ret < 0) {
 		rl_stream_load_close(l);
@@ -340,6 +406,10 @@ int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 	}
 	*out = l;
 	return 0;
+fail:
+	lerr(l, err, ret, "%s", strerror(-ret));
+	rl_stream_load_close(l);
+	return ret;
 }
 
 int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
@@ -955,5 +1025,6 @@ void rl_stream_load_close(struct rl_stream_loader *l)
 	free(l->cfg_ram);
 	free(l->cfg_dev);
 	rl_reader_close(l->r);
+	free(l->own);
 	free(l);
 }
