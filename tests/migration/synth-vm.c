@@ -204,8 +204,8 @@ int synth_vm_save_into(const struct synth_vm *vm, struct rl_stream_saver *s)
 	return rl_stream_save_commit(s);
 }
 
-static int apply(struct synth_vm *vm, struct rl_stream_loader *l,
-		 struct rl_error *err)
+int synth_vm_apply(struct synth_vm *vm, struct rl_stream_loader *l,
+		   struct rl_error *err)
 {
 	struct rl_stream_config cfg = synth_vm_config(vm);
 	const void *data;
@@ -244,7 +244,7 @@ int synth_vm_load_file(struct synth_vm *vm, const char *path,
 	ret = rl_stream_load_open(&l, path, NULL, err);
 	if (ret < 0)
 		return ret;
-	ret = apply(vm, l, err);
+	ret = synth_vm_apply(vm, l, err);
 	rl_stream_load_close(l);
 	return ret;
 }
@@ -258,7 +258,7 @@ int synth_vm_load_mem(struct synth_vm *vm, const void *data, size_t size,
 	ret = rl_stream_load_open_mem(&l, data, size, "vm.state", err);
 	if (ret < 0)
 		return ret;
-	ret = apply(vm, l, err);
+	ret = synth_vm_apply(vm, l, err);
 	rl_stream_load_close(l);
 	return ret;
 }

@@ -61,9 +61,13 @@ int synth_vm_save(const struct synth_vm *vm, const char *path,
 int synth_vm_save_into(const struct synth_vm *vm, struct rl_stream_saver *s);
 
 /*
- * synth_vm_load - open, check, verify and apply into @vm, as a VMM would.
- * Return: 0 or -errno.
+ * synth_vm_apply - check, verify and apply an open stream into @vm, as a
+ * VMM would. Return: 0 or -errno.
  */
+int synth_vm_apply(struct synth_vm *vm, struct rl_stream_loader *l,
+		   struct rl_error *err);
+
+/* synth_vm_load - open, then synth_vm_apply(). Return: 0 or -errno. */
 int synth_vm_load_file(struct synth_vm *vm, const char *path,
 		       struct rl_error *err);
 int synth_vm_load_mem(struct synth_vm *vm, const void *data, size_t size,

@@ -2,8 +2,9 @@
 /*
  * State stream round trips through real files: a synthetic VM with 2 vCPUs,
  * devices (one of 4 MiB through the iovec path), a shared memfd block kept in
- * place and a private block with zero pages; configuration mismatches; abort
- * and failed saves leaving nothing behind.
+ * place and a private block with zero pages; small files read whole and
+ * larger ones through the io reader; configuration mismatches; abort and
+ * failed saves leaving nothing behind.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -222,6 +223,142 @@ static void test_many_sections_small_buffers(void **state)
 	}
 }
 
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/*
+ * Load f->path into a fresh copy of @vm and compare. Return: the fds the open
+ * left open: none when the file was read whole, its file (and ring) when the
+ * io reader reads it.
+ */
+static unsigned load_counting_fds(struct fix *f, const struct synth_vm *vm)
+{
+	struct rl_stream_loader *l;
+	struct synth_vm out;
+	unsigned before, held;
+
+	synth_vm_empty_like(&out, vm, 0xAA);
+	before = count_files("/proc/self/fd");
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+	held = count_files("/proc/self/fd") - before;
+	assert_int_equal(synth_vm_apply(&out, l, &f->err), 0);
+	rl_stream_load_close(l);
+	assert_int_equal(count_files("/proc/self/fd"), before);
+	assert_same(vm, &out);
+	synth_vm_free(&out);
+	return held;
+}
+
+/*
+ * Every kind of section (vCPUs, inline devices, a device extent, a block kept
+ * in place, a block with pages) from a file below RL_STREAM_LOAD_WHOLE_MAX and
+ * from one above it, in a mode read through the page cache and in one read
+ * with O_DIRECT.
+ */
+static void test_small_and_large_files(void **state)
+{
+	static const struct {
+		enum rl_mig_mode mode;
+		uint64_t priv;
+		bool whole;
+	} cases[] = {
+		{ RL_MODE_CPR_EXEC, 128 * 1024, true },
+		{ RL_MODE_CPR_EXEC, 2 * MiB, false },
+		{ RL_MODE_CPR_REBOOT, 128 * 1024, true },
+		{ RL_MODE_CPR_REBOOT, 2 * MiB, false },
+	};
+	struct fix *f = *state;
+	struct synth_vm vm;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rl_stream_save_opts opts = { .mode = cases[i].mode,
+						    .ignore_shared = true };
+		uint64_t size;
+
+		synth_vm_init(&vm, 4 * MiB, cases[i].priv);
+		synth_vm_add_device(&vm, "serial0", 300, false, 1);
+		synth_vm_add_device(&vm, "rtc0", 2000, false, 2);
+		synth_vm_add_device(&vm, "blob0", 64 * 1024, true, 3);
+		assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+		size = file_size(f->path);
+		if (cases[i].whole) {
+			assert_true(size <= RL_STREAM_LOAD_WHOLE_MAX);
+			assert_int_equal(load_counting_fds(f, &vm), 0);
+		} else {
+			assert_true(size > RL_STREAM_LOAD_WHOLE_MAX);
+			assert_true(load_counting_fds(f, &vm) > 0);
+		}
+		synth_vm_free(&vm);
+	}
+}
+
+/* No RAM, a 448 KiB device extent and an inline device of @tail bytes. */
+static void threshold_vm(struct synth_vm *vm, size_t tail)
+{
+	synth_vm_init(vm, 0, 0);
+	synth_vm_add_device(vm, "blob0", 448 * 1024, true, 1);
+	synth_vm_add_device(vm, "tail", tail, false, 2);
+}
+
+/* A file of exactly RL_STREAM_LOAD_WHOLE_MAX bytes is read whole, 8 more are not. */
+static void test_threshold(void **state)
+{
+	struct fix *f = *state;
+	struct synth_vm vm;
+	uint64_t size;
+	size_t tail;
+
+	threshold_vm(&vm, 1024);
+	assert_int_equal(synth_vm_save(&vm, f->path, NULL, &f->err), 0);
+	size = file_size(f->path);
+	synth_vm_free(&vm);
+	/* the inline payload ends 8-aligned, and the footer follows it */
+	assert_true(size < RL_STREAM_LOAD_WHOLE_MAX);
+	tail = 1024 + (size_t)(RL_STREAM_LOAD_WHOLE_MAX - size);
+
+	threshold_vm(&vm, tail);
+	assert_int_equal(synth_vm_save(&vm, f->path, NULL, &f->err), 0);
+	assert_int_equal(file_size(f->path), RL_STREAM_LOAD_WHOLE_MAX);
+	assert_int_equal(load_counting_fds(f, &vm), 0);
+	synth_vm_free(&vm);
+
+	threshold_vm(&vm, tail + 8);
+	assert_int_equal(synth_vm_save(&vm, f->path, NULL, &f->err), 0);
+	assert_int_equal(file_size(f->path), RL_STREAM_LOAD_WHOLE_MAX + 8);
+	assert_true(load_counting_fds(f, &vm) > 0);
+	synth_vm_free(&vm);
+}
+
+/* Small or large, the last component must not be a symlink, nor a directory. */
+static void test_symlink_and_directory(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_loader *l;
+	struct synth_vm vm;
+	char link[160];
+
+	snprintf(link, sizeof(link), "%s/link.state", f->dir);
+	assert_int_equal(symlink(f->path, link), 0);
+	for (uint64_t priv = 64 * 1024; priv <= 2 * MiB; priv *= 32) {
+		synth_vm_init(&vm, 0, priv);
+		assert_int_equal(synth_vm_save(&vm, f->path, NULL, &f->err), 0);
+		assert_int_equal(file_size(f->path) <= RL_STREAM_LOAD_WHOLE_MAX,
+				 priv < MiB);
+		assert_int_equal(rl_stream_load_open(&l, link, NULL, &f->err), -ELOOP);
+		assert_non_null(strstr(f->err.msg, link));
+		assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+		rl_stream_load_close(l);
+		synth_vm_free(&vm);
+	}
+	assert_int_equal(rl_stream_load_open(&l, f->dir, NULL, &f->err), -EISDIR);
+	assert_non_null(strstr(f->err.msg, f->dir));
+}
+
 static void test_mismatch_messages(void **state)
 {
 	struct fix *f = *state;
@@ -337,6 +474,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_normal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpr_reboot_writes_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sections_small_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_and_large_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_and_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mismatch_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_failure_leave_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
