@@ -2,10 +2,11 @@
 /*
  * Bad state streams: every byte of a small valid file flipped in turn, every
  * truncation, an unknown version, a length past the end, a duplicate section,
- * a missing footer. Each is refused with a message naming file, section and
- * offset, and the destination VM keeps its sentinel contents: all of them, or,
- * for damage inside a device extent (whose CRC is checked as it is read into
- * the device), its guest RAM.
+ * a missing footer; a sample of them from a small file (read whole at open)
+ * and from one large enough for the io reader. Each is refused with a message
+ * naming file, section and offset, and the destination VM keeps its sentinel
+ * contents: all of them, or, for damage inside a device extent (whose CRC is
+ * checked as it is read into the device), its guest RAM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@ struct fix {
 	struct synth_vm vm, out;
 	unsigned char *good;
 	size_t size;
+	size_t ram_size;			/* of ram1, whose pages end the file */
 	size_t blob_sec, blob_ext, blob_end;	/* blob0's section and extent */
 	struct rl_error err;
 };
@@ -78,13 +80,14 @@ static void find_extent(struct fix *f, const char *name)
 	fail_msg("no section %s", name);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, size_t ram_size)
 {
 	struct fix *f = calloc(1, sizeof(*f));
 
 	synth_tmpdir(f->dir);
 	snprintf(f->path, sizeof(f->path), "%s/vm.state", f->dir);
-	synth_vm_init(&f->vm, 0, 16384);
+	f->ram_size = ram_size;
+	synth_vm_init(&f->vm, 0, ram_size);
 	synth_vm_add_device(&f->vm, "serial0", 200, false, 1);
 	synth_vm_add_device(&f->vm, "blob0", 4096, true, 2);
 	assert_int_equal(synth_vm_save(&f->vm, f->path, NULL, &f->err), 0);
@@ -93,6 +96,16 @@ static int setup(void **state)
 	find_extent(f, "blob0");
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 16384);
+}
+
+static int setup_large(void **state)
+{
+	return setup_with(state, 1024 * 1024);
 }
 
 static int teardown(void **state)
@@ -159,9 +172,9 @@ static bool in_extent(const struct fix *f, size_t off, size_t size)
  */
 static bool in_hole(const struct fix *f, size_t off)
 {
-	size_t region = f->size - 80 - 16384; /* the footer follows the region */
+	size_t region = f->size - 80 - f->ram_size; /* the footer follows the region */
 
-	return off >= region && off < region + 16384 && ((off - region) / 4096) % 4;
+	return off >= region && off < region + f->ram_size && ((off - region) / 4096) % 4;
 }
 
 static void refused(struct fix *f, const void *data, size_t size,
@@ -238,13 +251,43 @@ static void test_every_truncation(void **state)
 		refused(f, f->good, len, "truncation", len);
 }
 
-/* The same through the file reader, on a sample of the cases. */
-static void test_file_reader_path(void **state)
+static size_t find_section(const struct fix *f, const char *name)
+{
+	for (size_t off = 128; off + 64 <= f->size; off += 8) {
+		struct rl_sec_hdr h;
+
+		if (rl_sec_hdr_decode(f->good + off, &h) == RL_FMT_OK &&
+		    !strcmp(h.name, name))
+			return off;
+	}
+	fail_msg("no section %s", name);
+	return 0;
+}
+
+/* A load of f->path after damage at @at: refused, naming the file. */
+static void refused_file(struct fix *f, int ret, const char *what, size_t at,
+			 size_t size)
+{
+	if (in_extent(f, at, size)) {
+		refused_in_extent(f, ret, f->path, what, at);
+		return;
+	}
+	if (ret >= 0)
+		fail_msg("%s at %zu: accepted", what, at);
+	if (!strstr(f->err.msg, f->path))
+		fail_msg("%s at %zu: message '%s'", what, at, f->err.msg);
+	assert_untouched(&f->out);
+}
+
+/* The same from a small file, read whole at open, on a sample of the cases. */
+static void test_small_file_path(void **state)
 {
 	struct fix *f = *state;
 	unsigned char *bad = malloc(f->size);
-	int ret;
+	size_t foot = find_section(f, "footer");
+	char want[320];
 
+	assert_true(f->size <= RL_STREAM_LOAD_WHOLE_MAX);
 	memcpy(bad, f->good, f->size);
 	for (size_t i = 0; i < f->size; i += 97) {
 		if (in_hole(f, i))
@@ -252,21 +295,84 @@ static void test_file_reader_path(void **state)
 		bad[i] ^= 0xff;
 		write_file(f->path, bad, f->size);
 		bad[i] ^= 0xff;
-		ret = synth_vm_load_file(&f->out, f->path, &f->err);
-		if (in_extent(f, i, f->size)) {
-			refused_in_extent(f, ret, f->path, "flip", i);
-			continue;
-		}
-		assert_true(ret < 0);
-		assert_non_null(strstr(f->err.msg, f->path));
-		assert_untouched(&f->out);
+		refused_file(f, synth_vm_load_file(&f->out, f->path, &f->err), "flip", i,
+			     f->size);
 	}
 	for (size_t len = 0; len < f->size; len += 211) {
 		write_file(f->path, f->good, len);
-		assert_true(synth_vm_load_file(&f->out, f->path, &f->err) < 0);
-		assert_untouched(&f->out);
+		refused_file(f, synth_vm_load_file(&f->out, f->path, &f->err), "truncation",
+			     len, len);
 	}
+
+	write_file(f->path, f->good, foot);
+	assert_int_equal(synth_vm_load_file(&f->out, f->path, &f->err), -EINVAL);
+	snprintf(want, sizeof(want), "%s: truncated at offset %zu: the file ends at %zu before the footer",
+		 f->path, foot, foot);
+	assert_string_equal(f->err.msg, want);
+	write_file(f->path, f->good, 0);
+	assert_int_equal(synth_vm_load_file(&f->out, f->path, &f->err), -EINVAL);
+	snprintf(want, sizeof(want), "%s: truncated header (0 bytes; a state stream starts with a 128-byte header)",
+		 f->path);
+	assert_string_equal(f->err.msg, want);
+	assert_untouched(&f->out);
 	free(bad);
+}
+
+static void flip_in_file(const char *path, size_t off)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	unsigned char c;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0xff;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+static void flip_and_load(struct fix *f, size_t at)
+{
+	int ret;
+
+	flip_in_file(f->path, at);
+	ret = synth_vm_load_file(&f->out, f->path, &f->err);
+	flip_in_file(f->path, at);
+	refused_file(f, ret, "flip", at, f->size);
+}
+
+/*
+ * The same through the io reader, from a file above RL_STREAM_LOAD_WHOLE_MAX:
+ * every 97th byte before ram1's pages, bytes of its pages, every byte of the
+ * footer, and truncations that leave the file above the threshold.
+ */
+static void test_large_file_path(void **state)
+{
+	struct fix *f = *state;
+	size_t region = f->size - 80 - f->ram_size;
+	unsigned pages = 0;
+
+	assert_true(f->size > RL_STREAM_LOAD_WHOLE_MAX);
+	write_file(f->path, f->good, f->size);
+	for (size_t i = 0; i < region; i += 97)
+		flip_and_load(f, i);
+	for (size_t i = region; i < f->size - 80; i += 4099) {
+		if (in_hole(f, i))
+			continue;
+		flip_and_load(f, i);
+		pages++;
+	}
+	assert_true(pages >= 32);
+	for (size_t i = f->size - 80; i < f->size; i++)
+		flip_and_load(f, i);
+	for (size_t len = f->size - 1; len > RL_STREAM_LOAD_WHOLE_MAX;
+	     len -= len > f->size - 100 ? 1 : 8191) {
+		write_file(f->path, f->good, len);
+		refused_file(f, synth_vm_load_file(&f->out, f->path, &f->err), "truncation",
+			     len, len);
+	}
+	write_file(f->path, f->good, f->size);
+	assert_int_equal(synth_vm_load_file(&f->out, f->path, &f->err), 0);
+	assert_memory_equal(f->out.ram.blocks[0].host, f->vm.ram.blocks[0].host, f->ram_size);
 }
 
 /* Rewrite the section header at @off through @fn and fix its CRC. */
@@ -283,19 +389,6 @@ static void patch_section(unsigned char *data, size_t off,
 static void huge_payload(struct rl_sec_hdr *h)
 {
 	h->payload_len = 1u << 30;
-}
-
-static size_t find_section(const struct fix *f, const char *name)
-{
-	for (size_t off = 128; off + 64 <= f->size; off += 8) {
-		struct rl_sec_hdr h;
-
-		if (rl_sec_hdr_decode(f->good + off, &h) == RL_FMT_OK &&
-		    !strcmp(h.name, name))
-			return off;
-	}
-	fail_msg("no section %s", name);
-	return 0;
 }
 
 static void test_specific_messages(void **state)
@@ -395,7 +488,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_byte_flipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holes_do_not_reach_the_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_truncation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_reader_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_file_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_file_path, setup_large, teardown),
 		cmocka_unit_test_setup_teardown(test_specific_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_and_missing_sections, setup, teardown),
 	};
