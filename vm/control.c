@@ -250,6 +250,41 @@ gboolean control_migrate_set_capability(const char *name, gboolean on,
 	return TRUE;
 }
 
+static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
+{
+	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
+}
+
+/* The pause breakdown of the last update as query-migrate's "relive-pause". */
+static JsonObject *migrate_pause_json(void)
+{
+	struct pause_times *t = &vm.t;
+	JsonObject *o;
+	uint64_t exec_end, tramp_end;
+
+	if (!t->stop || !t->resumed)
+		return NULL;
+	o = json_object_new();
+	exec_end = t->tramp_entry ? t->tramp_entry : t->main;
+	tramp_end = t->tramp_entry ? t->tramp_exec : t->main;
+	add_us(o, "stop-us", t->stop, t->stopped);
+	add_us(o, "state-written-us", t->stopped, t->written);
+	add_us(o, "exec-us", t->written, exec_end);
+	add_us(o, "trampoline-us", exec_end, tramp_end);
+	add_us(o, "new-main-us", tramp_end, t->main);
+	add_us(o, "state-loaded-us", t->main, t->loaded);
+	add_us(o, "resumed-us", t->loaded, t->resumed);
+	json_object_set_int_member(o, "total-us",
+				   json_object_get_int_member(o, "stop-us") +
+				   json_object_get_int_member(o, "state-written-us") +
+				   json_object_get_int_member(o, "exec-us") +
+				   json_object_get_int_member(o, "trampoline-us") +
+				   json_object_get_int_member(o, "new-main-us") +
+				   json_object_get_int_member(o, "state-loaded-us") +
+				   json_object_get_int_member(o, "resumed-us"));
+	return o;
+}
+
 static JsonNode *obj_node(JsonObject *o)
 {
 	JsonNode *n = json_node_new(JSON_NODE_OBJECT);

@@ -18,67 +18,13 @@
 #include "cpr-transfer.h"
 #include "machine.h"
 #include "migrate.h"
-#include "monitor.h"
+#include "monitors.h"
 #include "relive/cpr-transfer.h"
 #include "vm-error.h"
 
 #define TIMEOUT_MS RL_CPR_TRANSFER_TIMEOUT_MS
 
 /* ------------------------------------------------------------ -incoming */
-
-/* QEMU's MigrationChannel as JSON: {"channel-type": ..., "addr": {...}}. */
-static gboolean parse_channel_json(const char *arg, struct incoming_spec *in, GError **errp)
-{
-	g_autoptr(JsonParser) p = json_parser_new();
-	g_autoptr(GError) je = NULL;
-	JsonObject *o, *addr;
-	JsonNode *root;
-	const char *type, *transport, *stype;
-
-	if (!json_parser_load_from_data(p, arg, -1, &je)) {
-		vm_error(errp, "-incoming %s: not JSON: %s", arg, je->message);
-		return FALSE;
-	}
-	root = json_parser_get_root(p);
-	o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-	type = o ? json_object_get_string_member_with_default(o, "channel-type", NULL) : NULL;
-	addr = o && json_object_has_member(o, "addr") &&
-	       JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "addr")) ?
-	       json_object_get_object_member(o, "addr") : NULL;
-	if (!type || !addr) {
-		vm_error(errp, "-incoming %s: expected {\"channel-type\": \"main\"|\"cpr\", \"addr\": {...}}",
-			 arg);
-		return FALSE;
-	}
-	transport = json_object_get_string_member_with_default(addr, "transport", "");
-	stype = json_object_get_string_member_with_default(addr, "type", "");
-	if (!strcmp(type, "cpr")) {
-		if (strcmp(transport, "socket") || strcmp(stype, "unix") ||
-		    !json_object_has_member(addr, "path")) {
-			vm_error(errp, "-incoming %s: the cpr channel must be a unix socket (\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...)",
-				 arg);
-			return FALSE;
-		}
-		g_free(in->cpr_path);
-		in->cpr_path = g_strdup(json_object_get_string_member(addr, "path"));
-		return TRUE;
-	}
-	if (strcmp(type, "main")) {
-		vm_error(errp, "-incoming %s: unknown channel-type '%s' (main, cpr)", arg, type);
-		return FALSE;
-	}
-	if (!strcmp(transport, "file") && json_object_has_member(addr, "filename")) {
-		in->file = g_strdup(json_object_get_string_member(addr, "filename"));
-		return TRUE;
-	}
-	if (!strcmp(transport, "socket") && !strcmp(stype, "unix") &&
-	    json_object_has_member(addr, "path")) {
-		in->unix_path = g_strdup(json_object_get_string_member(addr, "path"));
-		return TRUE;
-	}
-	vm_error(errp, "-incoming %s: relive-vm's main channel is a file or a unix socket", arg);
-	return FALSE;
-}
 
 gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **errp)
 {
@@ -88,7 +34,8 @@ gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **
 		gboolean main_seen = in->defer || in->file || in->unix_path;
 
 		if (a[0] == '{') {
-			if (!parse_channel_json(a, in, errp))
+			/* JSON needs the module: loaded here, before the pause if there is one */
+			if (!monitors_load_wait(errp) || !monitors->parse_channel(a, in, errp))
 				return FALSE;
 			if (main_seen && (in->defer + !!in->file + !!in->unix_path) > 1)
 				goto twice;
@@ -219,6 +166,9 @@ void transfer_incoming_load(void)
 		incoming_fail("cannot load the incoming state", e->message);
 	}
 	unlink(path);
+	/* Without monitors this process must not take the guest: the old one resumes it. */
+	if (!monitors_load_wait(&e))
+		incoming_fail("startup", e->message);
 	vm.t.loaded = rl_cpr_now_ns();
 	/* from here on the guest is this process's */
 	if (rl_cpr_transfer_ack(sock, &err) < 0)

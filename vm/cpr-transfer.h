@@ -9,7 +9,6 @@
 #define VM_CPR_TRANSFER_H
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 /*
  * struct incoming_spec - what the -incoming options ask for.
@@ -27,6 +26,9 @@ struct incoming_spec {
 
 /* Parses every -incoming; Return: FALSE with @errp naming the bad one. */
 gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **errp);
+
+/* One JSON -incoming argument; in the monitors module (monitors->parse_channel). */
+gboolean incoming_channel_json(const char *arg, struct incoming_spec *in, GError **errp);
 
 /*
  * New process, before memory is created: listen on the main channel, wait

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "machine.h"
-#include "monitor.h"
+#include "monitors.h"
 #include "vm-error.h"
 
 #define MACHINE_SECTION "machine"
@@ -53,7 +53,7 @@ void machine_pause(enum rl_run_state to)
 	cpus_pause(&vm.cpus);
 	machine_set_run(to);
 	if (was)
-		monitor_event("STOP", NULL);
+		monitors_event("STOP");
 }
 
 gboolean machine_vcpu_failed(gpointer opaque)
@@ -67,18 +67,14 @@ void machine_resume(void)
 {
 	machine_set_run(RL_RUN_RUNNING);
 	cpus_resume(&vm.cpus);
-	monitor_event("RESUME", NULL);
+	monitors_event("RESUME");
 }
 
 void machine_set_status(enum rl_mig_status to)
 {
-	JsonObject *data;
-
 	if (rl_mig_status_set(&vm.status, to) < 0)
 		vm.status = to;
-	data = json_object_new();
-	json_object_set_string_member(data, "status", rl_mig_status_name(to));
-	monitor_event("MIGRATION", data);
+	monitors_event_migration(rl_mig_status_name(to));
 }
 
 void machine_stream_config(struct rl_stream_config *cfg)

@@ -18,7 +18,7 @@
 #include "cpr-transfer.h"
 #include "machine.h"
 #include "migrate.h"
-#include "monitor.h"
+#include "monitors.h"
 #include "relive/version.h"
 #include "vm-error.h"
 
@@ -174,6 +174,8 @@ int main(int argc, char **argv)
 	}
 	if (vm.o.daemonize && !cpr_incoming())
 		daemonize_begin();
+	/* on a thread while RAM, VM and state come up; waited for before the guest runs */
+	monitors_load_start();
 
 	if (!memory_create(&vm.mem, &vm.o, cpr_incoming() ? cpr_ram_fd : NULL, NULL, &e))
 		die(e);
@@ -187,6 +189,8 @@ int main(int argc, char **argv)
 	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
 
+	if (!incoming && !transfer && !monitors_load_wait(&e))
+		die(e);
 	if (incoming) {
 		machine_set_run(RL_RUN_INMIGRATE);
 		incoming_load(incoming); /* resumes, or rolls back, or exits */
@@ -208,10 +212,10 @@ int main(int argc, char **argv)
 	if (!serial_attach(vm.o.serial, &e))
 		die(e);
 	for (unsigned i = 0; i < vm.o.monitors->len; i++)
-		if (!monitor_hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
+		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
 			die(e);
 	for (unsigned i = 0; i < vm.o.qmps->len; i++)
-		if (!monitor_qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
+		if (!monitors->qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
 			die(e);
 	if (incoming || transfer)
 		cpr_incoming_finish();
@@ -225,7 +229,7 @@ int main(int argc, char **argv)
 
 	g_main_loop_run(vm.loop);
 
-	monitor_flush_all();
+	monitors->flush_all();
 	if (vm.o.pidfile)
 		unlink(vm.o.pidfile);
 	/* vCPU threads and mappings go with the process */

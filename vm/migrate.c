@@ -16,7 +16,7 @@
 
 #include "machine.h"
 #include "migrate.h"
-#include "monitor.h"
+#include "monitors.h"
 #include "relive/cpr.h"
 #include "relive/io.h"
 #include "relive/stream.h"
@@ -97,7 +97,7 @@ err:
 /* After the state is written: the sockets with what they have queued, the times. */
 static gboolean cpr_table_finish(struct rl_cpr_state *s, GError **errp)
 {
-	int ret = monitor_cpr_save((struct rl_cpr_table *)s);
+	int ret = monitors->cpr_save((struct rl_cpr_table *)s);
 
 	if (ret < 0) {
 		vm_error(errp, "CPR fd table: monitor and serial sockets: %s", g_strerror(-ret));
@@ -164,7 +164,7 @@ static gboolean migrate_run(gpointer opaque)
 			goto resume;
 		}
 		machine_set_status(RL_MIG_COMPLETED);
-		monitor_flush_all();
+		monitors->flush_all();
 		ret = rl_cpr_exec(st, argv, NULL, err);
 		/* Still here: the exec failed and rl_cpr_exec() undid everything. */
 		unlink(path);
@@ -361,7 +361,7 @@ static void rollback(void)
 	 * With -incoming defer the monitors already took their sockets over
 	 * (and consumed the chardev state): describe them afresh.
 	 */
-	if (monitors_adopted && monitor_cpr_save((struct rl_cpr_table *)cpr) < 0)
+	if (monitors_adopted && monitors->cpr_save((struct rl_cpr_table *)cpr) < 0)
 		fprintf(stderr, "relive-vm: rollback: cannot hand the monitor sockets on\n");
 	rl_cpr_exec(cpr, (char *const *)argv->pdata, &opts, &err);
 	fprintf(stderr, "relive-vm: rollback failed: %s\n", err.msg);
@@ -388,8 +388,11 @@ void incoming_load(const char *path)
 	GError *e = NULL;
 	bool was_running = false;
 
-	if (!machine_load(path, &was_running, &e)) {
-		fprintf(stderr, "relive-vm: cannot load the incoming state: %s\n", e->message);
+	if (!machine_load(path, &was_running, &e))
+		g_prefix_error(&e, "cannot load the incoming state: ");
+	/* A module that cannot load rolls back as a state that cannot load does. */
+	if (e || !monitors_load_wait(&e)) {
+		fprintf(stderr, "relive-vm: %s\n", e->message);
 		g_error_free(e);
 		rollback();
 		exit(1);
@@ -414,14 +417,10 @@ void incoming_load(const char *path)
 
 void cpr_incoming_finish(void)
 {
-	JsonObject *data;
-
 	machine_load_release();
 	if (vm.run == RL_RUN_RUNNING)
-		monitor_event("RESUME", NULL);
-	data = json_object_new();
-	json_object_set_string_member(data, "status", "completed");
-	monitor_event("MIGRATION", data);
+		monitors_event("RESUME");
+	monitors_event_migration("completed");
 	if (cpr) {
 		uint64_t holder;
 
@@ -431,45 +430,11 @@ void cpr_incoming_finish(void)
 	memory_populate_background(&vm.mem);
 }
 
-static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
-{
-	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
-}
-
-JsonObject *migrate_pause_json(void)
-{
-	struct pause_times *t = &vm.t;
-	JsonObject *o;
-	uint64_t exec_end, tramp_end;
-
-	if (!t->stop || !t->resumed)
-		return NULL;
-	o = json_object_new();
-	exec_end = t->tramp_entry ? t->tramp_entry : t->main;
-	tramp_end = t->tramp_entry ? t->tramp_exec : t->main;
-	add_us(o, "stop-us", t->stop, t->stopped);
-	add_us(o, "state-written-us", t->stopped, t->written);
-	add_us(o, "exec-us", t->written, exec_end);
-	add_us(o, "trampoline-us", exec_end, tramp_end);
-	add_us(o, "new-main-us", tramp_end, t->main);
-	add_us(o, "state-loaded-us", t->main, t->loaded);
-	add_us(o, "resumed-us", t->loaded, t->resumed);
-	json_object_set_int_member(o, "total-us",
-				   json_object_get_int_member(o, "stop-us") +
-				   json_object_get_int_member(o, "state-written-us") +
-				   json_object_get_int_member(o, "exec-us") +
-				   json_object_get_int_member(o, "trampoline-us") +
-				   json_object_get_int_member(o, "new-main-us") +
-				   json_object_get_int_member(o, "state-loaded-us") +
-				   json_object_get_int_member(o, "resumed-us"));
-	return o;
-}
-
 /* ------------------------------------------------ monitors across the exec */
 
 gboolean cpr_restore_monitors(GError **errp)
 {
-	int ret = monitor_cpr_restore((const struct rl_cpr_table *)cpr);
+	int ret = monitors->cpr_restore((const struct rl_cpr_table *)cpr);
 
 	monitors_adopted = ret == 0;
 

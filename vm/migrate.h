@@ -9,7 +9,6 @@
 
 #include <stdbool.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 /* ---------------------------------------------------------------- outgoing */
 
@@ -48,8 +47,5 @@ void incoming_load(const char *path);
 gboolean cpr_restore_monitors(GError **errp);
 /* After resume: monitors adopted, events sent, holder released, RAM populated. */
 void cpr_incoming_finish(void);
-
-/* The pause breakdown of the last update as query-migrate's "relive-pause". */
-JsonObject *migrate_pause_json(void);
 
 #endif

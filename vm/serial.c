@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "chardev.h"
 #include "devices.h"
+#include "monitors.h"
 #include "vm-error.h"
 
 #define LSR_DR 0x01
@@ -54,7 +54,7 @@ void serial_flush(void)
 	uart.flush_pending = false;
 	g_mutex_unlock(&uart.lock);
 	if (uart.chr && out->len)
-		chardev_write_all(uart.chr, out->data, out->len);
+		monitors->chardev_write_all(uart.chr, out->data, out->len);
 	g_byte_array_unref(out);
 }
 
@@ -64,7 +64,7 @@ static void serial_input(ChardevConn *conn, void *opaque)
 	size_t n;
 
 	g_mutex_lock(&uart.lock);
-	n = chardev_conn_take(conn, buf, RX_FIFO - uart.s.rx_len);
+	n = monitors->chardev_conn_take(conn, buf, RX_FIFO - uart.s.rx_len);
 	memcpy(uart.s.rx + uart.s.rx_len, buf, n);
 	uart.s.rx_len += n;
 	g_mutex_unlock(&uart.lock);
@@ -90,7 +90,7 @@ gboolean serial_attach(const char *spec, GError **errp)
 	uart.attached = true;
 	g_mutex_unlock(&uart.lock);
 	if (spec && strcmp(spec, "none")) {
-		uart.chr = chardev_new(SERIAL_NAME, spec, &serial_ops, NULL, FALSE, errp);
+		uart.chr = monitors->chardev_new(SERIAL_NAME, spec, &serial_ops, NULL, FALSE, errp);
 		if (!uart.chr) {
 			g_prefix_error(errp, "-serial %s: ", spec);
 			return FALSE;

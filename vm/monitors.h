@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The monitors as a module. HMP, QMP, the chardevs under them and the
+ * commands behind them (control.c) are built into relive-vm-monitors.so, the
+ * one part of relive-vm that needs json-glib and GIO. Linking those into the
+ * binary would cost every cpr-exec update their dynamic loading (about
+ * 0.7 ms here) inside the guest's pause; as a module they load on a thread
+ * while the new process maps RAM, creates the VM and reads its state, and
+ * the load is waited for before the guest resumes, so a module that cannot
+ * load still rolls the update back.
+ *
+ * The module finds the machine (struct machine vm, machine_*, migrate_*,
+ * librelive) among the symbols this binary exports; the machine reaches the
+ * module through struct vm_monitors_ops only.
+ */
+#ifndef VM_MONITORS_H
+#define VM_MONITORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "chardev.h"
+
+struct incoming_spec;
+struct rl_cpr_table;
+
+/* Bumped whenever this structure or struct machine changes meaning. */
+#define VM_MONITORS_ABI 1
+#define VM_MONITORS_SYMBOL "relive_vm_monitors"
+#define VM_MONITORS_FILE "relive-vm-monitors.so"
+
+struct vm_monitors_ops {
+	uint32_t abi;
+	const char *version;	/* RELIVE_VERSION the module was built as */
+	size_t machine_size;	/* sizeof(struct machine) in the module */
+
+	/* -monitor SPEC and -qmp SPEC */
+	gboolean (*hmp_add)(const char *spec, GError **errp);
+	gboolean (*qmp_add)(const char *spec, GError **errp);
+	/* A QMP event; @status non-NULL adds {"status": @status} (MIGRATION). */
+	void (*event)(const char *name, const char *status);
+	/* Writes every queued reply and event out before an exec or exit. */
+	void (*flush_all)(void);
+	/* The monitor and serial sockets across cpr-exec and cpr-transfer (monitor.h). */
+	int (*cpr_save)(struct rl_cpr_table *table);
+	int (*cpr_restore)(const struct rl_cpr_table *table);
+	/* -incoming '{"channel-type": ..., "addr": {...}}' into @in. */
+	gboolean (*parse_channel)(const char *arg, struct incoming_spec *in, GError **errp);
+	/* The serial port's backend (chardev.h). */
+	Chardev *(*chardev_new)(const char *id, const char *spec,
+				const struct chardev_ops *ops, void *opaque,
+				gboolean multi, GError **errp);
+	void (*chardev_write_all)(Chardev *chr, const void *buf, size_t len);
+	size_t (*chardev_conn_take)(ChardevConn *conn, void *buf, size_t max);
+};
+
+/* NULL until monitors_load_wait() succeeded. */
+extern const struct vm_monitors_ops *monitors;
+
+/*
+ * Starts loading the module on a thread. Call once the process will not fork
+ * any more (after -daemonize's fork).
+ */
+void monitors_load_start(void);
+
+/*
+ * Waits for the load (or loads here if it was not started). Next to this
+ * binary first, then in the directory relive-vm was installed to load it from.
+ * Return: TRUE with @monitors set, or FALSE with a message naming the file.
+ */
+gboolean monitors_load_wait(GError **errp);
+
+/* QMP events from the machine side; nothing while the module is not loaded. */
+void monitors_event(const char *name);
+void monitors_event_migration(const char *status);
+
+#endif
