@@ -628,6 +628,94 @@ static void case_missing_binary(void)
 	hv_vm_stop(&v);
 }
 
+/*
+ * relive-vm copied to DIR with @module_src (NULL: a file that is no ELF
+ * object) as its monitors module. Return: the copy's path, g_free.
+ */
+static char *binary_with_module(const char *dir, const char *module_src)
+{
+	g_autofree char *bin = NULL, *data = NULL, *mod = g_build_filename(dir, "relive-vm-monitors.so", NULL);
+	g_autoptr(GError) e = NULL;
+	gsize len;
+
+	g_mkdir_with_parents(dir, 0700);
+	bin = g_build_filename(dir, "relive-vm", NULL);
+	hv_assert(g_file_get_contents(hv_vm_binary(), &data, &len, &e) &&
+		  g_file_set_contents(bin, data, len, &e), "copy relive-vm: %s", e->message);
+	hv_assert(chmod(bin, 0755) == 0, "chmod %s", bin);
+	g_clear_pointer(&data, g_free);
+	if (module_src)
+		hv_assert(g_file_get_contents(module_src, &data, &len, &e), "%s: %s", module_src,
+			  e->message);
+	else
+		data = g_strdup("not a module\n"), len = strlen(data);
+	hv_assert(g_file_set_contents(mod, data, len, &e), "%s: %s", mod, e->message);
+	return g_steal_pointer(&bin);
+}
+
+/*
+ * The monitors module next to the binary: one that does not load, or one
+ * from another build, stops a fresh start with a message naming it, and
+ * rolls a cpr-exec update back to the old binary.
+ */
+static void case_module(void)
+{
+	g_autofree char *broken = hv_path("broken"), *other = hv_path("other");
+	g_autofree char *broken_bin = binary_with_module(broken, NULL);
+	g_autofree char *fake = g_build_filename(RELIVE_BUILD_ROOT, "tests", "vm",
+						 "fake-monitors.so", NULL);
+	g_autofree char *other_bin = binary_with_module(other, fake);
+	const struct {
+		const char *bin, *want;
+	} fresh[] = {
+		{ broken_bin, "relive-vm-monitors.so" },
+		{ other_bin, "built for relive-vm 0.0.0-other" },
+	};
+	struct hv_vm v;
+	g_autofree char *cmd = NULL, *log = NULL;
+	uint64_t before;
+	void *ram;
+	pid_t pid;
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(fresh); i++) {
+		const char *argv[] = { fresh[i].bin, "-m", "16M", "-accel", "thread", NULL };
+		g_autofree char *err = NULL;
+		int status;
+
+		hv_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+				       NULL, NULL, &err, &status, NULL), "spawn %s", argv[0]);
+		hv_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+			  strstr(err, "monitors module") && strstr(err, fresh[i].want),
+			  "%s: exit status %d, message '%s' does not name '%s'", argv[0], status,
+			  err, fresh[i].want);
+	}
+
+	hv_vm_start(&v, accel, 256, 1, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(ram, "cannot map ram0");
+	{
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		const char *suf[] = { "-incoming", state_uri, NULL };
+		char *bin = v.argv[0];
+
+		v.argv[0] = broken_bin;
+		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL, suf);
+		v.argv[0] = bin;
+	}
+	set_cpr_exec(&v, cmd);
+	before = hv_heartbeat(ram, 0);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone");
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck after rollback");
+	log = hv_vm_log(&v);
+	hv_assert(strstr(log, "monitors module") && strstr(log, "rolling back"),
+		  "the log does not say why and that it rolled back:\n%s", log);
+	hv_vm_stop(&v);
+}
+
 /* The state file's size does not follow RAM size (shared memfd RAM is not written). */
 /*
  * x-state-writer fallback: the same update with the pwritev writer; a bad
@@ -795,6 +883,7 @@ int main(int argc, char **argv)
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
 		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
+		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },
 	};
