@@ -34,8 +34,8 @@ gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **
 		gboolean main_seen = in->defer || in->file || in->unix_path;
 
 		if (a[0] == '{') {
-			/* JSON needs the module: loaded here, before the pause if there is one */
-			if (!monitors_load_wait(errp) || !monitors->parse_channel(a, in, errp))
+			/* JSON is the module's */
+			if (!monitors_load(errp) || !monitors->parse_channel(a, in, errp))
 				return FALSE;
 			if (main_seen && (in->defer + !!in->file + !!in->unix_path) > 1)
 				goto twice;
@@ -166,9 +166,6 @@ void transfer_incoming_load(void)
 		incoming_fail("cannot load the incoming state", e->message);
 	}
 	unlink(path);
-	/* Without monitors this process must not take the guest: the old one resumes it. */
-	if (!monitors_load_wait(&e))
-		incoming_fail("startup", e->message);
 	vm.t.loaded = rl_cpr_now_ns();
 	/* from here on the guest is this process's */
 	if (rl_cpr_transfer_ack(sock, &err) < 0)

@@ -130,6 +130,23 @@ static gboolean create_accel(GError **errp)
 	return TRUE;
 }
 
+/* The monitors and the serial port, adopted from before an update or new. */
+static void add_monitors(void)
+{
+	GError *e = NULL;
+
+	if (cpr_incoming() && !cpr_restore_monitors(&e))
+		die(e);
+	if (!serial_attach(vm.o.serial, &e))
+		die(e);
+	for (unsigned i = 0; i < vm.o.monitors->len; i++)
+		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
+			die(e);
+	for (unsigned i = 0; i < vm.o.qmps->len; i++)
+		if (!monitors->qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
+			die(e);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t t_main = rl_cpr_now_ns();
@@ -174,8 +191,6 @@ int main(int argc, char **argv)
 	}
 	if (vm.o.daemonize && !cpr_incoming())
 		daemonize_begin();
-	/* on a thread while RAM, VM and state come up; waited for before the guest runs */
-	monitors_load_start();
 
 	if (!memory_create(&vm.mem, &vm.o, cpr_incoming() ? cpr_ram_fd : NULL, NULL, &e))
 		die(e);
@@ -189,7 +204,8 @@ int main(int argc, char **argv)
 	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
 
-	if (!incoming && !transfer && !monitors_load_wait(&e))
+	/* after a cpr-exec update, off the pause: incoming_load() */
+	if (!(incoming && cpr_incoming()) && !monitors_load(&e))
 		die(e);
 	if (incoming) {
 		machine_set_run(RL_RUN_INMIGRATE);
@@ -207,16 +223,8 @@ int main(int argc, char **argv)
 
 	/* The guest runs: everything below is outside any update's pause. */
 	vm.loop = g_main_loop_new(NULL, FALSE);
-	if (cpr_incoming() && !cpr_restore_monitors(&e))
-		die(e);
-	if (!serial_attach(vm.o.serial, &e))
-		die(e);
-	for (unsigned i = 0; i < vm.o.monitors->len; i++)
-		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
-			die(e);
-	for (unsigned i = 0; i < vm.o.qmps->len; i++)
-		if (!monitors->qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
-			die(e);
+	if (monitors) /* else an update could not hand the guest back (incoming_load) */
+		add_monitors();
 	if (incoming || transfer)
 		cpr_incoming_finish();
 	if (vm.o.pidfile && !write_pidfile(vm.o.pidfile, &e))
@@ -229,7 +237,8 @@ int main(int argc, char **argv)
 
 	g_main_loop_run(vm.loop);
 
-	monitors->flush_all();
+	if (monitors)
+		monitors->flush_all();
 	if (vm.o.pidfile)
 		unlink(vm.o.pidfile);
 	/* vCPU threads and mappings go with the process */

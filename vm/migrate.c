@@ -383,16 +383,52 @@ static gpointer holder_thread(gpointer opaque)
 	return NULL;
 }
 
+/*
+ * After a cpr-exec update the monitors module loads once the guest runs
+ * again (monitors.h). When it cannot, this process cannot be managed: it
+ * hands the guest back to the old binary the way an update would, by
+ * stopping it, saving its state again and executing the rollback command.
+ * If even that fails the guest keeps running here, without monitors.
+ */
+static void incoming_undo(const char *path, GError *why)
+{
+	struct rl_stream_save_opts so = { .mode = RL_MODE_CPR_EXEC };
+	struct rl_stream_saver *s = NULL;
+	bool was_running = rl_run_state_is_running(vm.run);
+	GError *e = NULL;
+	int ret;
+
+	fprintf(stderr, "relive-vm: %s\n", why->message);
+	g_error_free(why);
+	so.io.buf_size = stream_buf_size();
+	cpus_pause(&vm.cpus);
+	vm.save_running = was_running;
+	ret = rl_stream_save_begin(&s, path, &so, &saver_err);
+	if (ret == 0) {
+		ret = machine_save(s, &e);
+		if (ret == 0)
+			ret = rl_stream_save_commit(s);
+		else
+			rl_stream_save_abort(s);
+	}
+	if (ret == 0)
+		rollback();
+	else
+		fprintf(stderr, "relive-vm: cannot save the state for the rollback: %s\n",
+			e ? e->message : saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
+	g_clear_error(&e);
+	fprintf(stderr, "relive-vm: the guest stays in this process, without monitors\n");
+	if (was_running)
+		cpus_resume(&vm.cpus);
+}
+
 void incoming_load(const char *path)
 {
 	GError *e = NULL;
 	bool was_running = false;
 
-	if (!machine_load(path, &was_running, &e))
-		g_prefix_error(&e, "cannot load the incoming state: ");
-	/* A module that cannot load rolls back as a state that cannot load does. */
-	if (e || !monitors_load_wait(&e)) {
-		fprintf(stderr, "relive-vm: %s\n", e->message);
+	if (!machine_load(path, &was_running, &e)) {
+		fprintf(stderr, "relive-vm: cannot load the incoming state: %s\n", e->message);
 		g_error_free(e);
 		rollback();
 		exit(1);
@@ -411,6 +447,8 @@ void incoming_load(const char *path)
 		vm.t.resumed = rl_cpr_now_ns();
 	}
 	vm.status = RL_MIG_COMPLETED;
+	if (!monitors_load(&e))
+		incoming_undo(path, e);
 	if (vm.loop) /* -incoming defer: the monitors exist already */
 		cpr_incoming_finish();
 }

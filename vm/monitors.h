@@ -4,10 +4,10 @@
  * commands behind them (control.c) are built into relive-vm-monitors.so, the
  * one part of relive-vm that needs json-glib and GIO. Linking those into the
  * binary would cost every cpr-exec update their dynamic loading (about
- * 0.7 ms here) inside the guest's pause; as a module they load on a thread
- * while the new process maps RAM, creates the VM and reads its state, and
- * the load is waited for before the guest resumes, so a module that cannot
- * load still rolls the update back.
+ * 0.6-0.9 ms here) inside the guest's pause. As a module they load before
+ * the guest starts on every path but one: after a cpr-exec update they load
+ * once the guest runs again, and a module that cannot load then hands the
+ * guest back to the old binary (migrate.c).
  *
  * The module finds the machine (struct machine vm, machine_*, migrate_*,
  * librelive) among the symbols this binary exports; the machine reaches the
@@ -55,21 +55,15 @@ struct vm_monitors_ops {
 	size_t (*chardev_conn_take)(ChardevConn *conn, void *buf, size_t max);
 };
 
-/* NULL until monitors_load_wait() succeeded. */
+/* NULL until monitors_load() succeeded. */
 extern const struct vm_monitors_ops *monitors;
 
 /*
- * Starts loading the module on a thread. Call once the process will not fork
- * any more (after -daemonize's fork).
- */
-void monitors_load_start(void);
-
-/*
- * Waits for the load (or loads here if it was not started). Next to this
- * binary first, then in the directory relive-vm was installed to load it from.
+ * Loads the module (once): next to this binary first, then from the
+ * directory relive-vm was installed to load it from.
  * Return: TRUE with @monitors set, or FALSE with a message naming the file.
  */
-gboolean monitors_load_wait(GError **errp);
+gboolean monitors_load(GError **errp);
 
 /* QMP events from the machine side; nothing while the module is not loaded. */
 void monitors_event(const char *name);

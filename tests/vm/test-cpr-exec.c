@@ -655,8 +655,9 @@ static char *binary_with_module(const char *dir, const char *module_src)
 
 /*
  * The monitors module next to the binary: one that does not load, or one
- * from another build, stops a fresh start with a message naming it, and
- * rolls a cpr-exec update back to the old binary.
+ * from another build, stops a fresh start with a message naming it; after a
+ * cpr-exec update, where it loads once the guest runs, the new process saves
+ * the state again and rolls back to the old binary.
  */
 static void case_module(void)
 {
@@ -694,6 +695,7 @@ static void case_module(void)
 	pid = v.pid;
 	ram = hv_map_ram(pid, "ram0", 256ull << 20);
 	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
 	{
 		const char *pre[] = { hv_trampoline(), "--", NULL };
 		const char *suf[] = { "-incoming", state_uri, NULL };
@@ -713,6 +715,8 @@ static void case_module(void)
 	log = hv_vm_log(&v);
 	hv_assert(strstr(log, "monitors module") && strstr(log, "rolling back"),
 		  "the log does not say why and that it rolled back:\n%s", log);
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "guest RAM changed across the rollback");
 	hv_vm_stop(&v);
 }
 
