@@ -2,14 +2,16 @@
 /*
  * vCPU threads and the two accelerators. KVM: the VM fd, memory slots, one
  * vCPU fd per thread running KVM_RUN, port I/O handed to the devices, and
- * the complete register state (regs, sregs, FPU/XSAVE, XCRs, the MSRs KVM
- * lists, vCPU events, debug registers) as bytes. thread: a host thread per
- * vCPU that executes no guest code and writes the heartbeat into guest RAM.
+ * the complete vCPU state (CPUID table, regs, sregs, FPU/XSAVE, XCRs, the
+ * MSRs KVM lists, vCPU events, debug registers) as bytes. thread: a host
+ * thread per vCPU that executes no guest code and writes the heartbeat into
+ * guest RAM.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +29,16 @@
 #define THREAD_BEAT_NS 20000
 
 #define CPU_STATE_MAGIC 0x50434c52u /* "RLCP" */
-#define CPU_STATE_VERSION 1
+/* 2: the CPUID table the guest saw. 1 (without it) still loads. */
+#define CPU_STATE_VERSION 2
 #define ACCEL_ID_KVM 1
 #define ACCEL_ID_THREAD 2
+#define CPU_MAX_CPUID 4096
 
-/* The layout of one vCPU's saved state; all fields in host (x86) order. */
+/*
+ * The layout of one vCPU's saved state (docs/format.md); all fields in host
+ * (x86) order. Version 1 ends the header after flags.
+ */
 struct cpu_state_hdr {
 	uint32_t magic;
 	uint32_t version;
@@ -39,7 +46,11 @@ struct cpu_state_hdr {
 	uint32_t nr_msrs;
 	uint32_t xsave_size;
 	uint32_t flags;
+	uint32_t nr_cpuid;	/* struct kvm_cpuid_entry2 after the XSAVE area */
+	uint32_t reserved;
 };
+
+#define CPU_STATE_HDR_V1 offsetof(struct cpu_state_hdr, nr_cpuid)
 
 #define CPU_HAS_XCRS 0x1u
 #define CPU_HAS_DEBUGREGS 0x2u
@@ -349,7 +360,9 @@ static gboolean kvm_get_cpuid(struct cpus *c, GError **errp)
 
 		cpuid->nent = n;
 		if (ioctl(c->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+			g_free(c->cpuid);
 			c->cpuid = cpuid;
+			c->nr_cpuid = cpuid->nent;
 			return TRUE;
 		}
 		g_free(cpuid);
@@ -363,7 +376,7 @@ static gboolean kvm_get_cpuid(struct cpus *c, GError **errp)
 }
 
 gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
-		     uint32_t entry, bool probe, cpus_pio_fn pio, GError **errp)
+		     uint32_t entry, bool from_state, cpus_pio_fn pio, GError **errp)
 {
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigset_t set, old;
@@ -375,7 +388,7 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 	c->vcpu = g_new0(struct vcpu, nr);
 	sigaction(SIG_KICK, &sa, NULL);
 
-	if (c->kvm && !kvm_get_cpuid(c, errp))
+	if (c->kvm && !from_state && !kvm_get_cpuid(c, errp))
 		return FALSE;
 	for (unsigned i = 0; i < nr; i++) {
 		struct vcpu *v = &c->vcpu[i];
@@ -393,7 +406,7 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 			}
 		}
 	}
-	if (c->kvm && probe && !probe_msrs(c, &c->vcpu[0], errp))
+	if (c->kvm && !from_state && !probe_msrs(c, &c->vcpu[0], errp))
 		return FALSE;
 
 	/* vCPU threads take the kick signal only while they run the guest. */
@@ -457,12 +470,17 @@ void cpus_pause(struct cpus *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static size_t state_size(size_t hdr, uint32_t nr_msrs, uint32_t xsave_size, uint32_t nr_cpuid)
+{
+	return hdr + sizeof(struct cpu_state_fixed) + nr_msrs * sizeof(struct kvm_msr_entry) +
+	       xsave_size + nr_cpuid * sizeof(struct kvm_cpuid_entry2);
+}
+
 size_t cpus_state_size(struct cpus *c)
 {
 	if (!c->kvm)
 		return sizeof(struct cpu_state_hdr);
-	return sizeof(struct cpu_state_hdr) + sizeof(struct cpu_state_fixed) +
-	       c->nr_msrs * sizeof(struct kvm_msr_entry) + c->xsave_size;
+	return state_size(sizeof(struct cpu_state_hdr), c->nr_msrs, c->xsave_size, c->nr_cpuid);
 }
 
 gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp)
@@ -471,6 +489,8 @@ gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp)
 	struct cpu_state_fixed *f = (void *)(h + 1);
 	struct kvm_msr_entry *msrs = (void *)(f + 1);
 	void *xsave = msrs + c->nr_msrs;
+	struct kvm_cpuid_entry2 *cpuid = (void *)((char *)xsave + c->xsave_size);
+	struct kvm_cpuid2 *table = c->cpuid;
 	struct vcpu *v = &c->vcpu[i];
 	struct kvm_msrs *req;
 	int ret;
@@ -483,6 +503,15 @@ gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp)
 		return TRUE;
 	h->nr_msrs = c->nr_msrs;
 	h->xsave_size = c->xsave_size;
+	h->nr_cpuid = c->nr_cpuid;
+	/* What the guest sees, from KVM: the table set, with the bits KVM keeps current. */
+	table->nent = c->nr_cpuid;
+	if (ioctl(v->fd, KVM_GET_CPUID2, table) < 0 || table->nent != c->nr_cpuid) {
+		vm_error(errp, "vCPU %u: KVM_GET_CPUID2: %s", i,
+			 table->nent != c->nr_cpuid ? "the table changed size" : g_strerror(errno));
+		return FALSE;
+	}
+	memcpy(cpuid, table->entries, c->nr_cpuid * sizeof(*cpuid));
 	if (ioctl(v->fd, KVM_GET_REGS, &f->regs) < 0 ||
 	    ioctl(v->fd, KVM_GET_SREGS, &f->sregs) < 0 ||
 	    ioctl(v->fd, KVM_GET_FPU, &f->fpu) < 0 ||
@@ -519,38 +548,87 @@ gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp)
 	return TRUE;
 }
 
+/*
+ * The CPUID table goes in before the state that depends on it (XSAVE, the
+ * MSRs). A version 1 state has none: it gets what KVM supports, as the
+ * process that wrote it did.
+ */
+static gboolean load_cpuid(struct cpus *c, struct vcpu *v, const struct kvm_cpuid_entry2 *e,
+			   uint32_t n, GError **errp)
+{
+	struct kvm_cpuid2 *table;
+
+	if (!n) {
+		if (!c->cpuid && !kvm_get_cpuid(c, errp))
+			return FALSE;
+	} else if (!c->cpuid) {
+		c->cpuid = g_malloc0(sizeof(*table) + n * sizeof(*e));
+		c->nr_cpuid = n;
+	} else if (n != c->nr_cpuid) {
+		vm_error(errp, "CPUID table of %u entries, vCPU 0's has %u", n, c->nr_cpuid);
+		return FALSE;
+	}
+	table = c->cpuid;
+	if (n) {
+		table->nent = n;
+		memcpy(table->entries, e, n * sizeof(*e));
+	}
+	if (ioctl(v->fd, KVM_SET_CPUID2, table) < 0) {
+		vm_error(errp, "KVM_SET_CPUID2 (%u entries): %s", table->nent, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
 		   GError **errp)
 {
 	const struct cpu_state_hdr *h = buf;
-	const struct cpu_state_fixed *f = (const void *)(h + 1);
-	const struct kvm_msr_entry *msrs = (const void *)(f + 1);
+	const struct cpu_state_fixed *f;
+	const struct kvm_msr_entry *msrs;
 	const void *xsave;
 	struct vcpu *v = &c->vcpu[i];
 	struct kvm_vcpu_events ev;
 	struct kvm_msrs *req;
+	size_t hdr_len, want;
+	uint32_t nr_cpuid;
 	int ret;
 
-	if (len < sizeof(*h) || h->magic != CPU_STATE_MAGIC) {
+	if (len < CPU_STATE_HDR_V1 || h->magic != CPU_STATE_MAGIC) {
 		vm_error(errp, "not a relive-vm vCPU state");
 		return FALSE;
 	}
-	if (h->version != CPU_STATE_VERSION) {
-		vm_error(errp, "vCPU state version %u, this binary reads %u", h->version,
+	if (h->version != 1 && h->version != CPU_STATE_VERSION) {
+		vm_error(errp, "vCPU state version %u, this binary reads 1 and %u", h->version,
 			 CPU_STATE_VERSION);
 		return FALSE;
 	}
+	hdr_len = h->version == 1 ? CPU_STATE_HDR_V1 : sizeof(*h);
+	if (len < hdr_len) {
+		vm_error(errp, "vCPU state of %zu bytes, shorter than its %zu-byte header", len,
+			 hdr_len);
+		return FALSE;
+	}
+	nr_cpuid = h->version == 1 ? 0 : h->nr_cpuid;
 	if (h->accel != (c->kvm ? ACCEL_ID_KVM : ACCEL_ID_THREAD)) {
 		vm_error(errp, "saved with -accel %s, this VM runs -accel %s",
 			 h->accel == ACCEL_ID_KVM ? "kvm" : "thread", c->kvm ? "kvm" : "thread");
 		return FALSE;
 	}
-	if (!c->kvm)
-		return TRUE;
-	if (len != sizeof(*h) + sizeof(*f) + h->nr_msrs * sizeof(*msrs) + h->xsave_size) {
-		vm_error(errp, "vCPU state of %zu bytes, expected %zu for %u MSRs and %u bytes of XSAVE",
-			 len, sizeof(*h) + sizeof(*f) + h->nr_msrs * sizeof(*msrs) + h->xsave_size,
-			 h->nr_msrs, h->xsave_size);
+	if (!c->kvm) {
+		if (len == hdr_len)
+			return TRUE;
+		vm_error(errp, "vCPU state of %zu bytes, -accel thread saves %zu", len, hdr_len);
+		return FALSE;
+	}
+	want = state_size(hdr_len, h->nr_msrs, h->xsave_size, nr_cpuid);
+	if (len != want) {
+		vm_error(errp, "vCPU state version %u of %zu bytes, expected %zu for %u MSRs, %u bytes of XSAVE and %u CPUID entries",
+			 h->version, len, want, h->nr_msrs, h->xsave_size, nr_cpuid);
+		return FALSE;
+	}
+	if (h->version != 1 && (!nr_cpuid || nr_cpuid > CPU_MAX_CPUID)) {
+		vm_error(errp, "vCPU state with %u CPUID entries", nr_cpuid);
 		return FALSE;
 	}
 	if (h->xsave_size && h->xsave_size != c->xsave_size) {
@@ -558,7 +636,12 @@ gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
 			 c->xsave_size);
 		return FALSE;
 	}
+	f = (const void *)((const char *)buf + hdr_len);
+	msrs = (const void *)(f + 1);
 	xsave = msrs + h->nr_msrs;
+	if (!load_cpuid(c, v, (const void *)((const char *)xsave + h->xsave_size), nr_cpuid,
+			errp))
+		return FALSE;
 	if (ioctl(v->fd, KVM_SET_REGS, &f->regs) < 0) {
 		vm_error(errp, "KVM_SET_REGS: %s", g_strerror(errno));
 		return FALSE;

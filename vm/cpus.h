@@ -42,7 +42,8 @@ struct cpus {
 	int kvm_fd;
 	int vm_fd;
 	size_t run_size;
-	void *cpuid;		/* struct kvm_cpuid2 */
+	void *cpuid;		/* struct kvm_cpuid2, room for nr_cpuid entries */
+	unsigned nr_cpuid;	/* CPUID entries of each vCPU */
 	uint32_t *msr_index;	/* the MSRs saved and restored */
 	unsigned nr_msrs;
 	uint32_t xsave_size;
@@ -72,11 +73,13 @@ gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, GError **errp);
 /*
  * cpus_create - create @nr vCPUs (KVM when cpus_open_kvm() succeeded,
  * thread otherwise) with their threads parked, registers at the guest
- * program's entry. @probe_msrs: find which MSRs KVM can read and write back
- * (first start; after an exec the list comes from the stream).
+ * program's entry. A first start gives them the CPUID KVM supports and
+ * finds which MSRs KVM can read and write back. With @from_state a saved
+ * state is loaded before they first run: the guest has seen its CPUID
+ * already, so the table and the MSR list come from the stream (cpus_load()).
  */
 gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
-		     uint32_t entry, bool probe_msrs, cpus_pio_fn pio,
+		     uint32_t entry, bool from_state, cpus_pio_fn pio,
 		     GError **errp);
 
 /* Lets every vCPU run. */
@@ -88,7 +91,10 @@ void cpus_pause(struct cpus *c);
 size_t cpus_state_size(struct cpus *c);
 /* Fills @buf (cpus_state_size() bytes) with vCPU @i's state. Parked vCPUs only. */
 gboolean cpus_save(struct cpus *c, unsigned i, void *buf, GError **errp);
-/* Restores vCPU @i from @buf (@len bytes); the error names the part that failed. */
+/*
+ * Restores vCPU @i from @buf (@len bytes), its CPUID table first; the error
+ * names the part that failed. Only before the vCPU first ran.
+ */
 gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
 		   GError **errp);
 

@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 				relive_guest_end - relive_guest_start, 0);
 	if (!create_accel(&e) || !cpus_map_memory(&vm.cpus, &vm.mem, &e) ||
 	    !cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
-			 !cpr_incoming(), serial_pio, &e))
+			 incoming || defer || transfer, serial_pio, &e))
 		die(e);
 	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
