@@ -174,11 +174,13 @@ void transfer_incoming_load(void)
 	unlink(main_path);
 	if (was_running) {
 		machine_set_run(RL_RUN_RUNNING);
-		cpus_resume(&vm.cpus);
+		vm.t.resumed = rl_cpr_now_ns();
+		/* the vCPUs take the CPU first: monitors and the rest can wait */
+		cpus_resume_handoff(&vm.cpus, CPUS_HANDOFF_US);
 	} else {
 		machine_set_run(RL_RUN_PAUSED);
+		vm.t.resumed = rl_cpr_now_ns();
 	}
-	vm.t.resumed = rl_cpr_now_ns();
 	vm.status = RL_MIG_COMPLETED;
 }
 

@@ -172,6 +172,8 @@ static void cpu_fail(struct cpus *c, struct vcpu *v, const char *fmt, ...)
 		c->fail_msg = msg;
 	else
 		g_free(msg);
+	if (c->handoff)
+		pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	if (c->on_fail)
 		g_idle_add(c->on_fail, NULL);
@@ -189,6 +191,11 @@ static bool cpu_wait_run(struct cpus *c, struct vcpu *v, bool dead)
 	}
 	if (v->run)
 		v->run->immediate_exit = 0;
+	if (v->resumes != c->resumes) {
+		v->resumes = c->resumes;
+		if (++c->released == c->nr && c->handoff)
+			pthread_cond_broadcast(&c->cond);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return true;
 }
@@ -379,10 +386,15 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 		     uint32_t entry, bool from_state, cpus_pio_fn pio, GError **errp)
 {
 	struct sigaction sa = { .sa_handler = kick_handler };
+	pthread_condattr_t ca;
 	sigset_t set, old;
 
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	/* cpus_resume_handoff() waits with a deadline the wall clock cannot move */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	c->nr = nr;
 	c->pio = pio;
 	c->vcpu = g_new0(struct vcpu, nr);
@@ -448,9 +460,33 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 void cpus_resume(struct cpus *c)
 {
 	pthread_mutex_lock(&c->lock);
+	c->resumes++;
+	c->released = 0;
 	__atomic_store_n(&c->run_allowed, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+}
+
+bool cpus_resume_handoff(struct cpus *c, unsigned timeout_us)
+{
+	struct timespec dl;
+	bool done;
+
+	cpus_resume(c);
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_nsec += (long)timeout_us * 1000;
+	dl.tv_sec += dl.tv_nsec / 1000000000;
+	dl.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&c->lock);
+	c->handoff = true;
+	/* a vCPU that failed stays in its wait for good */
+	while (c->released < c->nr && !c->failed &&
+	       pthread_cond_timedwait(&c->cond, &c->lock, &dl) != ETIMEDOUT)
+		;
+	done = c->released == c->nr;
+	c->handoff = false;
+	pthread_mutex_unlock(&c->lock);
+	return done;
 }
 
 void cpus_pause(struct cpus *c)

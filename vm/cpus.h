@@ -25,6 +25,7 @@ struct vcpu {
 	unsigned index;
 	pthread_t thread;
 	bool started;
+	unsigned resumes;	/* c->resumes when it last left its wait */
 	int fd;			/* KVM vCPU fd, -1 for thread */
 	struct kvm_run *run;
 	volatile uint64_t *heartbeat; /* thread accel */
@@ -55,6 +56,9 @@ struct cpus {
 	pthread_cond_t cond;
 	bool run_allowed;
 	unsigned parked;
+	unsigned resumes;	/* cpus_resume() calls */
+	unsigned released;	/* vCPUs that left their wait since the last one */
+	bool handoff;		/* cpus_resume_handoff() waits for them */
 	bool failed;		/* a vCPU hit an error KVM reported */
 	char *fail_msg;
 	GSourceFunc on_fail;	/* run on the main loop after a failure */
@@ -84,6 +88,15 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 
 /* Lets every vCPU run. */
 void cpus_resume(struct cpus *c);
+/*
+ * cpus_resume_handoff - cpus_resume(), then wait up to @timeout_us until
+ * every vCPU thread has left its wait (or one failed): a thread just woken
+ * may wait for a CPU that the caller would otherwise keep for work that can
+ * come after the guest runs. Return: false on timeout.
+ */
+bool cpus_resume_handoff(struct cpus *c, unsigned timeout_us);
+/* How long an incoming VMM lets its vCPUs go first after the load. */
+#define CPUS_HANDOFF_US 2000
 /* Stops every vCPU and waits until all are parked. */
 void cpus_pause(struct cpus *c);
 

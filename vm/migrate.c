@@ -441,7 +441,8 @@ void incoming_load(const char *path)
 	if (was_running) {
 		machine_set_run(RL_RUN_RUNNING);
 		vm.t.resumed = rl_cpr_now_ns();
-		cpus_resume(&vm.cpus);
+		/* the vCPUs take the CPU first: monitors and the rest can wait */
+		cpus_resume_handoff(&vm.cpus, CPUS_HANDOFF_US);
 	} else {
 		machine_set_run(RL_RUN_PAUSED);
 		vm.t.resumed = rl_cpr_now_ns();

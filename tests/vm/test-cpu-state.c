@@ -4,7 +4,8 @@
  * the CPUID table a guest saw is the one it sees after the update (not what
  * KVM supports in the new process), a vCPU section written before the table
  * was saved (version 1) still loads, and a section this binary cannot read
- * is refused with a message naming it. The state file is edited between the
+ * is refused with a message naming it, and a vCPU that fails as soon as it
+ * runs again leaves a VM that answers. The state file is edited between the
  * save and the load by this program itself, run as the front of
  * cpr-exec-command: test-vm-cpu-state --edit OP FILE COMMAND...
  * Usage: test-vm-cpu-state kvm|thread CASE.
@@ -39,6 +40,8 @@
 #define CPU_VERSION 4
 #define CPU_NR_CPUID 24
 #define CPUID_ENTRY 40u
+#define SREGS_CS_BASE 144u	/* struct kvm_sregs after struct kvm_regs, cs first */
+#define NO_MEMORY_GPA 0x80000000u	/* above RAM, below the ROM */
 
 #define BRAND "relive: the CPUID table came from the state stream."
 
@@ -169,6 +172,17 @@ static void edit_version(unsigned char *h, void *opaque)
 	seal(h);
 }
 
+/* vCPU 0's code segment moves where there is no memory: it cannot fetch an instruction. */
+static void edit_fault(unsigned char *h, void *opaque)
+{
+	unsigned char *p = h + SEC_HDR;
+
+	if (!is_cpu(h) || strcmp((const char *)h + 8, "cpu/0"))
+		return;
+	put32(p + CPU_HDR_V2 + SREGS_CS_BASE, NO_MEMORY_GPA);
+	seal(h);
+}
+
 static void edit_nent(unsigned char *h, void *opaque)
 {
 	uint32_t n;
@@ -239,6 +253,8 @@ static int edit_main(char **argv)
 		hv_assert(done && done % 3 == 0, "no brand-string leaves in the CPUID tables");
 	} else if (!strcmp(op, "version")) {
 		walk(b, edit_version, NULL);
+	} else if (!strcmp(op, "fault")) {
+		walk(b, edit_fault, NULL);
 	} else if (!strcmp(op, "nent")) {
 		walk(b, edit_nent, NULL);
 	} else if (!strcmp(op, "v1")) {
@@ -455,6 +471,38 @@ static void case_refused(void)
 		refused("nent", "CPUID entries");
 }
 
+/*
+ * vCPU 0 fails as soon as the new process lets it run: the resume does not
+ * wait for it for good, the VM stops with internal-error and its monitors
+ * answer.
+ */
+static void case_vcpu_fails(void)
+{
+	struct hv_vm v;
+	void *ram = start(&v, NULL);
+	g_autofree char *log = NULL;
+	g_autofree char *st = NULL;
+	pid_t pid = v.pid;
+
+	update(&v, ram, NULL);
+	set_update(&v, "fault");
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	for (int i = 0; i < 500; i++) {
+		g_free(st);
+		st = hv_status(&v);
+		if (!strcmp(st, "internal-error"))
+			break;
+		g_usleep(10000);
+	}
+	log = hv_vm_log(&v);
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone:\n%s", log);
+	hv_assert(!strcmp(st, "internal-error"), "status '%s' after a vCPU failed:\n%s", st, log);
+	hv_assert(strstr(log, "vCPU 0:"), "the log does not name the vCPU:\n%s", log);
+	printf("vCPU 0 failed after the update: %s", strstr(log, "vCPU 0:"));
+	hv_vm_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c;
@@ -476,8 +524,16 @@ int main(int argc, char **argv)
 		case_old_section();
 	} else if (!strcmp(c, "refused")) {
 		case_refused();
+	} else if (!strcmp(c, "vcpu-fails")) {
+		if (strcmp(accel, "kvm")) {
+			fprintf(stderr, "-accel thread runs no guest code\n");
+			hv_cleanup();
+			return HV_SKIP;
+		}
+		case_vcpu_fails();
 	} else {
-		fprintf(stderr, "usage: %s kvm|thread cpuid|old-section|refused\n", argv[0]);
+		fprintf(stderr, "usage: %s kvm|thread cpuid|old-section|refused|vcpu-fails\n",
+			argv[0]);
 		return 2;
 	}
 	hv_cleanup();
