@@ -515,9 +515,9 @@ int main(int argc, char **argv)
 	state = hv_path("vm.state");
 	if (!strcmp(c, "cpuid")) {
 		if (strcmp(accel, "kvm")) {
-			fprintf(stderr, "-accel thread has no CPUID\n");
+			fprintf(stderr, "cpuid: -accel thread has no CPUID; run it with kvm\n");
 			hv_cleanup();
-			return HV_SKIP;
+			return 2;
 		}
 		case_cpuid();
 	} else if (!strcmp(c, "old-section")) {
@@ -526,9 +526,9 @@ int main(int argc, char **argv)
 		case_refused();
 	} else if (!strcmp(c, "vcpu-fails")) {
 		if (strcmp(accel, "kvm")) {
-			fprintf(stderr, "-accel thread runs no guest code\n");
+			fprintf(stderr, "vcpu-fails: -accel thread runs no guest code; run it with kvm\n");
 			hv_cleanup();
-			return HV_SKIP;
+			return 2;
 		}
 		case_vcpu_fails();
 	} else {
