@@ -462,6 +462,7 @@ static void refused(const char *edit, const char *want)
 	g_usleep(50000);
 	hv_assert(hv_heartbeat(ram, 0) == hb, "the guest ran after a refused load");
 	printf("%s: refused: %s\n", edit, strstr(log, "section 'cpu/0'"));
+	hv_vm_stop(&v);
 }
 
 static void case_refused(void)
