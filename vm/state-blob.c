@@ -128,8 +128,13 @@ static size_t map_len(uint64_t size)
 	return (size + 4095) & ~4095ull;
 }
 
-/* @size bytes, 2 MiB-aligned so that the kernel can back them with huge pages. */
-static uint8_t *blob_map(const char *id, uint64_t size)
+/*
+ * @size bytes, 2 MiB-aligned so that the kernel can back them with huge
+ * pages when @huge. Not for a blob that an incoming state lands in: that
+ * memory is first touched inside an update's pause, where a huge page fault
+ * may stop to compact memory (64 MiB took 126 ms instead of 39 ms here).
+ */
+static uint8_t *blob_map(const char *id, uint64_t size, bool huge)
 {
 	size_t len = map_len(size), span = len + HUGE_SIZE;
 	uintptr_t base, start;
@@ -148,7 +153,7 @@ static uint8_t *blob_map(const char *id, uint64_t size)
 	if (start + len < base + span)
 		munmap((void *)(start + len), base + span - start - len);
 	/* Advice only: without transparent huge pages the blob still works. */
-	if (len >= HUGE_SIZE)
+	if (huge && len >= HUGE_SIZE)
 		madvise((void *)start, len, MADV_HUGEPAGE);
 	return (uint8_t *)start;
 }
@@ -160,7 +165,7 @@ struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now)
 	g_strlcpy(b->id, id, sizeof(b->id));
 	g_snprintf(b->data_name, sizeof(b->data_name), "%s/data", id);
 	b->size = size;
-	b->data = blob_map(id, size);
+	b->data = blob_map(id, size, fill_now);
 	if (fill_now) {
 		state_blob_reseed(b);
 	}
