@@ -251,22 +251,8 @@ static gboolean transfer_run(gpointer opaque)
 	}
 	machine_set_status(RL_MIG_ACTIVE);
 
-	vm.t.stop = rl_cpr_now_ns();
-	vm.save_running = was_running;
-	machine_pause(RL_RUN_FINISH_MIGRATE);
-	vm.t.stopped = rl_cpr_now_ns();
-
-	ret = machine_save(saver, &e);
-	if (ret < 0) {
-		rl_stream_save_abort(saver);
+	if (!migrate_stop_and_save(saver, out_state, &out_err, &e))
 		goto resume;
-	}
-	ret = rl_stream_save_commit(saver);
-	if (ret < 0) {
-		vm_error(&e, "%s: %s", out_state, out_err.msg[0] ? out_err.msg : g_strerror(-ret));
-		goto resume;
-	}
-	vm.t.written = rl_cpr_now_ns();
 	rl_cpr_time_set(st, "stop-request", vm.t.stop);
 	rl_cpr_time_set(st, RL_CPR_T_STOP, vm.t.stopped);
 	rl_cpr_time_set(st, RL_CPR_T_STATE, vm.t.written);

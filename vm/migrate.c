@@ -109,6 +109,32 @@ static gboolean cpr_table_finish(struct rl_cpr_state *s, GError **errp)
 	return TRUE;
 }
 
+gboolean migrate_stop_and_save(struct rl_stream_saver *s, const char *path,
+			       const struct rl_error *serr, GError **errp)
+{
+	int ret;
+
+	vm.t.stop = rl_cpr_now_ns();
+	vm.save_running = rl_run_state_is_running(vm.run);
+	machine_pause(RL_RUN_FINISH_MIGRATE);
+	vm.t.stopped = rl_cpr_now_ns();
+
+	ret = machine_save(s, errp);
+	if (ret < 0) {
+		g_prefix_error(errp, "%s: ", path);
+		rl_stream_save_abort(s);
+		return FALSE;
+	}
+	vm.state_size = rl_stream_save_size(s);
+	ret = rl_stream_save_commit(s);
+	if (ret < 0) {
+		vm_error(errp, "%s: %s", path, serr->msg[0] ? serr->msg : g_strerror(-ret));
+		return FALSE;
+	}
+	vm.t.written = rl_cpr_now_ns();
+	return TRUE;
+}
+
 static gboolean migrate_run(gpointer opaque)
 {
 	g_autofree char *path = pending_path;
@@ -136,25 +162,8 @@ static gboolean migrate_run(gpointer opaque)
 		}
 	}
 	machine_set_status(RL_MIG_ACTIVE);
-
-	vm.t.stop = rl_cpr_now_ns();
-	vm.save_running = was_running;
-	machine_pause(RL_RUN_FINISH_MIGRATE);
-	vm.t.stopped = rl_cpr_now_ns();
-
-	ret = machine_save(s, &e);
-	if (ret < 0) {
-		g_prefix_error(&e, "%s: ", path);
-		rl_stream_save_abort(s);
+	if (!migrate_stop_and_save(s, path, err, &e))
 		goto resume;
-	}
-	vm.state_size = rl_stream_save_size(s);
-	ret = rl_stream_save_commit(s);
-	if (ret < 0) {
-		vm_error(&e, "%s: %s", path, err->msg[0] ? err->msg : g_strerror(-ret));
-		goto resume;
-	}
-	vm.t.written = rl_cpr_now_ns();
 
 	if (st) {
 		char **argv = vm.params.cpr_exec_command;
@@ -401,25 +410,21 @@ static void incoming_undo(const char *path, GError *why)
 	fprintf(stderr, "relive-vm: %s\n", why->message);
 	g_error_free(why);
 	so.io.buf_size = stream_buf_size();
-	cpus_pause(&vm.cpus);
-	vm.save_running = was_running;
+	memset(&saver_err, 0, sizeof(saver_err));
 	ret = rl_stream_save_begin(&s, path, &so, &saver_err);
-	if (ret == 0) {
-		ret = machine_save(s, &e);
-		if (ret == 0)
-			ret = rl_stream_save_commit(s);
-		else
-			rl_stream_save_abort(s);
-	}
-	if (ret == 0)
-		rollback();
-	else
+	if (ret < 0)
+		vm_error(&e, "%s: %s", path, saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
+	else if (migrate_stop_and_save(s, path, &saver_err, &e))
+		rollback(); /* returns only if it failed, having said why */
+	if (e)
 		fprintf(stderr, "relive-vm: cannot save the state for the rollback: %s\n",
-			e ? e->message : saver_err.msg[0] ? saver_err.msg : g_strerror(-ret));
+			e->message);
 	g_clear_error(&e);
 	fprintf(stderr, "relive-vm: the guest stays in this process, without monitors\n");
 	if (was_running)
-		cpus_resume(&vm.cpus);
+		machine_resume();
+	else
+		machine_set_run(RL_RUN_PAUSED);
 }
 
 void incoming_load(const char *path)

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <glib.h>
 
+struct rl_error;
+struct rl_stream_saver;
+
 /* ---------------------------------------------------------------- outgoing */
 
 /*
@@ -20,6 +23,15 @@
 gboolean migrate_start(const char *path, GError **errp);
 /* Return: TRUE if a migration was scheduled and not started yet (now cancelled). */
 gboolean migrate_cancel_pending(void);
+
+/*
+ * The stop and the save every outgoing migration shares: the guest stopped
+ * (vm.t.stop, vm.t.stopped), its state written through @s, whose errors go
+ * to @serr, and committed at @path (vm.t.written, vm.state_size). Return:
+ * FALSE with @errp naming @path; @s is gone either way, the guest stopped.
+ */
+gboolean migrate_stop_and_save(struct rl_stream_saver *s, const char *path,
+			       const struct rl_error *serr, GError **errp);
 
 /* ---------------------------------------------------------------- incoming */
 
