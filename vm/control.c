@@ -431,13 +431,9 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 		vm_error(errp, "Guest is waiting for an incoming migration");
 		return FALSE;
 	}
-	if (channels) {
-		u = channel_uri(channels, "main", errp);
-		if (!u)
-			return FALSE;
-	} else {
-		u = g_strdup(uri);
-	}
+	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
+	if (!u)
+		return FALSE;
 	ret = rl_mig_check_blockers(&mv, &vm.params, u, &err);
 	if (ret < 0) {
 		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));
@@ -493,13 +489,9 @@ gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
 		vm_error(errp, "'-incoming' was not specified on the command line");
 		return FALSE;
 	}
-	if (channels) {
-		u = channel_uri(channels, "main", errp);
-		if (!u)
-			return FALSE;
-	} else {
-		u = g_strdup(uri);
-	}
+	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
+	if (!u)
+		return FALSE;
 	if (rl_mig_uri_parse(u, &parsed, &err) < 0 || parsed.kind != RL_URI_FILE) {
 		vm_error(errp, "%s: relive-vm takes incoming migrations from file: URIs only",
 			 err.msg[0] ? err.msg : u);
