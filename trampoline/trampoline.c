@@ -259,7 +259,8 @@ static int load_state(char **envp, bool verbose)
 	return 0;
 }
 
-static void fd_fail(const struct rl_cpr_fd *f, const char *what)
+/* Begins a line about @f: "relive-trampoline: fd 10 'name' (id 1)". */
+static void fd_begin(const struct rl_cpr_fd *f)
 {
 	t_err("relive-trampoline: fd ");
 	t_err_num(f->fd);
@@ -271,13 +272,17 @@ static void fd_fail(const struct rl_cpr_fd *f, const char *what)
 		t_err_num(f->id);
 		t_err(")");
 	}
+}
+
+static void fd_fail(const struct rl_cpr_fd *f, const char *what)
+{
+	fd_begin(f);
 	endl(": ", what, NULL);
 }
 
 /* Step 2: every preserved fd open, close-on-exec clear, and the recorded file. */
 static int verify_fds(bool verbose, bool thorough)
 {
-	bool qemu = state.format == RL_CPR_FORMAT_QEMU;
 	int bad = 0;
 
 	for (uint32_t i = 0; i < state.nfds; i++) {
@@ -317,26 +322,18 @@ static int verify_fds(bool verbose, bool thorough)
 		}
 		/*
 		 * Device and inode already pin a memfd or a socket; only KVM's
-		 * anonymous inodes (all one inode) and QEMU's bare names need the link.
+		 * anonymous inodes (all one inode) need the link. QEMU's entries
+		 * record no kind: open (and inheritable) is all that is known.
 		 */
-		if (f->kind == RL_CPR_FD_KVM || (qemu && rl_cpr_name_is_ram(f->name)) ||
-		    verbose)
+		if (f->kind == RL_CPR_FD_KVM || verbose)
 			seen.link = fd_link(f->fd);
-		if (qemu && rl_cpr_name_is_ram(f->name)) {
-			if (!S_ISREG(st.st_mode) || !seen.link || !t_after(seen.link, "/memfd:"))
-				why = "named like a RAM block but not a memfd";
-		} else {
-			why = rl_cpr_fd_check(f, &seen);
-		}
+		why = rl_cpr_fd_check(f, &seen);
 		if (why) {
 			fd_fail(f, why);
 			bad++;
 		} else if (verbose) {
-			t_err("relive-trampoline: fd ");
-			t_err_num(f->fd);
-			t_err(" '");
-			t_err(f->name);
-			t_err("': ");
+			fd_begin(f);
+			t_err(": ");
 			t_err(rl_cpr_kind_name(f->kind));
 			t_err(" ok -> ");
 			endl(seen.link ? seen.link : "?", NULL, NULL);

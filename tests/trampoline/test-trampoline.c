@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -211,6 +212,103 @@ static void child_qemu(const char *fixture, bool file_backend, char **argv)
 	_exit(99);
 }
 
+/*
+ * A QEMU-format state listing fds the way QEMU 10.2 names them, each opened
+ * as the kind of file QEMU would have there (tests/fixtures/README.md).
+ */
+enum qemu_fd_how {
+	Q_MEMFD,     /* memory-backend-memfd */
+	Q_SHM,       /* memory-backend-shm: a /dev/shm file, already unlinked */
+	Q_EVENTFD,   /* a VFIO interrupt */
+	Q_CHARDEV,   /* a VFIO device, container or iommufd */
+	Q_NOT_OPEN,  /* listed, but not open at exec */
+};
+
+struct qemu_fd {
+	const char *name;
+	int id;
+	int fd;
+	enum qemu_fd_how how;
+};
+
+static const struct qemu_fd *qemu_fds;
+static unsigned qemu_nfds;
+
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/* QEMU's cpr vmstate (docs/format.md): "QCPR", version, fd list, vfio subsection. */
+static size_t qemu_state(const struct qemu_fd *fds, unsigned n, uint8_t *buf)
+{
+	static const char sub[] = "CprState/vfio devices";
+	size_t len = 8;
+
+	be32(buf, 0x51435052);
+	be32(buf + 4, 1);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t nl = strlen(fds[i].name) + 1;
+
+		buf[len++] = 1;
+		be32(buf + len, nl);
+		memcpy(buf + len + 4, fds[i].name, nl);
+		len += 4 + nl;
+		be32(buf + len, (uint32_t)fds[i].id);
+		be32(buf + len + 4, (uint32_t)fds[i].fd);
+		len += 8;
+	}
+	buf[len++] = 0;
+	buf[len++] = 5;
+	buf[len++] = sizeof(sub) - 1;
+	memcpy(buf + len, sub, sizeof(sub) - 1);
+	len += sizeof(sub) - 1;
+	be32(buf + len, 1);
+	len += 4;
+	buf[len++] = 0;
+	return len;
+}
+
+static void child_qemu_fds(char **argv)
+{
+	uint8_t buf[4096];
+	char shm[64];
+	int fd;
+
+	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21);
+	setenv(RL_CPR_QEMU_ENV, "21", 1);
+	for (unsigned i = 0; i < qemu_nfds; i++) {
+		switch (qemu_fds[i].how) {
+		case Q_MEMFD:
+			fd = memfd_create(qemu_fds[i].name, 0);
+			break;
+		case Q_SHM:
+			snprintf(shm, sizeof(shm), "/dev/shm/relive-test-%d", (int)getpid());
+			fd = open(shm, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd >= 0 && (ftruncate(fd, 1 << 20) || unlink(shm)))
+				_exit(83);
+			break;
+		case Q_EVENTFD:
+			fd = eventfd(0, EFD_CLOEXEC);
+			break;
+		case Q_CHARDEV:
+			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			break;
+		default:
+			continue;
+		}
+		/* dup2 clears close-on-exec, as QEMU does right before its exec. */
+		if (fd < 0 || dup2(fd, qemu_fds[i].fd) < 0)
+			_exit(82);
+		close(fd);
+	}
+	execv(tramp, argv);
+	_exit(99);
+}
+
 /* Runs @kind ("relive" or a fixture name) with trampoline @args then "--" @cmd. */
 static void run(const char *name, const char *kind, enum fault fault,
 		bool rollback, const char *const *args, const char *const *cmd)
@@ -241,6 +339,8 @@ static void run(const char *name, const char *kind, enum fault fault,
 		close(efd);
 		if (!strcmp(kind, "relive"))
 			child_relive(fault, argv, rollback);
+		else if (!strcmp(kind, "qemu-fds"))
+			child_qemu_fds(argv);
 		else
 			child_qemu(kind, strstr(kind, "filebackend") != NULL, argv);
 	}
@@ -487,6 +587,68 @@ static void qemu_cases(void)
 	CHECK(res.report[0] == 0, "the new binary ran");
 }
 
+/* QEMU's fds are judged by what they are, never by their name. */
+static void qemu_fds_cases(void)
+{
+	const char *cmd[] = { checker, "--qemu", NULL };
+	static const struct qemu_fd shm[] = {
+		{ "ram0", 0, 10, Q_SHM }, { "pc.bios", 0, 15, Q_MEMFD },
+	};
+	static const struct qemu_fd vfio[] = {
+		{ "ram0", 0, 10, Q_MEMFD },
+		{ "0000:3b:00.0", 0, 22, Q_CHARDEV },
+		{ "0000:3b:00.0_msix", 0, 23, Q_EVENTFD },
+		{ "0000:3b:00.0_msix", 1, 24, Q_EVENTFD },
+		{ "0000:3b:00.0_msi", 0, 25, Q_EVENTFD },
+		{ "0000:3b:00.0_intx", 0, 26, Q_EVENTFD },
+		{ "vfio_container_for_group", 42, 27, Q_CHARDEV },
+		{ "iommufd0", 0, 28, Q_CHARDEV },
+	};
+	struct qemu_fd gone[sizeof(vfio) / sizeof(vfio[0])];
+
+	qemu_fds = shm;
+	qemu_nfds = 2;
+	run("QEMU shm backend", "qemu-fds", F_NONE, false, (const char *[]){ "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "QEMU format, 2 fds"), "format");
+	CHECK(has(res.report, "fd 10 /dev/shm/relive-test-"), "the shm fd did not arrive");
+	CHECK(has(res.report, "arg --qemu\n"), "the new binary did not run");
+
+	qemu_fds = vfio;
+	qemu_nfds = sizeof(vfio) / sizeof(vfio[0]);
+	run("QEMU VFIO and iommufd, verbose", "qemu-fds", F_NONE, false,
+	    (const char *[]){ "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "fd 22 /dev/null") && has(res.report, "fd 23 anon_inode:[eventfd]") &&
+	      has(res.report, "fd 26 anon_inode:[eventfd]") && has(res.report, "fd 27 /dev/null") &&
+	      has(res.report, "fd 28 /dev/null"), "an fd did not arrive");
+	CHECK(has(res.err, "fd 27 'vfio_container_for_group' (id 42): any ok"), "not checked");
+
+	run("QEMU VFIO and iommufd, --check", "qemu-fds", F_NONE, false,
+	    (const char *[]){ "--check", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(res.err[0] == 0, "stderr not empty");
+
+	memcpy(gone, vfio, sizeof(vfio));
+	gone[7].how = Q_NOT_OPEN;
+	qemu_fds = gone;
+	run("QEMU listed fd not open", "qemu-fds", F_NONE, false, NULL, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
+	CHECK(res.report[0] == 0, "the new binary ran");
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} groups[] = {
+	{ "usage", usage_cases },
+	{ "relive", relive_cases },
+	{ "qemu-fixture", qemu_cases },
+	{ "qemu-fds", qemu_fds_cases },
+	{ "exec-errors", exec_error_cases },
+};
+
 int main(int argc, char **argv)
 {
 	static const char *const files[] = {
@@ -511,10 +673,15 @@ int main(int argc, char **argv)
 	unsetenv(RL_CPR_ENV);
 	unsetenv(RL_CPR_QEMU_ENV);
 
-	usage_cases();
-	relive_cases();
-	qemu_cases();
-	exec_error_cases();
+	/* The groups named on the command line, all of them without one. */
+	for (unsigned g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		bool want = argc < 2;
+
+		for (int i = 1; i < argc; i++)
+			want |= !strcmp(argv[i], groups[g].name);
+		if (want)
+			groups[g].run();
+	}
 
 	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
