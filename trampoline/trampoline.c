@@ -47,6 +47,7 @@ struct opts {
 	enum rollback rollback;
 	bool check;
 	bool verbose;
+	const char *rollback_to; /* --rollback-to=PATH, or NULL */
 	char **cmd; /* NULL-terminated, from argv */
 };
 
@@ -114,6 +115,9 @@ static void usage(void)
 	      "  --strays=keep     leave them open\n"
 	      "  --rollback        on failure exec the state's rollback command\n"
 	      "                    (default when the state carries one)\n"
+	      "  --rollback-to=PATH  on failure, when the state carries no rollback\n"
+	      "                    command (QEMU's never does), exec PATH with\n"
+	      "                    COMMAND's arguments\n"
 	      "  --no-rollback     on failure exit with the failure's code\n"
 	      "  --check           verify and report, do not exec (or close anything)\n"
 	      "  -v, --verbose     name each fd as it is checked\n"
@@ -159,6 +163,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 		} else if (t_streq(a, "--rollback")) {
 			o->rollback = ROLLBACK_ON;
+		} else if ((v = t_after(a, "--rollback-to="))) {
+			if (!*v) {
+				msg("--rollback-to needs the path of the old binary", NULL, NULL);
+				return EXIT_USAGE;
+			}
+			o->rollback_to = v;
 		} else if (t_streq(a, "--no-rollback")) {
 			o->rollback = ROLLBACK_OFF;
 		} else if (t_streq(a, "--check")) {
@@ -178,6 +188,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 	}
 	o->cmd = argv + i;
+	if (o->rollback_to && o->rollback == ROLLBACK_OFF) {
+		msg("--rollback-to and --no-rollback contradict each other", NULL, NULL);
+		return EXIT_USAGE;
+	}
 	if (!o->check && i >= argc) {
 		msg("no command to exec (try --help)", NULL, NULL);
 		return EXIT_USAGE;
@@ -232,6 +246,8 @@ static int load_state(char **envp, bool verbose)
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
 	if (ret) {
+		/* Nothing of a state that failed to parse is used, not even its rollback. */
+		rl_cpr_state_init(&state);
 		t_err("relive-trampoline: CPR state fd ");
 		t_err_num(state_fd);
 		t_err(" (");
@@ -536,53 +552,63 @@ static int exec_path(char **argv, char **envp)
 	return eacces ? EACCES : err;
 }
 
-static int rollback(char **envp, int code, uint64_t entry)
+/* Execs @argv as the rollback, with RELIVE_TRAMPOLINE_FAILED. Return: only on failure. */
+static int rollback(char **argv, char **envp, int code, uint64_t entry)
 {
-	size_t off = 0;
 	char *p = fail_env;
 	const char *k = "RELIVE_TRAMPOLINE_FAILED=", *c = class_name(code);
 	char **env;
 	int err;
 
-	for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
-		rb_argv[i] = state.argv + off;
-		off += t_strlen(state.argv + off) + 1;
-	}
-	rb_argv[state.argc] = NULL;
 	while (*k)
 		*p++ = *k++;
 	while (*c)
 		*p++ = *c++;
 	*p = 0;
-	msg("rolling back: exec ", rb_argv[0], NULL);
+	msg("rolling back: exec ", argv[0], NULL);
 	set_times(entry);
 	env = make_env(envp, t_env, fail_env);
-	err = env ? exec_path(rb_argv, env) : E2BIG;
+	err = env ? exec_path(argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
-	t_err(rb_argv[0]);
+	t_err(argv[0]);
 	endl(": ", t_strerror(err), NULL);
 	return EXIT_ROLLBACK;
 }
 
+/*
+ * A failure: the state's own rollback command when it carries one (written
+ * by the process being replaced, it is the exact old command), else
+ * --rollback-to with COMMAND's arguments, else the failure's exit code.
+ */
 static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 {
-	bool can = state.argc > 0;
-
 	if (o->check || o->rollback == ROLLBACK_OFF || code == EXIT_USAGE)
 		return code;
-	if (!can) {
-		if (o->rollback == ROLLBACK_ON)
-			msg("cannot roll back: the CPR state carries no rollback command",
-			    NULL, NULL);
-		return code;
+	if (state.argc) {
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
+			rb_argv[i] = state.argv + off;
+			off += t_strlen(state.argv + off) + 1;
+		}
+		rb_argv[state.argc] = NULL;
+		return rollback(rb_argv, envp, code, entry);
 	}
-	return rollback(envp, code, entry);
+	if (o->rollback_to && o->cmd[0]) {
+		/* The old binary takes the new one's arguments: its -incoming reloads. */
+		o->cmd[0] = (char *)o->rollback_to;
+		return rollback(o->cmd, envp, code, entry);
+	}
+	if (o->rollback == ROLLBACK_ON)
+		msg("cannot roll back: the CPR state carries no rollback command",
+		    " (--rollback-to names one for a state that has none)", NULL);
+	return code;
 }
 
 int tramp_main(int argc, char **argv, char **envp)
 {
 	uint64_t entry = t_now();
-	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL };
+	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL, NULL };
 	char **env;
 	int ret, err;
 

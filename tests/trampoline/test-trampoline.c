@@ -605,6 +605,7 @@ static void qemu_fds_cases(void)
 		{ "iommufd0", 0, 28, Q_CHARDEV },
 	};
 	struct qemu_fd gone[sizeof(vfio) / sizeof(vfio[0])];
+	char opt[4200];
 
 	qemu_fds = shm;
 	qemu_nfds = 2;
@@ -636,6 +637,80 @@ static void qemu_fds_cases(void)
 	CHECK(res.code == 22, "exit %d", res.code);
 	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
 	CHECK(res.report[0] == 0, "the new binary ran");
+
+	/* The old QEMU, with the new one's arguments (its -incoming), and its fds. */
+	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
+	run("QEMU listed fd not open, --rollback-to", "qemu-fds", F_NONE, false,
+	    (const char *[]){ opt, NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
+	CHECK(has(res.report, "arg --qemu\n") && has(res.report, "failed fd\n"), "not rolled back");
+	CHECK(has(res.report, "fd 10 /memfd:ram0") && has(res.report, "fd 23 anon_inode:[eventfd]"),
+	      "the rollback lost QEMU's fds");
+	CHECK(has(res.report, "state 21\n") && has(res.report, "fd 21 /memfd:state"),
+	      "the rollback lost QEMU's state");
+
+	qemu_fds = vfio;
+	run("QEMU new binary missing, --rollback-to", "qemu-fds", F_NONE, false,
+	    (const char *[]){ opt, NULL },
+	    (const char *[]){ "/nonexistent/qemu-system-x86_64", "-incoming", "defer", NULL });
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg -incoming\narg defer\n") && has(res.report, "failed exec\n"),
+	      "not rolled back");
+	CHECK(has(res.report, "fd 22 /dev/null") && has(res.report, "fd 28 /dev/null"),
+	      "the rollback lost QEMU's fds");
+}
+
+/* --rollback-to: the old binary with the new one's arguments. */
+static void rollback_to_cases(void)
+{
+	const char *missing[] = { "/nonexistent/relive-vm", "-incoming", "defer", NULL };
+	const char *cmd[] = { checker, "--new", NULL };
+	char opt[4200];
+
+	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
+
+	run("--rollback-to, no rollback command in the state", "relive", F_NONE, false,
+	    (const char *[]){ opt, NULL }, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "cannot exec /nonexistent/relive-vm: ENOENT"), "diagnosis");
+	CHECK(has(res.err, "rolling back: exec "), "rollback not announced");
+	CHECK(has(res.report, "arg -incoming\narg defer\n"), "NEW's arguments not passed on");
+	CHECK(has(res.report, "failed exec\n"), "failure class");
+	CHECK(has(res.report, "/memfd:ram0") && has(res.report, "/memfd:state"),
+	      "rollback lost the preserved fds");
+
+	run("--rollback-to after a failed check", "relive", F_CLOSE_RAM1, false,
+	    (const char *[]){ opt, NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --new\n") && has(res.report, "failed fd\n"),
+	      "not rolled back with NEW's arguments");
+
+	/* The state's own command is the exact old one: it wins. */
+	run("--rollback-to and the state's rollback command", "relive", F_NONE, true,
+	    (const char *[]){ "--rollback-to=/nonexistent/other", NULL }, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\n"), "the state's command did not run");
+
+	run("--rollback-to to nowhere", "relive", F_NONE, false,
+	    (const char *[]){ "--rollback-to=/nonexistent/old", NULL }, missing);
+	CHECK(res.code == 25, "exit %d", res.code);
+	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old: ENOENT"), "diagnosis");
+
+	run("--rollback-to with --check", "relive", F_CLOSE_RAM1, false,
+	    (const char *[]){ "--check", opt, NULL }, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "--check rolled back");
+
+	run("--rollback-to with --no-rollback", "relive", F_NONE, false,
+	    (const char *[]){ opt, "--no-rollback", NULL }, cmd);
+	CHECK(res.code == 2, "exit %d", res.code);
+	CHECK(has(res.err, "contradict"), "diagnosis");
+
+	run("--rollback-to=", "relive", F_NONE, false,
+	    (const char *[]){ "--rollback-to=", NULL }, cmd);
+	CHECK(res.code == 2, "exit %d", res.code);
+	CHECK(has(res.err, "--rollback-to needs"), "diagnosis");
 }
 
 static const struct {
@@ -647,6 +722,7 @@ static const struct {
 	{ "qemu-fixture", qemu_cases },
 	{ "qemu-fds", qemu_fds_cases },
 	{ "exec-errors", exec_error_cases },
+	{ "rollback-to", rollback_to_cases },
 };
 
 int main(int argc, char **argv)
