@@ -15,6 +15,10 @@
 
 #define TRAMP_VERSION "relive-trampoline " RELIVE_VERSION "\n"
 
+/* Set for a rollback: the failure class, and which CPR state it failed on. */
+#define FAILED_ENV "RELIVE_TRAMPOLINE_FAILED"
+#define ROLLBACK_ENV "RELIVE_TRAMPOLINE_ROLLBACK"
+
 /* Exit codes, one per failure class (docs/trampoline.md). */
 enum {
 	EXIT_OK = 0,
@@ -57,10 +61,12 @@ struct opts {
 static struct rl_cpr_state state;
 static uint8_t state_buf[256 * 1024];
 static uint64_t listed[FD_BITS / 64];
-static char *new_env[MAX_ENV + 3];
+static char *new_env[MAX_ENV + 4];
 static char *rb_argv[RL_CPR_MAX_ARGS + 1];
 static char t_env[64];
 static char fail_env[64];
+static char rb_env[80];
+static char state_id[48] = "-"; /* "DEV:INO" of the CPR state memfd, "-" without one */
 static char path_buf[4096];
 static char link_buf[4096];
 static int state_fd = -1;
@@ -124,7 +130,8 @@ static void usage(void)
 	      "  -h, --help        this text\n"
 	      "  --version         the version\n"
 	      "\n"
-	      "Exit codes (with --no-rollback or --check, or when rollback is impossible):\n"
+	      "Exit codes (with --no-rollback or --check, when there is nothing to roll\n"
+	      "back to, or when this trampoline already is a rollback that failed):\n"
 	      "   0  --check: all fine\n"
 	      "   2  usage error\n"
 	      "  20  CPR state missing (no variable, or its fd is not open)\n"
@@ -232,6 +239,10 @@ static int load_state(char **envp, bool verbose)
 		endl(" (", var, "): not open");
 		return EXIT_STATE_MISSING;
 	}
+	t_u64(state_id, st.st_dev);
+	state_id[t_strlen(state_id) + 1] = 0;
+	state_id[t_strlen(state_id)] = ':';
+	t_u64(state_id + t_strlen(state_id), st.st_ino);
 	if (st.st_size > (long)sizeof(state_buf)) {
 		t_err("relive-trampoline: CPR state fd ");
 		t_err_num(state_fd);
@@ -471,10 +482,11 @@ static int handle_strays(enum strays policy, bool check)
 }
 
 /*
- * Environment for the next binary: ours, plus @a and @b ("NAME=...").
+ * Environment for the next binary: ours, less the trampoline's own
+ * variables, plus @a, @b and @c ("NAME=...", each may be NULL).
  * Return: NULL when there are more variables than fit (nothing is dropped).
  */
-static char **make_env(char **envp, char *a, char *b)
+static char **make_env(char **envp, char *a, char *b, char *c)
 {
 	size_t n = 0;
 
@@ -482,7 +494,7 @@ static char **make_env(char **envp, char *a, char *b)
 		if (n == MAX_ENV)
 			return NULL;
 		if (t_after(*envp, RL_CPR_TRAMPOLINE_ENV "=") ||
-		    t_after(*envp, "RELIVE_TRAMPOLINE_FAILED="))
+		    t_after(*envp, FAILED_ENV "=") || t_after(*envp, ROLLBACK_ENV "="))
 			continue;
 		new_env[n++] = *envp;
 	}
@@ -490,6 +502,8 @@ static char **make_env(char **envp, char *a, char *b)
 		new_env[n++] = a;
 	if (b)
 		new_env[n++] = b;
+	if (c)
+		new_env[n++] = c;
 	new_env[n] = NULL;
 	return new_env;
 }
@@ -552,22 +566,33 @@ static int exec_path(char **argv, char **envp)
 	return eacces ? EACCES : err;
 }
 
-/* Execs @argv as the rollback, with RELIVE_TRAMPOLINE_FAILED. Return: only on failure. */
+/* @buf = @name "=" @value. Return: @buf. */
+static char *env_var(char *buf, const char *name, const char *value)
+{
+	char *p = buf;
+
+	while (*name)
+		*p++ = *name++;
+	*p++ = '=';
+	while (*value)
+		*p++ = *value++;
+	*p = 0;
+	return buf;
+}
+
+/*
+ * Execs @argv as the rollback, with the failure class and the state it
+ * failed on in the environment. Return: only on failure.
+ */
 static int rollback(char **argv, char **envp, int code, uint64_t entry)
 {
-	char *p = fail_env;
-	const char *k = "RELIVE_TRAMPOLINE_FAILED=", *c = class_name(code);
 	char **env;
 	int err;
 
-	while (*k)
-		*p++ = *k++;
-	while (*c)
-		*p++ = *c++;
-	*p = 0;
 	msg("rolling back: exec ", argv[0], NULL);
 	set_times(entry);
-	env = make_env(envp, t_env, fail_env);
+	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
+		       env_var(rb_env, ROLLBACK_ENV, state_id));
 	err = env ? exec_path(argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
 	t_err(argv[0]);
@@ -582,8 +607,22 @@ static int rollback(char **argv, char **envp, int code, uint64_t entry)
  */
 static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 {
+	const char *prev = t_getenv(envp, ROLLBACK_ENV);
+
 	if (o->check || o->rollback == ROLLBACK_OFF || code == EXIT_USAGE)
 		return code;
+	/*
+	 * A rollback through a trampoline that fails as well must not roll back
+	 * again: that would loop, exec after exec. It is the same CPR state;
+	 * a later update after a rollback has a new one (its environment may
+	 * still carry the variables) and may roll back.
+	 */
+	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id)) {
+		t_err("relive-trampoline: not rolling back again: this is already the "
+		      "rollback of an update that failed (" FAILED_ENV "=");
+		endl(t_getenv(envp, FAILED_ENV), ")", NULL);
+		return code;
+	}
 	if (state.argc) {
 		size_t off = 0;
 
@@ -633,7 +672,7 @@ int tramp_main(int argc, char **argv, char **envp)
 
 	/* Should be the last thing before execve(): the exec timestamp. */
 	set_times(entry);
-	env = make_env(envp, t_env, NULL);
+	env = make_env(envp, t_env, NULL, NULL);
 	err = env ? exec_path(o.cmd, env) : E2BIG;
 	t_err("relive-trampoline: cannot exec ");
 	t_err(o.cmd[0]);

@@ -59,6 +59,7 @@ enum fault {
 	F_TRUNCATE,     /* the state cut in half */
 	F_NO_STATE,     /* no variable */
 	F_BAD_ROLLBACK, /* the rollback command does not exist either */
+	F_LOOP,         /* the rollback command is a trampoline in front of a broken binary */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -96,6 +97,7 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 {
 	const char *rb[] = { checker, "--rolled-back", NULL };
 	const char *bad_rb[] = { "/nonexistent/old-relive-vm", "-incoming", "defer", NULL };
+	const char *loop_rb[] = { tramp, "--", "/nonexistent/broken-relive-vm", NULL };
 	int ram0, ram1, sv[2], sfd, other;
 	char num[16];
 	uint8_t buf[1 << 16];
@@ -112,7 +114,8 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 	if (rl_cpr_add_fd(&st, "ram0", 0, ram0) || rl_cpr_add_fd(&st, "ram1", 0, ram1) ||
 	    rl_cpr_add_fd(&st, "qmp", 0, sv[0]))
 		_exit(94);
-	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb : rb))
+	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
+						      fault == F_LOOP ? loop_rb : rb))
 		_exit(95);
 	if (rl_cpr_state_encode(&st, buf, sizeof(buf), &len))
 		_exit(96);
@@ -164,6 +167,10 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		close(other);
 		break;
 	}
+	case F_LOOP:
+		/* A loop of rollbacks stays in this process: end it. */
+		alarm(10);
+		break;
 	default:
 		break;
 	}
@@ -713,6 +720,31 @@ static void rollback_to_cases(void)
 	CHECK(has(res.err, "--rollback-to needs"), "diagnosis");
 }
 
+/* A rollback that fails is the end: one rollback, then the failure's code. */
+static void rollback_once_cases(void)
+{
+	const char *missing[] = { "/nonexistent/relive-vm", "-incoming", "defer", NULL };
+
+	run("rollback through a failing trampoline", "relive", F_LOOP, true, NULL, missing);
+	CHECK(res.code == 24, "exit %d (142: it looped until the alarm)", res.code);
+	CHECK(count_lines(res.err, "relive-trampoline: rolling back") == 1,
+	      "%d rollbacks", count_lines(res.err, "relive-trampoline: rolling back"));
+	CHECK(has(res.err, "cannot exec /nonexistent/broken-relive-vm: ENOENT"), "diagnosis");
+	CHECK(has(res.err, "not rolling back again: this is already the rollback of an "
+			   "update that failed (RELIVE_TRAMPOLINE_FAILED=exec)"), "diagnosis");
+	CHECK(res.report[0] == 0, "something ran");
+
+	/* Left over in the environment of a VMM that rolled back: a later update still may. */
+	setenv("RELIVE_TRAMPOLINE_FAILED", "fd", 1);
+	setenv("RELIVE_TRAMPOLINE_ROLLBACK", "1:2", 1);
+	run("rollback after an earlier rollback", "relive", F_NONE, true, NULL, missing);
+	unsetenv("RELIVE_TRAMPOLINE_FAILED");
+	unsetenv("RELIVE_TRAMPOLINE_ROLLBACK");
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\n") && has(res.report, "failed exec\n"),
+	      "did not roll back");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -723,6 +755,7 @@ static const struct {
 	{ "qemu-fds", qemu_fds_cases },
 	{ "exec-errors", exec_error_cases },
 	{ "rollback-to", rollback_to_cases },
+	{ "rollback-once", rollback_once_cases },
 };
 
 int main(int argc, char **argv)
