@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include "cpr-internal.h"
 #include "lib.h"
-#include "relive/cpr.h"
 #include "sys.h"
 
 #define TRAMP_VERSION "relive-trampoline " RELIVE_VERSION "\n"
@@ -135,7 +135,7 @@ static void usage(void)
 	      "   0  --check: all fine\n"
 	      "   2  usage error\n"
 	      "  20  CPR state missing (no variable, or its fd is not open)\n"
-	      "  21  CPR state corrupt or truncated\n"
+	      "  21  CPR state corrupt, truncated, or (relive's) not sealed as written\n"
 	      "  22  a preserved fd is missing or is not what the state records\n"
 	      "  23  a stray fd was found with --strays=refuse\n"
 	      "  24  COMMAND could not be executed\n"
@@ -206,6 +206,52 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* Appends the names of the seals in @seals: "write, shrink, grow, seal". */
+static void seal_names(long seals)
+{
+	static const struct { long bit; const char *name; } names[] = {
+		{ F_SEAL_WRITE, "write" }, { F_SEAL_SHRINK, "shrink" },
+		{ F_SEAL_GROW, "grow" }, { F_SEAL_SEAL, "seal" },
+		{ F_SEAL_FUTURE_WRITE, "future-write" }, { 0x20 /* F_SEAL_EXEC */, "exec" },
+	};
+	bool first = true;
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (seals & names[i].bit) {
+			t_err(first ? "" : ", ");
+			t_err(names[i].name);
+			first = false;
+		}
+	if (first)
+		t_err("none");
+}
+
+/*
+ * A relive state memfd is sealed by its writer against every change; one
+ * that is not (or differently) could have been changed after it was written.
+ */
+static int check_seals(const char *var)
+{
+	long seals = sys_fcntl(state_fd, F_GET_SEALS, 0);
+
+	if (seals == RL_CPR_STATE_SEALS)
+		return 0;
+	t_err("relive-trampoline: CPR state fd ");
+	t_err_num(state_fd);
+	t_err(" (");
+	t_err(var);
+	if (seals < 0) {
+		endl("): not a sealable memfd: ", t_strerror((int)-seals), NULL);
+		return EXIT_STATE_CORRUPT;
+	}
+	t_err(seals ? "): sealed differently (seals: " : "): not sealed (seals: ");
+	seal_names(seals);
+	t_err("; its writer seals ");
+	seal_names(RL_CPR_STATE_SEALS);
+	endl(")", NULL, NULL);
+	return EXIT_STATE_CORRUPT;
+}
+
 /* Step 1: find and parse the CPR state; pread leaves the offset for the VMM. */
 static int load_state(char **envp, bool verbose)
 {
@@ -267,6 +313,10 @@ static int load_state(char **envp, bool verbose)
 		t_err_num((long)diag.offset);
 		endl(": ", diag.what, ret == -EBADMSG ? " (corrupt)" : "");
 		return EXIT_STATE_CORRUPT;
+	}
+	if (state.format == RL_CPR_FORMAT_RELIVE && (ret = check_seals(var))) {
+		rl_cpr_state_init(&state);
+		return ret;
 	}
 	if (verbose) {
 		t_err("relive-trampoline: CPR state fd ");

@@ -60,6 +60,8 @@ enum fault {
 	F_NO_STATE,     /* no variable */
 	F_BAD_ROLLBACK, /* the rollback command does not exist either */
 	F_LOOP,         /* the rollback command is a trampoline in front of a broken binary */
+	F_UNSEALED,     /* the state memfd not sealed */
+	F_SEALED_DIFFERENTLY, /* ... sealed, but not against writes and growing */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -75,13 +77,17 @@ static void slurp(const char *path, char *buf, size_t cap)
 	close(fd);
 }
 
-/* Write @len bytes as the state memfd, unsealed so faults can be injected. */
-static int raw_state_fd(const void *buf, size_t len, int at)
+/* The seals rl_cpr_state_write_memfd() sets. */
+#define STATE_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* Write @len bytes (faults already injected) as the state memfd, with @seals. */
+static int raw_state_fd(const void *buf, size_t len, int at, int seals)
 {
-	int fd = memfd_create("state", 0);
+	int fd = memfd_create("state", MFD_ALLOW_SEALING);
 
 	/* Offset 5: the trampoline must neither depend on nor move it. */
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || lseek(fd, 5, SEEK_SET) != 5)
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || lseek(fd, 5, SEEK_SET) != 5 ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals) < 0))
 		_exit(90);
 	if (at >= 0 && fd != at) {
 		if (dup2(fd, at) < 0)
@@ -123,7 +129,9 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		buf[len / 2] ^= 0x10;
 	if (fault == F_TRUNCATE)
 		len /= 2;
-	sfd = raw_state_fd(buf, len, -1);
+	sfd = raw_state_fd(buf, len, -1, fault == F_UNSEALED ? 0 :
+				  fault == F_SEALED_DIFFERENTLY ? F_SEAL_SHRINK | F_SEAL_SEAL :
+				  STATE_SEALS);
 	snprintf(num, sizeof(num), "%d", sfd);
 	if (fault != F_NO_STATE)
 		setenv(RL_CPR_ENV, num, 1);
@@ -201,7 +209,7 @@ static void child_qemu(const char *fixture, bool file_backend, char **argv)
 	close(fd);
 	if (n <= 0)
 		_exit(81);
-	raw_state_fd(buf, n, 21);
+	raw_state_fd(buf, n, 21, 0);
 	setenv(RL_CPR_QEMU_ENV, "21", 1);
 	for (unsigned i = 0; i < 6; i++) {
 		if (file_backend && fds[i].fd == 10) {
@@ -285,7 +293,7 @@ static void child_qemu_fds(char **argv)
 	char shm[64];
 	int fd;
 
-	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21);
+	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21, 0);
 	setenv(RL_CPR_QEMU_ENV, "21", 1);
 	for (unsigned i = 0; i < qemu_nfds; i++) {
 		switch (qemu_fds[i].how) {
@@ -485,6 +493,21 @@ static void relive_cases(void)
 	run("truncated state", "relive", F_TRUNCATE, true, NULL, cmd);
 	CHECK(res.code == 21, "exit %d", res.code);
 	CHECK(has(res.err, "CPR state fd"), "diagnosis");
+
+	run("state not sealed", "relive", F_UNSEALED, true, norb, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "(RELIVE_CPR_STATE): not sealed (seals: none; its writer seals "
+			   "write, shrink, grow, seal)"), "diagnosis");
+	CHECK(res.report[0] == 0, "something ran");
+
+	run("state sealed differently", "relive", F_SEALED_DIFFERENTLY, true, norb, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "(RELIVE_CPR_STATE): sealed differently (seals: shrink, seal; its "
+			   "writer seals write, shrink, grow, seal)"), "diagnosis");
+
+	run("state not sealed, rollback", "relive", F_UNSEALED, true, NULL, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "the rollback command of a state refused was used");
 
 	run("no state", "relive", F_NO_STATE, true, NULL, cmd);
 	CHECK(res.code == 20, "exit %d", res.code);
