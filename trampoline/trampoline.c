@@ -694,6 +694,19 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 	return code;
 }
 
+/*
+ * A closed 0, 1 or 2 gets /dev/null: otherwise the next file the trampoline
+ * or the new VMM opens takes that number, and a later message to stderr
+ * lands in it (a guest memfd, say).
+ */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (sys_fcntl(fd, F_GETFD, 0) == -EBADF)
+			/* The lowest free number: @fd, as those below it are open. */
+			sys_openat(AT_FDCWD, "/dev/null", O_RDWR);
+}
+
 int tramp_main(int argc, char **argv, char **envp)
 {
 	uint64_t entry = t_now();
@@ -701,6 +714,8 @@ int tramp_main(int argc, char **argv, char **envp)
 	char **env;
 	int ret, err;
 
+	/* Before anything else: anything may write to stderr. */
+	std_fds_open();
 	ret = parse_args(argc, argv, &o);
 	if (ret)
 		return ret < 0 ? 0 : ret;

@@ -62,6 +62,7 @@ enum fault {
 	F_LOOP,         /* the rollback command is a trampoline in front of a broken binary */
 	F_UNSEALED,     /* the state memfd not sealed */
 	F_SEALED_DIFFERENTLY, /* ... sealed, but not against writes and growing */
+	F_STD_CLOSED,   /* 0, 1 and 2 closed, and a stray for the trampoline to report */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -157,6 +158,7 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		break;
 	case F_STRAY:
 	case F_STRAY_HIGH:
+	case F_STD_CLOSED:
 		other = open("/dev/null", O_RDONLY);
 		if (other < 0 || dup2(other, 40) < 0 ||
 		    (fault == F_STRAY_HIGH && dup2(other, 700) < 0))
@@ -175,6 +177,12 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		close(other);
 		break;
 	}
+	default:
+		break;
+	}
+	if (fault == F_STD_CLOSED)
+		close_range(0, 2, 0);
+	switch (fault) {
 	case F_LOOP:
 		/* A loop of rollbacks stays in this process: end it. */
 		alarm(10);
@@ -448,6 +456,13 @@ static void relive_cases(void)
 	CHECK(has(res.err, "stray fd 40 -> /dev/null: closed"), "strays not named");
 	CHECK(!has(res.report, "fd 40 ") && !has(res.report, "fd 4239 "), "a stray crossed");
 	CHECK(has(res.report, "arg --new"), "new binary did not run");
+
+	run("0, 1 and 2 closed", "relive", F_STD_CLOSED, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "fd 0 /dev/null\n") && has(res.report, "fd 1 /dev/null\n") &&
+	      has(res.report, "fd 2 /dev/null\n"), "0, 1 and 2 not /dev/null");
+	CHECK(!has(res.report, "fd 40 "), "stray crossed");
+	CHECK(count_lines(res.report, "fd ") == 7, "fd count");
 
 	run("stray refused", "relive", F_STRAY, true,
 	    (const char *[]){ "--strays=refuse", "--no-rollback", NULL }, cmd);
