@@ -197,6 +197,14 @@ const struct rl_cpr_fd *rl_cpr_lookup(const struct rl_cpr_state *s,
 	return NULL;
 }
 
+int rl_cpr_rollback_exe(const struct rl_cpr_state *s)
+{
+	const struct rl_cpr_fd *f = rl_cpr_lookup(s, RL_CPR_ROLLBACK_EXE_NAME,
+						  RL_CPR_ROLLBACK_EXE_ID);
+
+	return f ? f->fd : -ENOENT;
+}
+
 static int u64_get(const struct rl_cpr_u64 *tab, uint32_t n, const char *name,
 		   uint64_t *v)
 {

@@ -632,17 +632,32 @@ static char *env_var(char *buf, const char *name, const char *value)
 
 /*
  * Execs @argv as the rollback, with the failure class and the state it
- * failed on in the environment. Return: only on failure.
+ * failed on in the environment: through @exe, the old executable's own fd,
+ * when there is one (its path may hold another binary by now), else by path.
+ * Return: only on failure.
  */
-static int rollback(char **argv, char **envp, int code, uint64_t entry)
+static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
 {
+	char num[22];
 	char **env;
 	int err;
 
-	msg("rolling back: exec ", argv[0], NULL);
+	t_err("relive-trampoline: rolling back: exec ");
+	t_err(argv[0]);
+	if (exe >= 0) {
+		t_err(" through fd ");
+		t_err(t_u64(num, (uint64_t)exe));
+	}
+	endl("", NULL, NULL);
 	set_times(entry);
 	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
 		       env_var(rb_env, ROLLBACK_ENV, state_id));
+	if (env && exe >= 0) {
+		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
+		t_err("relive-trampoline: cannot exec fd ");
+		t_err(t_u64(num, (uint64_t)exe));
+		endl(": ", t_strerror(err), "; trying its path");
+	}
 	err = env ? exec_path(argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
 	t_err(argv[0]);
@@ -681,12 +696,12 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 			off += t_strlen(state.argv + off) + 1;
 		}
 		rb_argv[state.argc] = NULL;
-		return rollback(rb_argv, envp, code, entry);
+		return rollback(rb_argv, rl_cpr_rollback_exe(&state), envp, code, entry);
 	}
 	if (o->rollback_to && o->cmd[0]) {
 		/* The old binary takes the new one's arguments: its -incoming reloads. */
 		o->cmd[0] = (char *)o->rollback_to;
-		return rollback(o->cmd, envp, code, entry);
+		return rollback(o->cmd, -1, envp, code, entry);
 	}
 	if (o->rollback == ROLLBACK_ON)
 		msg("cannot roll back: the CPR state carries no rollback command",
