@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "relive/error.h"
+
 #define RL_IO_ALIGN 4096u
 
 /* numa_node values besides a node number */
@@ -101,15 +103,18 @@ int rl_writer_buf_get(struct rl_writer *w, void **buf);
  * @buf must come from rl_writer_buf_get(); ownership returns to the pool
  * once the write completes. Short writes and -EAGAIN are resubmitted.
  * Writes that are not 4096-aligned in offset and length go through the
- * buffered file. Return: 0 or -errno.
+ * buffered file. Return: 0 or -errno (-EINVAL when the caller does not hold
+ * @buf: the buffer then stays where it is).
  */
 int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
 			 uint64_t offset);
 
 /*
  * rl_writer_buf_put - give back a buffer from rl_writer_buf_get() unwritten.
+ * Return: 0, or -EINVAL when the caller does not hold @buf (never taken,
+ * already put back, or submitted); the pool is then unchanged.
  */
-void rl_writer_buf_put(struct rl_writer *w, void *buf);
+int rl_writer_buf_put(struct rl_writer *w, void *buf);
 
 /*
  * rl_writer_write_iov - write caller memory (guest RAM) at @offset.
@@ -129,12 +134,16 @@ int rl_writer_flush(struct rl_writer *w);
 
 /*
  * rl_writer_commit - flush, set the file size to @size (so a padded last
- * block does not count), fdatasync if opts.sync, rename over the final name.
- * Frees @w whatever the outcome; on failure the temporary file is removed
- * and the final name is untouched.
- * Return: 0 or -errno.
+ * block does not count), fdatasync if opts.sync, rename over the final name
+ * and, with opts.sync, fsync its directory.
+ * Frees @w whatever the outcome. A failure before the rename removes the
+ * temporary file and leaves the final name untouched. When only the
+ * directory sync fails, the new file stays under the final name (complete
+ * and synced; the old one is already replaced) and the error says so.
+ * Return: 0 or -errno, with a message naming the path (and the directory
+ * when its sync failed) in @err (NULL: no message wanted).
  */
-int rl_writer_commit(struct rl_writer *w, uint64_t size);
+int rl_writer_commit(struct rl_writer *w, uint64_t size, struct rl_error *err);
 
 /*
  * rl_writer_abort - cancel: wait for writes in flight, remove the temporary
