@@ -585,6 +585,67 @@ static void case_rollback(void)
 }
 
 /*
+ * The new binary fails before it loads anything: another RAM size (the
+ * preserved memfd does not fit), an option it does not know, no -incoming.
+ * Each time the old binary comes back through the rollback command: same
+ * PID, running, its RAM pattern intact, heartbeats advancing.
+ */
+static void case_early_rollback(void)
+{
+	static const struct {
+		const char *what;
+		const char *from, *to;	/* edit of the command line's JSON */
+		const char *want;	/* in the log */
+	} variants[] = {
+		{ "other RAM size", "size=256M", "size=128M", "134217728" },
+		{ "unknown option", "\"-incoming\"", "\"-bogus\", \"-incoming\"", "-bogus" },
+		{ "no -incoming", NULL, NULL, "without -incoming" },
+	};
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	for (unsigned i = 0; i < G_N_ELEMENTS(variants); i++) {
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		const char *suf[] = { "-incoming", state_uri, NULL };
+		g_autofree char *cmd = NULL;
+		g_autofree char *log = NULL;
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+
+		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL,
+				      variants[i].from ? suf : NULL);
+		if (variants[i].from) {
+			g_auto(GStrv) parts = g_strsplit(cmd, variants[i].from, 2);
+
+			hv_assert(parts[1], "%s: '%s' not in %s", variants[i].what,
+				  variants[i].from, cmd);
+			g_free(cmd);
+			cmd = g_strjoin(variants[i].to, parts[0], parts[1], NULL);
+		}
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "%s: the VM is gone",
+			  variants[i].what);
+		assert_running(&v);
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),
+			  "%s: heartbeats stuck after the rollback", variants[i].what);
+		hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+			  PATTERN_LEN, "%s: guest RAM changed", variants[i].what);
+		log = hv_vm_log(&v);
+		hv_assert(strstr(log, variants[i].want) && strstr(log, "rolling back"),
+			  "%s: the log does not say why and that it rolled back:\n%s",
+			  variants[i].what, log);
+		unlink(state);
+	}
+	hv_vm_stop(&v);
+}
+
+/*
  * The new binary does not exist: the blocker check sees the trampoline, the
  * trampoline cannot exec the binary and runs the rollback command instead.
  */
@@ -887,6 +948,7 @@ int main(int argc, char **argv)
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
 		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
+		{ "early-rollback", case_early_rollback },
 		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },
