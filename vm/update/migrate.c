@@ -8,6 +8,7 @@
  * population).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,15 @@
 
 #define ROLLBACK_VALUE "relive-vm-rollback"
 
+#define MODULE_FD_NAME "vm-monitors-module"
+
 static bool monitors_adopted;		/* the chardev state was taken over */
+/*
+ * This process's own executable, held from main() on: a package upgrade
+ * renames a new binary over the path, and the rollback must still bring
+ * this one back.
+ */
+static int self_exe = -1;
 
 /* ------------------------------------------------- normal and cpr-reboot */
 
@@ -64,6 +73,10 @@ static char **rollback_argv(const char *path)
 	return (char **)g_ptr_array_free(a, FALSE);
 }
 
+/*
+ * The rollback command, and what it needs of this binary even if newer
+ * files were installed over it: the executable and the monitors module.
+ */
 static gboolean exec_prepare(struct update *u, GError **errp)
 {
 	g_auto(GStrv) rb = rollback_argv(u->path);
@@ -71,6 +84,17 @@ static gboolean exec_prepare(struct update *u, GError **errp)
 
 	if (ret < 0) {
 		vm_error(errp, "CPR state: rollback command: %s", g_strerror(-ret));
+		return FALSE;
+	}
+	if (self_exe >= 0 && (ret = rl_cpr_set_rollback_exe(u->cpr, self_exe)) < 0) {
+		vm_error(errp, "CPR state: this executable (fd %d): %s", self_exe,
+			 g_strerror(-ret));
+		return FALSE;
+	}
+	if (monitors_module_fd() >= 0 &&
+	    (ret = rl_cpr_add_fd(u->cpr, MODULE_FD_NAME, 0, monitors_module_fd())) < 0) {
+		vm_error(errp, "CPR state: the monitors module (fd %d): %s",
+			 monitors_module_fd(), g_strerror(-ret));
 		return FALSE;
 	}
 	return TRUE;
@@ -125,6 +149,7 @@ gboolean cpr_incoming_begin(GError **errp)
 	struct rl_cpr_state *cpr;
 	int ret;
 
+	self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if (tt) {
 		unsigned long long a, b;
 
@@ -189,8 +214,10 @@ static void rollback(struct update *u)
 	struct rl_cpr_exec_opts opts = { .no_holder = true };
 	struct rl_error err = { { 0 } };
 	GPtrArray *argv;
+	g_autofree char *exe_path = NULL;
 	uint64_t done = 0;
 	const char *p;
+	int exe;
 
 	if (!cpr || !cpr->argc)
 		return;
@@ -208,6 +235,13 @@ static void rollback(struct update *u)
 	fprintf(stderr, "relive-vm: rolling back: %s", (char *)argv->pdata[0]);
 	for (unsigned i = 1; i + 1 < argv->len; i++)
 		fprintf(stderr, " %s", (char *)argv->pdata[i]);
+	exe = rl_cpr_rollback_exe(cpr);
+	if (exe >= 0) {
+		/* the binary that wrote the state, whatever its path names now */
+		exe_path = g_strdup_printf("/proc/self/fd/%d", exe);
+		argv->pdata[0] = exe_path;
+		fprintf(stderr, " (through fd %d)", exe);
+	}
 	fputc('\n', stderr);
 	rl_cpr_exec_release_holder(cpr);
 	rl_cpr_value_set(cpr, ROLLBACK_VALUE, 1);
@@ -259,6 +293,16 @@ void cpr_incoming_finish(void)
 	struct rl_cpr_state *cpr = update_incoming_cpr();
 
 	machine_load_release();
+	if (cpr) {
+		/* the guest is this binary's now: the old one's files can go */
+		int fd = rl_cpr_rollback_exe(cpr);
+
+		if (fd >= 0)
+			close(fd);
+		fd = rl_cpr_find_fd(cpr, MODULE_FD_NAME, 0);
+		if (fd >= 0 && fd != monitors_module_fd())
+			close(fd);
+	}
 	if (vm.run == RL_RUN_RUNNING)
 		monitors_event("RESUME");
 	monitors_event_migration("completed");
@@ -272,6 +316,16 @@ void cpr_incoming_finish(void)
 }
 
 /* ------------------------------------------------ monitors across the exec */
+
+int cpr_rollback_module_fd(void)
+{
+	struct rl_cpr_state *cpr = update_incoming_cpr();
+	uint64_t done = 0;
+
+	if (!cpr || rl_cpr_value_get(cpr, ROLLBACK_VALUE, &done) < 0 || !done)
+		return -1;
+	return rl_cpr_verify_fd(cpr, MODULE_FD_NAME, 0, NULL);
+}
 
 gboolean cpr_restore_monitors(GError **errp)
 {

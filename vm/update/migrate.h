@@ -46,6 +46,12 @@ int cpr_ram_fd(const char *name, void *opaque);
  * exits non-zero. Guest RAM is not touched by a failed load.
  */
 void incoming_load(const char *path);
+/*
+ * In a process that a rollback started: the monitors module the old
+ * binary had loaded (held across the update, whatever was installed over
+ * its path since), or -1.
+ */
+int cpr_rollback_module_fd(void);
 /* Adopts the monitor and serial sockets that came across the exec. */
 gboolean cpr_restore_monitors(GError **errp);
 /* After resume: monitors adopted, events sent, holder released, RAM populated. */
