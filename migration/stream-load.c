@@ -938,12 +938,6 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 	return 0;
 }
 
-static bool chunk_is_zero(const unsigned char *p, size_t len)
-{
-	static const unsigned char zero[8];
-
-	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
-}
 
 int rl_stream_load_ram(struct rl_stream_loader *l,
 		       const struct rl_ram_registry *ram, struct rl_error *err)
@@ -1010,7 +1004,7 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 			if (e > w.size)
 				e = w.size;
 			for (; o < e; o += 4096)
-				if (!chunk_is_zero(host + o, 4096))
+				if (!rl_is_zero(host + o, 4096))
 					memset(host + o, 0, 4096);
 		}
 	}
