@@ -21,6 +21,7 @@
 
 #include "error-internal.h"
 #include "relive/crc32c.h"
+#include "relive/size.h"
 #include "stream-format.h"
 
 struct sec {
@@ -474,11 +475,11 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 
 		if (!blk)
 			return lerr(l, err, -EINVAL, "RAM block %s: in %s (%s), not here",
-				    d->name, f, rl_size_str(d->size, a, sizeof(a)));
+				    d->name, f, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)));
 		if (blk->size != d->size)
 			return lerr(l, err, -EINVAL, "RAM block %s: size %s in %s, %s here",
-				    d->name, rl_size_str(d->size, a, sizeof(a)), f,
-				    rl_size_str(blk->size, b, sizeof(b)));
+				    d->name, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)), f,
+				    rl_size_format(blk->size, RL_SIZE_LONG, b, sizeof(b)));
 		if (blk->gpa != d->gpa)
 			return lerr(l, err, -EINVAL, "RAM block %s: guest-physical address 0x%llx in %s, 0x%llx here",
 				    d->name, (unsigned long long)d->gpa, f,
@@ -488,7 +489,7 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 		if (!cfg_ram_find(l, ram->blocks[i].name))
 			return lerr(l, err, -EINVAL, "RAM block %s: here (%s), not in %s",
 				    ram->blocks[i].name,
-				    rl_size_str(ram->blocks[i].size, a, sizeof(a)), f);
+				    rl_size_format(ram->blocks[i].size, RL_SIZE_LONG, a, sizeof(a)), f);
 	if (l->nr_devices != here->nr_devices)
 		return lerr(l, err, -EINVAL, "device count: %u in %s, %u here",
 			    l->nr_devices, f, here->nr_devices);
