@@ -184,8 +184,10 @@ RL_EXPORT int rl_stream_save_ram(struct rl_stream_saver *s,
 
 /*
  * rl_stream_save_commit - write the footer, wait for every write, and rename
- * the file into place. Frees @s whatever the outcome. On failure nothing is
- * left: the temporary file is removed and @path keeps what it had.
+ * the file into place. Frees @s whatever the outcome. On a failure before
+ * the rename nothing is left: the temporary file is removed and @path keeps
+ * what it had. When only the directory sync after the rename fails
+ * (opts.io.sync), the new stream stays at @path and the message says so.
  * Return: 0 or -errno.
  */
 RL_EXPORT int rl_stream_save_commit(struct rl_stream_saver *s);
