@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "bench.h"
-#include "pause.h"
 #include "relive/version.h"
 
 struct subcommand {

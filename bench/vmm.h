@@ -2,7 +2,7 @@
 /*
  * The VMMs under test: their command lines (relive-vm's and QEMU's, the
  * same spelling), starting them with their output in a log file, and
- * stopping them.
+ * stopping them. Used by run.c and update.c; reads scenario.h.
  */
 #ifndef BENCH_VMM_H
 #define BENCH_VMM_H
@@ -11,7 +11,7 @@
 #include <glib.h>
 #include <sys/types.h>
 
-#include "pause.h"
+#include "scenario.h"
 #include "qmp-client.h"
 
 struct vmm_env {

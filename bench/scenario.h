@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * relive-bench pause: scenarios, samples and the entry point. pause.c runs
- * the scenarios (vm.c starts the VMMs), report.c turns the samples into
- * the table, the JSON file and the plot.
+ * relive-bench pause, what to run: the settings of one invocation, the
+ * scenarios (the matrix of VMMs, modes, backings, RAM sizes, vCPUs, ...)
+ * and the samples each collects. Depends on nothing else of the bench:
+ * the command (pause.c) fills it, the runner (run.c, update.c, vmm.c)
+ * and the reports (report.c, plot.c) read it.
  */
-#ifndef BENCH_PAUSE_H
-#define BENCH_PAUSE_H
+#ifndef BENCH_SCENARIO_H
+#define BENCH_SCENARIO_H
 
-#include <gio/gio.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdint.h>
 
-#include "observer.h"
+#define SCENARIO_MAX_VCPUS 16
 
 enum vmm_kind { VMM_RELIVE, VMM_QEMU };
 enum update_mode { MODE_NORMAL, MODE_CPR_REBOOT, MODE_CPR_TRANSFER, MODE_CPR_EXEC };
@@ -23,7 +23,7 @@ enum exec_via { EXEC_TRAMPOLINE, EXEC_DIRECT };
 
 struct sample {
 	uint64_t pause_ns;		/* longest stall of any vCPU, seen from outside */
-	uint64_t stall_ns[OBS_MAX_VCPUS];
+	uint64_t stall_ns[SCENARIO_MAX_VCPUS];
 	double rate_before;		/* sum over vCPUs, increments per second */
 	double rate_after;
 	double downtime_ms;		/* the VMM's own "total-downtime", or < 0 */
@@ -63,20 +63,35 @@ struct pause_opts {
 	char *command_line;
 };
 
+/*
+ * The matrix's axes as given on the command line: comma-separated lists,
+ * NULL for an axis's default. @writers: NULL for the VMM's default writer.
+ */
+struct scenario_axes {
+	const char *modes, *rams, *vcpus, *blobs, *backings, *execs, *writers, *populate;
+};
+
+/*
+ * Appends to @out every combination of @axes, relive-vm's first, then
+ * QEMU's when @with_qemu. QEMU runs only the CPR modes, with no state-blob
+ * and no writer choice. Return: FALSE with @errp naming the bad value.
+ */
+gboolean scenarios_build(const struct scenario_axes *axes, bool with_qemu, GPtrArray *out,
+			 GError **errp);
+
 const char *mode_name(enum update_mode m);
 const char *backing_name(enum backing b);
 const char *vmm_name(enum vmm_kind v);
+/* The VMM as a person names it in a message: "relive-vm" or "QEMU". */
+const char *vmm_title(enum vmm_kind v);
+/* Return: "256M", "4G", ... (g_free). */
 char *size_name(uint64_t bytes);
+/* Return: the scenario in one line, for the progress messages (g_free). */
+char *scenario_label(const struct scenario *sc);
+/* Return: the heartbeats the VMM's guest increments. */
+unsigned scenario_heartbeats(const struct scenario *sc);
 
-/* Each returns a new scenario-independent summary figure from the samples. */
-double samples_pause_quantile(const struct scenario *sc, double q); /* ms */
-
-/* report.c */
-void report_table(FILE *out, const struct pause_opts *o);
-gboolean report_json(const struct pause_opts *o, const char *path, GError **errp);
-/* Return: TRUE if the plot was written; FALSE with @errp set otherwise. */
-gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp);
-
-int bench_pause_main(int argc, char **argv);
+/* Return: the quantile @q (0 to 1) of the pauses of @sc, in ms; NAN without samples. */
+double samples_pause_quantile(const struct scenario *sc, double q);
 
 #endif
