@@ -23,7 +23,8 @@
 struct pause_cli {
 	struct scenario_axes axes;
 	char *modes, *rams, *vcpus, *blobs, *backings, *execs, *writers, *populate;
-	char *fw_out, *vm, *tramp, *qemu, *out, *accel;
+	char *fw_out, *vm, *tramp, *qemu, *holder, *out, *accel;
+	char *holder_note;
 	gboolean warm, cold, quick, verbose;
 	int observer_sleep, runs, observer_cpu, rate_window, timeout_s;
 };
@@ -42,6 +43,8 @@ static void cli_clear(struct pause_cli *cli)
 	g_free(cli->vm);
 	g_free(cli->tramp);
 	g_free(cli->qemu);
+	g_free(cli->holder);
+	g_free(cli->holder_note);
 	g_free(cli->out);
 	g_free(cli->accel);
 }
@@ -95,6 +98,8 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		  "A small matrix that runs in well under a minute", NULL },
 		{ "compare-qemu", 0, 0, G_OPTION_ARG_FILENAME, &cli->qemu,
 		  "Also run the CPR scenarios on this QEMU 10.2+ binary", "PATH" },
+		{ "qemu-holder", 0, 0, G_OPTION_ARG_FILENAME, &cli->holder,
+		  "With --compare-qemu, also run QEMU with this address-space holder in LD_PRELOAD (build/holder/relive-holder.so)", "PATH" },
 		{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &cli->out,
 		  "Results directory (bench-results)", "DIR" },
 		{ "accel", 0, 0, G_OPTION_ARG_STRING, &cli->accel,
@@ -143,6 +148,10 @@ static int settle_defaults(struct pause_cli *cli)
 		fprintf(stderr, "relive-bench pause: give one of --warm, --cold, --populate\n");
 		return 2;
 	}
+	if (cli->holder && !cli->qemu) {
+		fprintf(stderr, "relive-bench pause: --qemu-holder needs --compare-qemu\n");
+		return 2;
+	}
 	if (cli->cold)
 		cli->populate = g_strdup("0");
 	if (!cli->populate)
@@ -174,6 +183,32 @@ static int settle_defaults(struct pause_cli *cli)
 	return -1;
 }
 
+/*
+ * The holder variant of the QEMU comparison: the holder given, or the one
+ * built beside the bench. Without one the variant is left out, with a note.
+ */
+static void settle_holder(struct pause_cli *cli, struct pause_opts *o)
+{
+	gboolean given = cli->holder != NULL;
+	g_autofree char *rel = given ? g_strdup(cli->holder) :
+		sibling_binary("holder/relive-holder.so");
+	/* A relative LD_PRELOAD would be looked up against the VMM's working directory. */
+	g_autofree char *path = g_canonicalize_filename(rel, NULL);
+
+	if (access(path, R_OK)) {
+		cli->holder_note = g_strdup_printf("QEMU with the holder left out: %s: %s (%s)",
+						   path, g_strerror(errno), given ?
+						   "check --qemu-holder" :
+						   "build the holder or give --qemu-holder");
+		fprintf(stderr, "relive-bench pause: %s\n", cli->holder_note);
+		o->holder_note = cli->holder_note;
+		return;
+	}
+	g_free(cli->holder);
+	cli->holder = g_steal_pointer(&path);
+	o->holder_path = cli->holder;
+}
+
 /* Fills @o from @cli. Return: -1 to go on, or the exit status. */
 static int settle_opts(struct pause_cli *cli, struct pause_opts *o)
 {
@@ -197,6 +232,8 @@ static int settle_opts(struct pause_cli *cli, struct pause_opts *o)
 		g_clear_pointer(&cli->qemu, g_free);
 	}
 	o->qemu_path = cli->qemu;
+	if (o->qemu_path)
+		settle_holder(cli, o);
 	if (g_mkdir_with_parents(o->out_dir, 0755)) {
 		fprintf(stderr, "relive-bench pause: %s: %s\n", o->out_dir, g_strerror(errno));
 		return 1;
@@ -246,6 +283,8 @@ int bench_pause_main(int argc, char **argv)
 	struct pause_opts o = { 0 };
 	g_autofree char *args = g_strjoinv(" ", argv + 1);
 	g_autofree char *cmdline = g_strdup_printf("relive-bench pause %s", args);
+	enum vmm_kind vmms[3] = { VMM_RELIVE };
+	unsigned n_vmms = 1;
 	GError *err = NULL;
 	int status;
 
@@ -259,7 +298,11 @@ int bench_pause_main(int argc, char **argv)
 		goto out;
 	o.command_line = cmdline;
 	o.scenarios = g_ptr_array_new();
-	if (!scenarios_build(&cli.axes, o.qemu_path != NULL, o.scenarios, &err)) {
+	if (o.qemu_path)
+		vmms[n_vmms++] = VMM_QEMU;
+	if (o.holder_path)
+		vmms[n_vmms++] = VMM_QEMU_HOLDER;
+	if (!scenarios_build(&cli.axes, vmms, n_vmms, o.scenarios, &err)) {
 		status = 2;
 		goto out;
 	}

@@ -117,9 +117,23 @@ static char *header_name(const char *key)
 	return g_strndup(key, n);
 }
 
+/* The width of the vmm column: its longest name, at least 6. */
+static int vmm_width(const struct pause_opts *o)
+{
+	int w = 6;
+
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+
+		w = MAX(w, (int)strlen(vmm_name(sc->vmm)));
+	}
+	return w;
+}
+
 void report_table(FILE *out, const struct pause_opts *o)
 {
 	g_autoptr(GPtrArray) keys = breakdown_keys(o);
+	int vw = vmm_width(o);
 
 	fprintf(out, "\nrelive-bench pause: %u updates per scenario, accel %s, observer %s",
 		o->runs, o->accel, o->observer_sleep_us ? "polling every" : "in a tight loop");
@@ -130,8 +144,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
 		o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
-	fprintf(out, "%-6s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
-		"vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
+	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
+		vw, "vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
 		"median", "p90", "max", "downtime", "rate%", "state");
 	for (guint k = 0; k < keys->len; k++) {
 		g_autofree char *h = header_name(g_ptr_array_index(keys, k));
@@ -148,7 +162,7 @@ void report_table(FILE *out, const struct pause_opts *o)
 		double state = field_median(sc, 2);
 		g_autofree char *st = isnan(state) ? g_strdup("-") : size_name((uint64_t)state);
 
-		fprintf(out, "%-6s %-12s %-7s %5s %2u %5s %-10s %-4s %3u", vmm_name(sc->vmm),
+		fprintf(out, "%-*s %-12s %-7s %5s %2u %5s %-10s %-4s %3u", vw, vmm_name(sc->vmm),
 			mode_name(sc->mode), backing_name(sc->backing), ram, sc->vcpus, blob,
 			sc->mode == MODE_CPR_EXEC ?
 			(sc->exec == EXEC_TRAMPOLINE ? "trampoline" : "direct") : "-",
@@ -175,6 +189,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 		if (sc->note)
 			fprintf(out, "       note: %s\n", sc->note);
 	}
+	if (o->holder_note)
+		fprintf(out, "\nnote: %s\n", o->holder_note);
 }
 
 gboolean report_json(const struct pause_opts *o, const char *path, GError **errp)
@@ -198,6 +214,18 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 	json_builder_add_int_value(b, o->observer_sleep_us);
 	json_builder_set_member_name(b, "rate-window-ms");
 	json_builder_add_int_value(b, o->rate_window_ms);
+	if (o->qemu_path) {
+		json_builder_set_member_name(b, "qemu");
+		json_builder_add_string_value(b, o->qemu_path);
+	}
+	if (o->holder_path) {
+		json_builder_set_member_name(b, "qemu-holder");
+		json_builder_add_string_value(b, o->holder_path);
+	}
+	if (o->holder_note) {
+		json_builder_set_member_name(b, "qemu-holder-note");
+		json_builder_add_string_value(b, o->holder_note);
+	}
 	json_builder_set_member_name(b, "scenarios");
 	json_builder_begin_array(b);
 	for (guint i = 0; i < o->scenarios->len; i++) {

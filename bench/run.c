@@ -51,6 +51,9 @@ static char *precheck(const struct pause_opts *o, const struct scenario *sc)
 		if (!statvfs("/dev/shm", &sv) && (uint64_t)sv.f_bavail * sv.f_frsize < sc->ram)
 			return g_strdup("not enough free space in /dev/shm");
 	}
+	if (sc->vmm == VMM_QEMU_HOLDER && access(o->holder_path, R_OK))
+		return g_strdup_printf("%s: %s (build the holder or give --qemu-holder)",
+				       o->holder_path, g_strerror(errno));
 	if (sc->vmm == VMM_RELIVE && access(o->vm_path, X_OK))
 		return g_strdup_printf("%s: %s (build relive-vm or give --vm)", o->vm_path,
 				       g_strerror(errno));
@@ -116,10 +119,26 @@ static void env_free(struct vmm_env *e)
 	g_free(e->cpr_path);
 	g_free(e->fw_path);
 	g_free(e->log_path);
+	g_strfreev(e->envp);
 }
 
 
-/* The scenario's private directory, its files' paths, and QEMU's firmware. */
+/*
+ * The bench's environment with @holder first in LD_PRELOAD: QEMU's
+ * cpr-exec keeps its environment across the exec, so the new QEMU (and
+ * relive-trampoline in front of it) gets the holder too.
+ */
+static char **holder_environ(const char *holder)
+{
+	char **envp = g_get_environ();
+	const char *prev = g_environ_getenv(envp, "LD_PRELOAD");
+	g_autofree char *v = prev && *prev ? g_strdup_printf("%s:%s", holder, prev) :
+		g_strdup(holder);
+
+	return g_environ_setenv(envp, "LD_PRELOAD", v, TRUE);
+}
+
+/* The scenario's private directory, its files' paths, QEMU's firmware and environment. */
 static gboolean env_init(struct run_ctx *c, unsigned idx, GError **errp)
 {
 	char tmpl[] = "/tmp/relive-bench-XXXXXX";
@@ -135,7 +154,9 @@ static gboolean env_init(struct run_ctx *c, unsigned idx, GError **errp)
 	unlink(c->env.log_path);
 	if (c->sc->backing == BACK_FILE)
 		c->env.ram_path = g_strdup_printf("/dev/shm/relive-bench-%d-ram", (int)getpid());
-	if (c->sc->vmm == VMM_QEMU) {
+	if (c->sc->vmm == VMM_QEMU_HOLDER)
+		c->env.envp = holder_environ(c->o->holder_path);
+	if (vmm_is_qemu(c->sc->vmm)) {
 		c->env.fw_path = g_strdup_printf("%s/heartbeat.bin", tmpl);
 		return firmware_write(c->env.fw_path, errp);
 	}

@@ -31,12 +31,21 @@ const char *backing_name(enum backing b)
 
 const char *vmm_name(enum vmm_kind v)
 {
-	return v == VMM_QEMU ? "qemu" : "relive";
+	static const char *const names[] = { "relive", "qemu", "qemu+holder" };
+
+	return names[v];
 }
 
 const char *vmm_title(enum vmm_kind v)
 {
-	return v == VMM_QEMU ? "QEMU" : "relive-vm";
+	static const char *const titles[] = { "relive-vm", "QEMU", "QEMU with the holder" };
+
+	return titles[v];
+}
+
+bool vmm_is_qemu(enum vmm_kind v)
+{
+	return v == VMM_QEMU || v == VMM_QEMU_HOLDER;
 }
 
 char *size_name(uint64_t bytes)
@@ -61,7 +70,7 @@ char *scenario_label(const struct scenario *sc)
 unsigned scenario_heartbeats(const struct scenario *sc)
 {
 	/* QEMU runs the bench's firmware on the boot vCPU only. */
-	return sc->vmm == VMM_QEMU ? 1 : sc->vcpus;
+	return vmm_is_qemu(sc->vmm) ? 1 : sc->vcpus;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -148,23 +157,23 @@ static gboolean scenario_parse(struct scenario *sc, const struct cell *c, GError
 }
 
 /*
- * Combinations that would only repeat another: --exec only multiplies
- * cpr-exec scenarios; QEMU runs the CPR modes on a /dev/shm file and has
- * no state-blob device and no writer choice, so it takes the first of
- * each of those lists.
+ * Combinations that would only repeat another, or that QEMU is not asked
+ * to run: --exec only multiplies cpr-exec scenarios; QEMU runs the CPR
+ * modes only and has no state-blob device and no writer choice, so it
+ * takes the first of each of those lists.
  */
-static gboolean scenario_redundant(const struct scenario *sc, gboolean first_backing,
-				   gboolean first_blob, gboolean first_writer, gboolean first_exec)
+static gboolean scenario_redundant(const struct scenario *sc, gboolean first_blob,
+				   gboolean first_writer, gboolean first_exec)
 {
-	if (sc->vmm == VMM_QEMU &&
+	if (vmm_is_qemu(sc->vmm) &&
 	    ((sc->mode != MODE_CPR_EXEC && sc->mode != MODE_CPR_TRANSFER) ||
-	     !first_backing || !first_blob || !first_writer))
+	     !first_blob || !first_writer))
 		return TRUE;
 	return sc->mode != MODE_CPR_EXEC && !first_exec;
 }
 
-gboolean scenarios_build(const struct scenario_axes *axes, bool with_qemu, GPtrArray *out,
-			 GError **errp)
+gboolean scenarios_build(const struct scenario_axes *axes, const enum vmm_kind *vmms,
+			 unsigned n_vmms, GPtrArray *out, GError **errp)
 {
 	g_auto(GStrv) lm = g_strsplit(axes->modes ? axes->modes : "cpr-exec", ",", -1);
 	g_auto(GStrv) lr = g_strsplit(axes->rams ? axes->rams : "256M,1G,4G", ",", -1);
@@ -180,7 +189,7 @@ gboolean scenarios_build(const struct scenario_axes *axes, bool with_qemu, GPtrA
 		lw = g_new0(char *, 2);
 		lw[0] = g_strdup("");
 	}
-	for (int vmm = 0; vmm < (with_qemu ? 2 : 1); vmm++)
+	for (unsigned vmm = 0; vmm < n_vmms; vmm++)
 	for (char **m = lm; *m; m++)
 	for (char **k = lk; *k; k++)
 	for (char **r = lr; *r; r++)
@@ -192,17 +201,16 @@ gboolean scenarios_build(const struct scenario_axes *axes, bool with_qemu, GPtrA
 		const struct cell c = { *m, *k, *r, *v, *b, *e, *w, *f };
 		struct scenario *sc = g_new0(struct scenario, 1);
 
-		sc->vmm = vmm ? VMM_QEMU : VMM_RELIVE;
+		sc->vmm = vmms[vmm];
 		if (!scenario_parse(sc, &c, errp)) {
 			g_free(sc);
 			return FALSE;
 		}
-		if (scenario_redundant(sc, k == lk, b == lb, w == lw, e == le)) {
+		if (scenario_redundant(sc, b == lb, w == lw, e == le)) {
 			g_free(sc);
 			continue;
 		}
-		if (sc->vmm == VMM_QEMU) {
-			sc->backing = BACK_FILE;
+		if (vmm_is_qemu(sc->vmm)) {
 			sc->blob = 0;
 			sc->writer = NULL;
 		}

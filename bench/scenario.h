@@ -16,7 +16,8 @@
 
 #define SCENARIO_MAX_VCPUS 16
 
-enum vmm_kind { VMM_RELIVE, VMM_QEMU };
+/* QEMU_HOLDER: the same QEMU with the address-space holder in LD_PRELOAD. */
+enum vmm_kind { VMM_RELIVE, VMM_QEMU, VMM_QEMU_HOLDER };
 enum update_mode { MODE_NORMAL, MODE_CPR_REBOOT, MODE_CPR_TRANSFER, MODE_CPR_EXEC };
 enum backing { BACK_MEMFD, BACK_HUGETLB, BACK_FILE, BACK_PRIVATE };
 enum exec_via { EXEC_TRAMPOLINE, EXEC_DIRECT };
@@ -51,6 +52,8 @@ struct pause_opts {
 	const char *vm_path;
 	const char *trampoline_path;
 	const char *qemu_path;	/* --compare-qemu */
+	const char *holder_path; /* --qemu-holder, or NULL */
+	const char *holder_note; /* why the holder variant was left out, or NULL */
 	const char *out_dir;
 	const char *accel;	/* kvm, thread (tcg for QEMU) */
 	unsigned runs;
@@ -72,18 +75,20 @@ struct scenario_axes {
 };
 
 /*
- * Appends to @out every combination of @axes, relive-vm's first, then
- * QEMU's when @with_qemu. QEMU runs only the CPR modes, with no state-blob
- * and no writer choice. Return: FALSE with @errp naming the bad value.
+ * Appends to @out every combination of @axes for each VMM of @vmms, in
+ * that order. QEMU runs only the CPR modes, with no state-blob and no
+ * writer choice. Return: FALSE with @errp naming the bad value.
  */
-gboolean scenarios_build(const struct scenario_axes *axes, bool with_qemu, GPtrArray *out,
-			 GError **errp);
+gboolean scenarios_build(const struct scenario_axes *axes, const enum vmm_kind *vmms,
+			 unsigned n_vmms, GPtrArray *out, GError **errp);
 
 const char *mode_name(enum update_mode m);
 const char *backing_name(enum backing b);
 const char *vmm_name(enum vmm_kind v);
-/* The VMM as a person names it in a message: "relive-vm" or "QEMU". */
+/* The VMM as a person names it in a message: "relive-vm", "QEMU", ... */
 const char *vmm_title(enum vmm_kind v);
+/* Is @v a QEMU (with or without the holder)? */
+bool vmm_is_qemu(enum vmm_kind v);
 /* Return: "256M", "4G", ... (g_free). */
 char *size_name(uint64_t bytes);
 /* Return: the scenario in one line, for the progress messages (g_free). */

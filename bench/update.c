@@ -245,7 +245,7 @@ gboolean update_start_vmm(struct run_ctx *c, struct vmm *v, char **argv, GError 
 
 		fprintf(stderr, "\n+ %s\n", line);
 	}
-	v->pid = vmm_spawn(argv, c->env.log_path, errp);
+	v->pid = vmm_spawn(argv, &c->env, errp);
 	if (v->pid < 0)
 		return FALSE;
 	for (;;) {
@@ -356,7 +356,7 @@ static gboolean update_cpr_transfer(struct run_ctx *c, struct sample *s,
 
 		fprintf(stderr, "\n+ %s\n", line);
 	}
-	nv.pid = vmm_spawn(argv, c->env.log_path, errp);
+	nv.pid = vmm_spawn(argv, &c->env, errp);
 	if (nv.pid < 0)
 		goto fail;
 	/* New QEMU listens on the cpr channel before anything else. */
