@@ -172,22 +172,40 @@ static gboolean scenario_redundant(const struct scenario *sc, gboolean first_blo
 	return sc->mode != MODE_CPR_EXEC && !first_exec;
 }
 
+/* @list split at commas, or @def's when NULL. Return: NULL with @errp set for an empty list. */
+static char **split_axis(const char *what, const char *list, const char *def, GError **errp)
+{
+	char **v = g_strsplit(list ? list : def, ",", -1);
+
+	if (!v[0]) {
+		g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "--%s: an empty list", what);
+		g_strfreev(v);
+		return NULL;
+	}
+	return v;
+}
+
 gboolean scenarios_build(const struct scenario_axes *axes, const enum vmm_kind *vmms,
 			 unsigned n_vmms, GPtrArray *out, GError **errp)
 {
-	g_auto(GStrv) lm = g_strsplit(axes->modes ? axes->modes : "cpr-exec", ",", -1);
-	g_auto(GStrv) lr = g_strsplit(axes->rams ? axes->rams : "256M,1G,4G", ",", -1);
-	g_auto(GStrv) lv = g_strsplit(axes->vcpus ? axes->vcpus : "1", ",", -1);
-	g_auto(GStrv) lb = g_strsplit(axes->blobs ? axes->blobs : "0", ",", -1);
-	g_auto(GStrv) lk = g_strsplit(axes->backings ? axes->backings : "memfd", ",", -1);
-	g_auto(GStrv) le = g_strsplit(axes->execs ? axes->execs : "trampoline", ",", -1);
-	g_auto(GStrv) lf = g_strsplit(axes->populate ? axes->populate : "1", ",", -1);
-	g_auto(GStrv) lw = g_strsplit(axes->writers ? axes->writers : "", ",", -1);
+	g_auto(GStrv) lm = NULL, lr = NULL, lv = NULL, lb = NULL, lk = NULL, le = NULL;
+	g_auto(GStrv) lf = NULL, lw = NULL;
 
-	if (!lw[0]) {
-		g_strfreev(lw);
+	if (!(lm = split_axis("mode", axes->modes, "cpr-exec", errp)) ||
+	    !(lk = split_axis("backing", axes->backings, "memfd", errp)) ||
+	    !(lr = split_axis("ram", axes->rams, "256M,1G,4G", errp)) ||
+	    !(lv = split_axis("vcpus", axes->vcpus, "1", errp)) ||
+	    !(lb = split_axis("blob", axes->blobs, "0", errp)) ||
+	    !(le = split_axis("exec", axes->execs, "trampoline", errp)) ||
+	    !(lf = split_axis("populate", axes->populate, "1", errp)))
+		return FALSE;
+	if (!axes->writers) {
+		/* An empty name: the VMM's default writer. */
 		lw = g_new0(char *, 2);
 		lw[0] = g_strdup("");
+	} else if (!(lw = split_axis("writer", axes->writers, NULL, errp))) {
+		return FALSE;
 	}
 	for (unsigned vmm = 0; vmm < n_vmms; vmm++)
 	for (char **m = lm; *m; m++)
