@@ -64,7 +64,6 @@ static char *precheck(const struct pause_opts *o, const struct scenario *sc)
 	return NULL;
 }
 
-
 /* The scenario running, for the signal handler. */
 static struct run_ctx *volatile active;
 
