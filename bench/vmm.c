@@ -70,6 +70,9 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 		g_ptr_array_add(a, g_strdup("-bios"));
 		g_ptr_array_add(a, g_strdup(env->fw_path));
 		g_ptr_array_add(a, g_strdup("-nodefaults"));
+		/* The bench ships no option ROMs: without this QEMU looks for kvmvapic.bin. */
+		g_ptr_array_add(a, g_strdup("-global"));
+		g_ptr_array_add(a, g_strdup("apic.vapic=off"));
 		g_ptr_array_add(a, g_strdup("-display"));
 		g_ptr_array_add(a, g_strdup("none"));
 		g_ptr_array_add(a, g_strdup("-qmp"));
