@@ -21,6 +21,20 @@ static char *series_name(const struct scenario *sc)
 			       sc->mode == MODE_CPR_EXEC && sc->exec == EXEC_DIRECT ? " direct" : "");
 }
 
+/* A point shape per VMM (circle, square, triangle), beside the colour per series. */
+static int series_point(const struct scenario *sc)
+{
+	static const int points[] = { 7, 5, 9 };
+
+	return points[sc->vmm];
+}
+
+/* Cold guests dashed, warm ones solid. */
+static int series_dash(const struct scenario *sc)
+{
+	return sc->populate < 1 ? 2 : 1;
+}
+
 /*
  * On a linear axis from 0, a median below 1/20 of the largest sits within
  * 5 % of the plot's height, indistinguishable from its neighbours: relive-vm's
@@ -55,6 +69,7 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 	g_autofree char *err_out = NULL;
 	GHashTable *series = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) firsts = g_ptr_array_new(); /* a scenario of each series */
 	gboolean log_y = wants_log_scale(o);
 	int status = 0;
 	gboolean ok;
@@ -70,6 +85,7 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 		if (!g_hash_table_contains(series, name)) {
 			g_hash_table_insert(series, g_strdup(name), NULL);
 			g_ptr_array_add(names, name);
+			g_ptr_array_add(firsts, (gpointer)sc);
 		} else {
 			g_free(name);
 		}
@@ -117,8 +133,10 @@ gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
 	for (guint n = 0; n < names->len; n++) {
 		g_autofree char *t = g_strescape(g_ptr_array_index(names, n), NULL);
 
-		g_string_append_printf(s, "%s'pause.dat' index %u using 1:2 with linespoints title \"%s\"",
-				       n ? ", \\\n     " : "", n, t);
+		g_string_append_printf(s, "%s'pause.dat' index %u using 1:2 with linespoints "
+				       "pt %d dt %d title \"%s\"", n ? ", \\\n     " : "", n,
+				       series_point(g_ptr_array_index(firsts, n)),
+				       series_dash(g_ptr_array_index(firsts, n)), t);
 	}
 	g_string_append(s, "\n");
 	if (!g_file_set_contents(gp, s->str, (gssize)s->len, errp)) {
