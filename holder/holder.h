@@ -3,7 +3,8 @@
  * What the exec interposer (preload.c) and the holder tasks (task.c) share:
  * one page at the bottom of the mapping that also holds the tasks' stacks.
  * The interposer fills it before the first clone; the tasks only read it,
- * except the intermediate task, which writes holder_pid before it exits.
+ * except the intermediate task, which writes pidfd and holder_pid before it
+ * exits.
  */
 #ifndef RELIVE_HOLDER_H
 #define RELIVE_HOLDER_H

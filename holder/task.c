@@ -8,8 +8,9 @@
  * memory nobody else touches, with every signal blocked, and call no libc:
  * the process they share memory with is running (its errno, locks and
  * lazily bound symbols are its own), so they use raw system calls only and
- * write nothing but their own stacks and holder_pid.
+ * write nothing shared but the two fields of struct holder_args meant for it.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -57,7 +58,11 @@ static long sys6(long nr, long a, long b, long c, long d, long e, long f)
 	return x0;
 }
 #else
-#error "relive-holder: raw system calls are written for x86_64 and aarch64 only"
+/* Raw system calls are written for x86_64 and aarch64: elsewhere no holder is made. */
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	return -ENOSYS;
+}
 #endif
 
 #define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
@@ -376,8 +381,8 @@ int holder_intermediate_main(void *arg)
 	sys2(SYS_prctl, PR_SET_NAME, HOLDER_NAME);
 	/*
 	 * libc's clone() touches nothing shared on success; on failure it sets
-	 * errno, while the process's only running thread that reads it waits
-	 * for this task to exit.
+	 * errno in the thread-local storage of the thread that cloned this
+	 * task, and that thread is waiting for this task to exit.
 	 */
 	pid = a->clone_fn(holder_main, a->holder_stack_top, CLONE_VM | SIGCHLD, a);
 	if (pid <= 0)
