@@ -13,6 +13,7 @@
 int bench_io(int argc, char **argv);
 int bench_trampoline(int argc, char **argv);
 int bench_cpr_exec(int argc, char **argv);
+int bench_pause_main(int argc, char **argv);
 
 /* Parse "256M", "4G", "4096" (K, M, G, T are powers of 1024). Return: FALSE if bad. */
 gboolean bench_parse_size(const char *s, uint64_t *out);
