@@ -2,26 +2,47 @@
 /*
  * relive-bench pause, what to run: the matrix of scenarios built from the
  * command line's lists, their names, and the quantiles of their samples.
- * Includes only scenario.h and bench.h's helpers: nothing here runs a VMM
- * or prints a report.
+ * Includes only scenario.h, bench.h's helpers and librelive's names and
+ * sizes: nothing here runs a VMM or prints a report.
  */
 #include "scenario.h"
 #include "bench.h"
+#include "relive/migrate.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const mode_names[] = { "normal", "cpr-reboot", "cpr-transfer", "cpr-exec",
-					  NULL };
 static const char *const backing_names[] = { "memfd", "hugetlb", "file", "private", NULL };
 static const char *const exec_names[] = { "trampoline", "direct", NULL };
 static const char *const writer_names[] = { "io_uring", "fallback", NULL };
 
+/* The modes are librelive's, in its order. */
+_Static_assert(MODE_NORMAL == (int)RL_MODE_NORMAL && MODE_CPR_REBOOT == (int)RL_MODE_CPR_REBOOT &&
+	       MODE_CPR_TRANSFER == (int)RL_MODE_CPR_TRANSFER && MODE_CPR_EXEC == (int)RL_MODE_CPR_EXEC,
+	       "enum update_mode follows enum rl_mig_mode");
+
 const char *mode_name(enum update_mode m)
 {
-	return mode_names[m];
+	return rl_mig_mode_name((enum rl_mig_mode)m);
+}
+
+/* Return: the mode named @s, or -1 with @errp listing the names. */
+static int mode_lookup(const char *s, GError **errp)
+{
+	const char *names[RL_MODE__MAX + 1] = { NULL };
+	enum rl_mig_mode m;
+
+	if (rl_mig_mode_parse(s, &m) == 0)
+		return (int)m;
+	for (int i = 0; i < RL_MODE__MAX; i++)
+		names[i] = rl_mig_mode_name((enum rl_mig_mode)i);
+	g_autofree char *all = g_strjoinv(", ", (char **)names);
+
+	g_set_error(errp, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+		    "--mode: unknown value '%s' (one of: %s)", s, all);
+	return -1;
 }
 
 const char *backing_name(enum backing b)
@@ -52,7 +73,7 @@ char *size_name(uint64_t bytes)
 {
 	char buf[32];
 
-	return g_strdup(bench_size_str(bytes, buf));
+	return g_strdup(rl_size_format(bytes, RL_SIZE_SHORT, buf, sizeof(buf)));
 }
 
 char *scenario_label(const struct scenario *sc)
@@ -129,7 +150,7 @@ struct cell {
 /* Fills @sc from @c. Return: FALSE with @errp naming the first bad value. */
 static gboolean scenario_parse(struct scenario *sc, const struct cell *c, GError **errp)
 {
-	int mi = lookup("mode", c->mode, mode_names, errp);
+	int mi = mode_lookup(c->mode, errp);
 	int ki = mi < 0 ? -1 : lookup("backing", c->backing, backing_names, errp);
 	int ei = ki < 0 ? -1 : lookup("exec", c->exec, exec_names, errp);
 	int wi = (ei < 0 || !*c->writer) ? 0 : lookup("writer", c->writer, writer_names, errp);
@@ -145,13 +166,13 @@ static gboolean scenario_parse(struct scenario *sc, const struct cell *c, GError
 	sc->populate = g_ascii_strtod(c->populate, &end);
 	if (*end || end == c->populate || !(sc->populate >= 0 && sc->populate <= 1))
 		return bad_value(errp, "populate", c->populate, "a fraction from 0 to 1");
-	if (!bench_parse_size(c->ram, &sc->ram) || sc->ram < (64ull << 20) ||
+	if (rl_size_parse(c->ram, 1, &sc->ram) < 0 || sc->ram < (64ull << 20) ||
 	    sc->ram > (16ull << 30))
 		return bad_value(errp, "ram", c->ram, "a size from 64M to 16G");
 	sc->vcpus = (unsigned)strtoul(c->vcpus, &end, 10);
 	if (*end || end == c->vcpus || sc->vcpus < 1 || sc->vcpus > 8)
 		return bad_value(errp, "vcpus", c->vcpus, "a count from 1 to 8");
-	if (!bench_parse_size(c->blob, &sc->blob) || sc->blob > (256ull << 20))
+	if (rl_size_parse(c->blob, 1, &sc->blob) < 0 || sc->blob > (256ull << 20))
 		return bad_value(errp, "blob", c->blob, "a size from 0 to 256M");
 	return TRUE;
 }
