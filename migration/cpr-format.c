@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 
 #define RL_MAGIC 0x50434c52u /* "RLCP" read as little-endian */
 #define RL_VERSION 1u

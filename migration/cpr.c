@@ -35,6 +35,63 @@ static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 	seen->link = n > 0 ? link : NULL;
 }
 
+struct rl_cpr_state *rl_cpr_state_new(void)
+{
+	struct rl_cpr_state *s = malloc(sizeof(*s));
+
+	if (s)
+		rl_cpr_state_init(s);
+	return s;
+}
+
+void rl_cpr_state_free(struct rl_cpr_state *s)
+{
+	free(s);
+}
+
+unsigned rl_cpr_state_mode(const struct rl_cpr_state *s)
+{
+	return s->mode;
+}
+
+void rl_cpr_state_set_mode(struct rl_cpr_state *s, unsigned mode)
+{
+	s->mode = mode;
+}
+
+unsigned rl_cpr_fd_count(const struct rl_cpr_state *s)
+{
+	return s->nfds;
+}
+
+int rl_cpr_fd_at(const struct rl_cpr_state *s, unsigned i, const char **name, int *id)
+{
+	if (i >= s->nfds)
+		return -ENOENT;
+	if (name)
+		*name = s->fds[i].name;
+	if (id)
+		*id = s->fds[i].id;
+	return s->fds[i].fd;
+}
+
+unsigned rl_cpr_rollback_argc(const struct rl_cpr_state *s)
+{
+	return s->argc;
+}
+
+const char *rl_cpr_rollback_arg(const struct rl_cpr_state *s, unsigned i)
+{
+	size_t off = 0;
+
+	if (i >= s->argc)
+		return NULL;
+	/* The parser checked that @argc NUL-terminated strings fill @argv_len. */
+	while (i--)
+		off += strlen(s->argv + off) + 1;
+	return s->argv + off;
+}
+
 /* An entry with whatever name: the reserved ones come through here too. */
 static int add_entry(struct rl_cpr_state *s, const char *name, int id, int fd)
 {

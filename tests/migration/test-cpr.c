@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 #include "relive/crc32c.h"
 
 static struct rl_cpr_state st_a, st_b;

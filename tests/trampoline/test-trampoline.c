@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 
 #define CHECK(cond, ...)                                                           \
 	do {                                                                       \
