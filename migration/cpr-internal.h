@@ -155,11 +155,4 @@ const char *rl_cpr_kind_name(uint32_t kind);
 const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 			    const struct rl_cpr_fd_seen *seen);
 
-/*
- * rl_cpr_crc32c - CRC32C of the state's body; the same function as
- * rl_crc32c() (crc32c.h), kept here in a small table-free form because the
- * trampoline cannot link the threaded one. Return: the CRC.
- */
-uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len);
-
 #endif

@@ -66,10 +66,15 @@ static char *rb_argv[RL_CPR_MAX_ARGS + 1];
 static char t_env[64];
 static char fail_env[64];
 static char rb_env[80];
-static char state_id[48] = "-"; /* "DEV:INO" of the CPR state memfd, "-" without one */
+/*
+ * "DEV:INO" of the CPR state memfd, "" without one. Nothing here is
+ * initialised to anything but zero: a .data section would cost the file a
+ * page of padding.
+ */
+static char state_id[48];
 static char path_buf[4096];
 static char link_buf[4096];
-static int state_fd = -1;
+static int state_fd; /* 0 until known: never a stray either way */
 
 static void msg(const char *a, const char *b, const char *c)
 {
@@ -651,7 +656,7 @@ static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
 	endl("", NULL, NULL);
 	set_times(entry);
 	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
-		       env_var(rb_env, ROLLBACK_ENV, state_id));
+		       env_var(rb_env, ROLLBACK_ENV, state_id[0] ? state_id : "-"));
 	if (env && exe >= 0) {
 		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
 		t_err("relive-trampoline: cannot exec fd ");
@@ -682,7 +687,7 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 	 * a later update after a rollback has a new one (its environment may
 	 * still carry the variables) and may roll back.
 	 */
-	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id)) {
+	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id[0] ? state_id : "-")) {
 		t_err("relive-trampoline: not rolling back again: this is already the "
 		      "rollback of an update that failed (" FAILED_ENV "=");
 		endl(t_getenv(envp, FAILED_ENV), ")", NULL);

@@ -51,17 +51,6 @@ static size_t read_fixture(const char *name, uint8_t *buf, size_t cap)
 	return n;
 }
 
-static void test_crc_matches_library(void **unused)
-{
-	uint8_t buf[1000];
-
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = i * 7 + 3;
-	assert_int_equal(rl_cpr_crc32c(0, "123456789", 9), 0xE3069283u);
-	assert_int_equal(rl_cpr_crc32c(0, buf, sizeof(buf)),
-			 rl_crc32c(0, buf, sizeof(buf)));
-}
-
 static void test_table(void **unused)
 {
 	struct rl_cpr_state *s = &st_a;
@@ -433,7 +422,6 @@ static void test_kinds(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc_matches_library),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_relive_corruption),

@@ -65,6 +65,7 @@ enum fault {
 	F_STD_CLOSED,   /* 0, 1 and 2 closed, and a stray for the trampoline to report */
 	F_EXE_RENAMED,  /* rollback through its fd; another file renamed over its path */
 	F_EXE_DELETED,  /* ... its path deleted */
+	F_BIG_STATE,    /* a 40 KiB rollback command: the CRC's three-lane path */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -161,7 +162,17 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 			_exit(95);
 		exe_rb[0] = exe_path;
 	}
-	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
+	if (fault == F_BIG_STATE) {
+		static char arg[100];
+		static const char *big_rb[404] = { NULL, "--rolled-back" };
+
+		memset(arg, 'x', sizeof(arg) - 1);
+		big_rb[0] = checker;
+		for (int i = 2; i < 402; i++)
+			big_rb[i] = arg;
+		if (rl_cpr_set_rollback(&st, big_rb))
+			_exit(95);
+	} else if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
 						      fault == F_LOOP ? loop_rb :
 						      exe ? exe_rb : rb))
 		_exit(95);
@@ -557,6 +568,11 @@ static void relive_cases(void)
 	CHECK(res.code == 0, "exit %d", res.code);
 	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n"),
 	      "the old binary did not run");
+
+	/* Past three lanes of 8 KiB, the freestanding CRC32C joins lanes. */
+	run("large state, rollback", "relive", F_BIG_STATE, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\narg xxxxxxxx"), "rollback command lost");
 
 	run("target and rollback missing", "relive", F_BAD_ROLLBACK, true, NULL, missing);
 	CHECK(res.code == 25, "exit %d", res.code);
