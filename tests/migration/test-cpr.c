@@ -51,6 +51,22 @@ static size_t read_fixture(const char *name, uint8_t *buf, size_t cap)
 	return n;
 }
 
+/* The public constructor: an empty state, and freeing NULL is fine. */
+static void test_new_free(void **unused)
+{
+	struct rl_cpr_state *s = rl_cpr_state_new();
+
+	assert_non_null(s);
+	assert_int_equal(rl_cpr_fd_count(s), 0);
+	assert_int_equal(rl_cpr_state_mode(s), 0);
+	assert_int_equal(rl_cpr_rollback_argc(s), 0);
+	assert_null(rl_cpr_rollback_arg(s, 0));
+	assert_int_equal(rl_cpr_rollback_exe(s), -ENOENT);
+	assert_int_equal(rl_cpr_find_fd(s, "ram0", 0), -ENOENT);
+	rl_cpr_state_free(s);
+	rl_cpr_state_free(NULL);
+}
+
 static void test_table(void **unused)
 {
 	struct rl_cpr_state *s = &st_a;
@@ -163,6 +179,25 @@ static void test_roundtrip(void **unused)
 	assert_int_equal(rl_cpr_time_get(&st_b, "resume", &v), -ENOENT);
 	assert_int_equal(rl_cpr_value_get(&st_b, RL_CPR_V_HOLDER, &v), 0);
 	assert_int_equal(v, 4242);
+
+	/* What the public accessors make of it. */
+	{
+		const char *name = NULL;
+		int id = -1;
+
+		assert_int_equal(rl_cpr_state_mode(&st_b), 3);
+		assert_int_equal(rl_cpr_fd_count(&st_b), 2);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 1, &name, &id), st_a.fds[1].fd);
+		assert_string_equal(name, st_a.fds[1].name);
+		assert_int_equal(id, st_a.fds[1].id);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 2, &name, &id), -ENOENT);
+		assert_int_equal(rl_cpr_rollback_argc(&st_b), 5);
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 0), "/usr/bin/relive-vm");
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 4), "file:/tmp/vm.state");
+		assert_null(rl_cpr_rollback_arg(&st_b, 5));
+		rl_cpr_state_set_mode(&st_b, 2);
+		assert_int_equal(rl_cpr_state_mode(&st_b), 2);
+	}
 
 	/* An empty state round-trips too. */
 	rl_cpr_state_init(&st_a);
@@ -422,6 +457,7 @@ static void test_kinds(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_relive_corruption),
