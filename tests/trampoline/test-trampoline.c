@@ -664,6 +664,7 @@ static void usage_cases(void)
 		const char *err; /* in stderr */
 	} cases[] = {
 		{ "--help", 0, "--strays=refuse", "" },
+		{ "--help", 0, "--rollback-to=OLD", "" },
 		{ "--version", 0, "relive-trampoline ", "" },
 		{ "--bogus", 2, "", "unknown option '--bogus'" },
 		{ "--strays=maybe -- /bin/true", 2, "", "--strays takes close, refuse or keep" },
