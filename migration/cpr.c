@@ -317,7 +317,7 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	const char *v = getenv(RL_CPR_ENV);
 	char *end;
 	long fd;
-	int ret;
+	int ret, seals;
 
 	if (!v)
 		return -ENOENT;
@@ -330,6 +330,14 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	ret = rl_cpr_state_read_fd((int)fd, s, err);
 	if (ret)
 		return ret;
+	/* As the trampoline: a state that could have changed since it was written is refused. */
+	seals = fcntl((int)fd, F_GET_SEALS);
+	if (s->format == RL_CPR_FORMAT_RELIVE && seals != RL_CPR_STATE_SEALS) {
+		rl_err_set(err, "CPR state fd %ld (%s): %s (seals 0x%x, its writer seals 0x%x)",
+			   fd, RL_CPR_ENV, seals <= 0 ? "not sealed" : "sealed differently",
+			   seals < 0 ? 0 : seals, RL_CPR_STATE_SEALS);
+		return -EINVAL;
+	}
 	close((int)fd);
 	unsetenv(RL_CPR_ENV);
 	return 0;

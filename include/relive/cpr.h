@@ -188,8 +188,10 @@ RL_EXPORT int rl_cpr_state_read_fd(int fd, struct rl_cpr_state *s, struct rl_err
 /*
  * rl_cpr_state_load - in the new process, before creating anything: read
  * the state named by RELIVE_CPR_STATE into @s, close its memfd and unset the
- * variable. Return: 0, -ENOENT (the variable is not set: not a CPR start),
- * or -errno with @err filled (the variable is left set for diagnosis).
+ * variable. A memfd without exactly the seals rl_cpr_state_write_memfd()
+ * sets is refused (-EINVAL). Return: 0, -ENOENT (the variable is not set:
+ * not a CPR start), or -errno with @err filled (the variable is left set
+ * for diagnosis).
  */
 RL_EXPORT int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err);
 
