@@ -211,6 +211,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/*
+ * A VMM started with 2 closed may have preserved a guest memfd as fd 2: then
+ * stderr is guest memory, and the trampoline writes nothing more to it.
+ */
+static void mute_if_stderr_preserved(void)
+{
+	for (uint32_t i = 0; i < state.nfds; i++)
+		if (state.fds[i].fd == 2)
+			t_err_muted = true;
+}
+
 /* Appends the names of the seals in @seals: "write, shrink, grow, seal". */
 static void seal_names(long seals)
 {
@@ -307,6 +318,8 @@ static int load_state(char **envp, bool verbose)
 		off += (size_t)n;
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
+	if (!ret)
+		mute_if_stderr_preserved();
 	if (ret) {
 		/* Nothing of a state that failed to parse is used, not even its rollback. */
 		rl_cpr_state_init(&state);
