@@ -603,9 +603,7 @@ int rl_stream_save_commit(struct rl_stream_saver *s)
 		saver_free(s);
 		return ret;
 	}
-	ret = rl_writer_commit(s->w, size);
-	if (ret < 0)
-		rl_err_set(s->err, "%s: %s", s->path, strerror(-ret));
+	ret = rl_writer_commit(s->w, size, s->err);
 	free(s);
 	return ret;
 }

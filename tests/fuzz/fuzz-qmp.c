@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "monitor-int.h"
+#include "monitors/monitor-int.h"
 #include "control-stub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

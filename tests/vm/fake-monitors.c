@@ -3,8 +3,8 @@
  * A monitors module from another relive-vm build: relive-vm must refuse it
  * by name and version instead of calling into it.
  */
-#include "machine.h"
-#include "monitors.h"
+#include "machine/machine.h"
+#include "monitors/monitors.h"
 
 const struct vm_monitors_ops relive_vm_monitors = {
 	.abi = VM_MONITORS_ABI,

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "chardev.h"
+#include "monitors/chardev.h"
 
 static char dir[] = "/tmp/relive-chardev-XXXXXX";
 

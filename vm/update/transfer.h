@@ -5,8 +5,8 @@
  * side (CPR channel read before anything is created, state received on the
  * main channel) and the old process's migrate run.
  */
-#ifndef VM_CPR_TRANSFER_H
-#define VM_CPR_TRANSFER_H
+#ifndef VM_UPDATE_TRANSFER_H
+#define VM_UPDATE_TRANSFER_H
 
 #include <glib.h>
 

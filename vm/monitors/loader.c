@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "machine.h"
-#include "monitors.h"
+#include "machine/machine.h"
+#include "monitors/monitors.h"
 #include "relive/version.h"
 #include "vm-error.h"
 

@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <glib.h>
 
-#include "memory.h"
+#include "machine/memory.h"
 
 #define HEARTBEAT_GPA 0x1000u
 #define HEARTBEAT_STRIDE 64u

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "cpr-transfer.h"
-#include "machine.h"
-#include "migrate.h"
-#include "monitor.h"
+#include "monitors/control.h"
+#include "update/transfer.h"
+#include "machine/machine.h"
+#include "update/migrate.h"
+#include "monitors/monitor.h"
 #include "vm-error.h"
 
 static int64_t downtime_limit = 300;

@@ -22,7 +22,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
-#include "chardev.h"
+#include "monitors/chardev.h"
 
 enum chardev_kind {
 	CHR_NONE,

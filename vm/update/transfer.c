@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpr-transfer.h"
-#include "machine.h"
-#include "migrate.h"
-#include "monitors.h"
+#include "update/transfer.h"
+#include "machine/machine.h"
+#include "update/migrate.h"
+#include "monitors/monitors.h"
 #include "relive/cpr-transfer.h"
 #include "vm-error.h"
 

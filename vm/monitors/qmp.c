@@ -7,9 +7,9 @@
  */
 #include <string.h>
 
-#include "control.h"
-#include "monitor.h"
-#include "monitor-int.h"
+#include "monitors/control.h"
+#include "monitors/monitor.h"
+#include "monitors/monitor-int.h"
 
 GPtrArray *qmp_chardevs;
 

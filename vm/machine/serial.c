@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "devices.h"
-#include "monitors.h"
+#include "machine/devices.h"
+#include "monitors/monitors.h"
 #include "vm-error.h"
 
 #define LSR_DR 0x01

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <json-glib/json-glib.h>
 
-#include "cpr-transfer.h"
+#include "update/transfer.h"
 #include "vm-error.h"
 
 /* QEMU's MigrationChannel as JSON: {"channel-type": ..., "addr": {...}}. */

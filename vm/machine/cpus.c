@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpus.h"
+#include "machine/cpus.h"
 #include "vm-error.h"
 
 #define SIG_KICK SIGUSR1

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <glib.h>
 
-#include "chardev.h"
+#include "monitors/chardev.h"
 
 struct incoming_spec;
 struct rl_cpr_table;

@@ -10,7 +10,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-#include "chardev.h"
+#include "monitors/chardev.h"
 
 /* QEMU version this monitor speaks for (greeting, query-version). */
 #define MONITOR_QEMU_MAJOR 10

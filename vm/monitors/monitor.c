@@ -11,8 +11,8 @@
 
 #include "relive/cpr.h"
 
-#include "monitor.h"
-#include "monitor-int.h"
+#include "monitors/monitor.h"
+#include "monitors/monitor-int.h"
 
 /*
  * The state memfd registered by monitor_cpr_save(), from then until the exec

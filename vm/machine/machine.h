@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <glib.h>
 
-#include "cpus.h"
-#include "devices.h"
-#include "memory.h"
+#include "machine/cpus.h"
+#include "machine/devices.h"
+#include "machine/memory.h"
 #include "options.h"
 #include "relive/cpr.h"
 #include "relive/migrate.h"

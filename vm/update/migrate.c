@@ -14,9 +14,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "machine.h"
-#include "migrate.h"
-#include "monitors.h"
+#include "machine/machine.h"
+#include "update/migrate.h"
+#include "monitors/monitors.h"
 #include "relive/cpr.h"
 #include "relive/io.h"
 #include "relive/stream.h"

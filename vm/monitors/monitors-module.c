@@ -5,11 +5,11 @@
  */
 #include <json-glib/json-glib.h>
 
-#include "chardev.h"
-#include "cpr-transfer.h"
-#include "machine.h"
-#include "monitor.h"
-#include "monitors.h"
+#include "monitors/chardev.h"
+#include "update/transfer.h"
+#include "machine/machine.h"
+#include "monitors/monitor.h"
+#include "monitors/monitors.h"
 #include "relive/version.h"
 
 static void event(const char *name, const char *status)

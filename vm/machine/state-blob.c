@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "devices.h"
+#include "machine/devices.h"
 #include "vm-error.h"
 
 /* "BLB2": the pattern below; "BLOB": the first one, still checked on load. */

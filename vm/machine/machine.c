@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "machine.h"
-#include "monitors.h"
+#include "machine/machine.h"
+#include "monitors/monitors.h"
 #include "vm-error.h"
 
 #define MACHINE_SECTION "machine"

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "memory.h"
+#include "machine/memory.h"
 #include "vm-error.h"
 
 #ifndef MADV_POPULATE_WRITE
