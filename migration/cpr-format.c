@@ -652,16 +652,6 @@ const char *rl_cpr_kind_name(uint32_t kind)
 	return kind < RL_CPR_FD__MAX ? names[kind] : "?";
 }
 
-bool rl_cpr_name_is_ram(const char *name)
-{
-	/*
-	 * QEMU names RAM blocks by backend id or region ("ram0", "pc.bios",
-	 * "/rom@etc/acpi/tables"); its other preserved fds are VFIO's and
-	 * iommufd's, named after them.
-	 */
-	return name[0] && !has_prefix(name, "vfio") && !has_prefix(name, "iommufd");
-}
-
 const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 			    const struct rl_cpr_fd_seen *seen)
 {

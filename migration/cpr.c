@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpr-internal.h"
 #include "error-internal.h"
-#include "relive/cpr.h"
 
 static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 		      struct rl_cpr_fd_seen *seen)
@@ -178,8 +178,7 @@ int rl_cpr_state_write_memfd(const struct rl_cpr_state *s, int *out,
 			   len, strerror(-ret));
 		goto out_close;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
-				   F_SEAL_SEAL) < 0) {
+	if (fcntl(fd, F_ADD_SEALS, RL_CPR_STATE_SEALS) < 0) {
 		ret = -errno;
 		rl_err_set(err, "CPR state: sealing the memfd: %s", strerror(-ret));
 		goto out_close;

@@ -170,9 +170,6 @@ const char *rl_cpr_kind_name(uint32_t kind);
 const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 			    const struct rl_cpr_fd_seen *seen);
 
-/* rl_cpr_name_is_ram - does a QEMU fd name look like a RAM block's memfd? */
-bool rl_cpr_name_is_ram(const char *name);
-
 /* Return: 0 and *@v, the timestamp or value named @name, or -ENOENT. */
 int rl_cpr_time_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
 int rl_cpr_value_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
