@@ -79,6 +79,45 @@ async def rollback_stray(d):
                      ['stray fd', d.join('ram0'), 'refused'])
 
 
+# Closes the fd numbered argv[1], then execs argv[2:]: a cpr-exec-command
+# that loses one of QEMU's preserved fds on the way to the trampoline.
+CLOSE_AND_EXEC = 'import os, sys; os.close(int(sys.argv[1])); os.execv(sys.argv[2], sys.argv[2:])'
+
+
+def fd_of(pid, target):
+    for name in os.listdir('/proc/%d/fd' % pid):
+        try:
+            if os.readlink('/proc/%d/fd/%s' % (pid, name)) == target:
+                return int(name)
+        except OSError:
+            pass
+    qt.fail('QEMU (pid %d) has no fd -> %s' % (pid, target))
+
+
+async def rollback_fd_missing(d):
+    """A preserved fd lost before the trampoline: it names the fd, never
+    execs NEW and rolls back to OLD. The old QEMU needs that fd as much as
+    the new one, so it cannot take the guest back either and exits: with
+    QEMU this class of failure is caught, but not survived."""
+    old = qt.find_qemu()
+    new = new_binary(d, old)
+    vm = qt.Qemu(d, old, 'memfd')
+    await vm.start()
+    await vm.prepare()
+    fd = fd_of(vm.proc.pid, '/memfd:pc.rom (deleted)')
+    await vm.cpr_exec([sys.executable, '-c', CLOSE_AND_EXEC, str(fd)]
+                      + trampoline('--rollback-to=' + old, '--', new) + vm.incoming_args())
+    code = await vm.wait_exit()
+    out = vm.log()
+    for s in ["fd %d 'pc.rom': not open" % fd, 'rolling back: exec ' + old]:
+        qt.check(s in out, 'the log does not say "%s":\n%s' % (s, out))
+    qt.check(code != 0, 'the old QEMU exited with status 0 without its pc.rom fd')
+    qt.check(new not in out.replace('--rollback-to=' + old, ''),
+             'NEW was run; log:\n' + out)
+    qt.log('caught, rolled back; the old QEMU exited with status %d without fd %d:\n%s'
+           % (code, fd, out.strip()))
+
+
 def broken_binary(d, name, mode):
     """QEMU cut after its ELF header: execve finds no program headers and
     fails. (Cut later, execve may succeed and the process die at its first
@@ -127,6 +166,7 @@ CASES = {
     'update-shm': update_shm,
     'update-file': update_file,
     'rollback-stray': rollback_stray,
+    'rollback-fd-missing': rollback_fd_missing,
     'rollback-exec-truncated': rollback_exec_truncated,
     'rollback-exec-noexec': rollback_exec_noexec,
     'no-rollback': no_rollback,
