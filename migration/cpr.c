@@ -35,7 +35,65 @@ static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 	seen->link = n > 0 ? link : NULL;
 }
 
-int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
+struct rl_cpr_state *rl_cpr_state_new(void)
+{
+	struct rl_cpr_state *s = malloc(sizeof(*s));
+
+	if (s)
+		rl_cpr_state_init(s);
+	return s;
+}
+
+void rl_cpr_state_free(struct rl_cpr_state *s)
+{
+	free(s);
+}
+
+unsigned rl_cpr_state_mode(const struct rl_cpr_state *s)
+{
+	return s->mode;
+}
+
+void rl_cpr_state_set_mode(struct rl_cpr_state *s, unsigned mode)
+{
+	s->mode = mode;
+}
+
+unsigned rl_cpr_fd_count(const struct rl_cpr_state *s)
+{
+	return s->nfds;
+}
+
+int rl_cpr_fd_at(const struct rl_cpr_state *s, unsigned i, const char **name, int *id)
+{
+	if (i >= s->nfds)
+		return -ENOENT;
+	if (name)
+		*name = s->fds[i].name;
+	if (id)
+		*id = s->fds[i].id;
+	return s->fds[i].fd;
+}
+
+unsigned rl_cpr_rollback_argc(const struct rl_cpr_state *s)
+{
+	return s->argc;
+}
+
+const char *rl_cpr_rollback_arg(const struct rl_cpr_state *s, unsigned i)
+{
+	size_t off = 0;
+
+	if (i >= s->argc)
+		return NULL;
+	/* The parser checked that @argc NUL-terminated strings fill @argv_len. */
+	while (i--)
+		off += strlen(s->argv + off) + 1;
+	return s->argv + off;
+}
+
+/* An entry with whatever name: the reserved ones come through here too. */
+static int add_entry(struct rl_cpr_state *s, const char *name, int id, int fd)
 {
 	struct rl_cpr_fd_seen seen;
 	struct rl_cpr_fd *f;
@@ -67,6 +125,29 @@ int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
 	f->ino = st.st_ino;
 	f->size = st.st_size;
 	return 0;
+}
+
+int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
+{
+	if (!strncmp(name, RL_CPR_RESERVED_PREFIX, strlen(RL_CPR_RESERVED_PREFIX)))
+		return -EINVAL;
+	return add_entry(s, name, id, fd);
+}
+
+int rl_cpr_set_rollback_exe(struct rl_cpr_state *s, int fd)
+{
+	struct stat st;
+
+	if (fd < 0) {
+		rl_cpr_del_fd(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0)
+		return -EBADF;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	rl_cpr_del_fd(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID);
+	return add_entry(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID, fd);
 }
 
 int rl_cpr_del_fd(struct rl_cpr_state *s, const char *name, int id)

@@ -66,10 +66,15 @@ static char *rb_argv[RL_CPR_MAX_ARGS + 1];
 static char t_env[64];
 static char fail_env[64];
 static char rb_env[80];
-static char state_id[48] = "-"; /* "DEV:INO" of the CPR state memfd, "-" without one */
+/*
+ * "DEV:INO" of the CPR state memfd, "" without one. Nothing here is
+ * initialised to anything but zero: a .data section would cost the file a
+ * page of padding.
+ */
+static char state_id[48];
 static char path_buf[4096];
 static char link_buf[4096];
-static int state_fd = -1;
+static int state_fd; /* 0 until known: never a stray either way */
 
 static void msg(const char *a, const char *b, const char *c)
 {
@@ -632,17 +637,32 @@ static char *env_var(char *buf, const char *name, const char *value)
 
 /*
  * Execs @argv as the rollback, with the failure class and the state it
- * failed on in the environment. Return: only on failure.
+ * failed on in the environment: through @exe, the old executable's own fd,
+ * when there is one (its path may hold another binary by now), else by path.
+ * Return: only on failure.
  */
-static int rollback(char **argv, char **envp, int code, uint64_t entry)
+static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
 {
+	char num[22];
 	char **env;
 	int err;
 
-	msg("rolling back: exec ", argv[0], NULL);
+	t_err("relive-trampoline: rolling back: exec ");
+	t_err(argv[0]);
+	if (exe >= 0) {
+		t_err(" through fd ");
+		t_err(t_u64(num, (uint64_t)exe));
+	}
+	endl("", NULL, NULL);
 	set_times(entry);
 	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
-		       env_var(rb_env, ROLLBACK_ENV, state_id));
+		       env_var(rb_env, ROLLBACK_ENV, state_id[0] ? state_id : "-"));
+	if (env && exe >= 0) {
+		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
+		t_err("relive-trampoline: cannot exec fd ");
+		t_err(t_u64(num, (uint64_t)exe));
+		endl(": ", t_strerror(err), "; trying its path");
+	}
 	err = env ? exec_path(argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
 	t_err(argv[0]);
@@ -667,7 +687,7 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 	 * a later update after a rollback has a new one (its environment may
 	 * still carry the variables) and may roll back.
 	 */
-	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id)) {
+	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id[0] ? state_id : "-")) {
 		t_err("relive-trampoline: not rolling back again: this is already the "
 		      "rollback of an update that failed (" FAILED_ENV "=");
 		endl(t_getenv(envp, FAILED_ENV), ")", NULL);
@@ -681,12 +701,12 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 			off += t_strlen(state.argv + off) + 1;
 		}
 		rb_argv[state.argc] = NULL;
-		return rollback(rb_argv, envp, code, entry);
+		return rollback(rb_argv, rl_cpr_rollback_exe(&state), envp, code, entry);
 	}
 	if (o->rollback_to && o->cmd[0]) {
 		/* The old binary takes the new one's arguments: its -incoming reloads. */
 		o->cmd[0] = (char *)o->rollback_to;
-		return rollback(o->cmd, envp, code, entry);
+		return rollback(o->cmd, -1, envp, code, entry);
 	}
 	if (o->rollback == ROLLBACK_ON)
 		msg("cannot roll back: the CPR state carries no rollback command",

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 #include "relive/crc32c.h"
 
 static struct rl_cpr_state st_a, st_b;
@@ -51,15 +51,20 @@ static size_t read_fixture(const char *name, uint8_t *buf, size_t cap)
 	return n;
 }
 
-static void test_crc_matches_library(void **unused)
+/* The public constructor: an empty state, and freeing NULL is fine. */
+static void test_new_free(void **unused)
 {
-	uint8_t buf[1000];
+	struct rl_cpr_state *s = rl_cpr_state_new();
 
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = i * 7 + 3;
-	assert_int_equal(rl_cpr_crc32c(0, "123456789", 9), 0xE3069283u);
-	assert_int_equal(rl_cpr_crc32c(0, buf, sizeof(buf)),
-			 rl_crc32c(0, buf, sizeof(buf)));
+	assert_non_null(s);
+	assert_int_equal(rl_cpr_fd_count(s), 0);
+	assert_int_equal(rl_cpr_state_mode(s), 0);
+	assert_int_equal(rl_cpr_rollback_argc(s), 0);
+	assert_null(rl_cpr_rollback_arg(s, 0));
+	assert_int_equal(rl_cpr_rollback_exe(s), -ENOENT);
+	assert_int_equal(rl_cpr_find_fd(s, "ram0", 0), -ENOENT);
+	rl_cpr_state_free(s);
+	rl_cpr_state_free(NULL);
 }
 
 static void test_table(void **unused)
@@ -174,6 +179,25 @@ static void test_roundtrip(void **unused)
 	assert_int_equal(rl_cpr_time_get(&st_b, "resume", &v), -ENOENT);
 	assert_int_equal(rl_cpr_value_get(&st_b, RL_CPR_V_HOLDER, &v), 0);
 	assert_int_equal(v, 4242);
+
+	/* What the public accessors make of it. */
+	{
+		const char *name = NULL;
+		int id = -1;
+
+		assert_int_equal(rl_cpr_state_mode(&st_b), 3);
+		assert_int_equal(rl_cpr_fd_count(&st_b), 2);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 1, &name, &id), st_a.fds[1].fd);
+		assert_string_equal(name, st_a.fds[1].name);
+		assert_int_equal(id, st_a.fds[1].id);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 2, &name, &id), -ENOENT);
+		assert_int_equal(rl_cpr_rollback_argc(&st_b), 5);
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 0), "/usr/bin/relive-vm");
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 4), "file:/tmp/vm.state");
+		assert_null(rl_cpr_rollback_arg(&st_b, 5));
+		rl_cpr_state_set_mode(&st_b, 2);
+		assert_int_equal(rl_cpr_state_mode(&st_b), 2);
+	}
 
 	/* An empty state round-trips too. */
 	rl_cpr_state_init(&st_a);
@@ -375,6 +399,48 @@ static void test_memfd_and_load(void **unused)
 	close(sv[1]);
 }
 
+/* The old executable's fd: a reserved entry, verified, surviving the round trip. */
+static void test_rollback_exe(void **unused)
+{
+	int exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	int exe2 = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	int dir = open("/", O_PATH | O_CLOEXEC);
+	struct rl_error err = { { 0 } };
+	uint8_t buf[4096];
+	size_t len;
+
+	assert_true(exe >= 0 && exe2 >= 0 && dir >= 0);
+	rl_cpr_state_init(&st_a);
+	assert_int_equal(rl_cpr_rollback_exe(&st_a), -ENOENT);
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, 999), -EBADF);
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, dir), -EINVAL);
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, exe), 0);
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, exe2), 0); /* replaces */
+	assert_int_equal(st_a.nfds, 1);
+	assert_int_equal(rl_cpr_rollback_exe(&st_a), exe2);
+	assert_int_equal(rl_cpr_lookup(&st_a, RL_CPR_ROLLBACK_EXE_NAME, 1)->kind,
+			 RL_CPR_FD_FILE);
+	assert_int_equal(rl_cpr_verify_fd(&st_a, RL_CPR_ROLLBACK_EXE_NAME, 1, &err), exe2);
+	/* The reserved names are the library's. */
+	assert_int_equal(rl_cpr_add_fd(&st_a, RL_CPR_ROLLBACK_EXE_NAME, 2, exe), -EINVAL);
+	assert_int_equal(rl_cpr_add_fd(&st_a, "relive:other", 0, exe), -EINVAL);
+
+	assert_int_equal(rl_cpr_state_encode(&st_a, buf, sizeof(buf), &len), 0);
+	assert_int_equal(rl_cpr_state_parse(buf, len, &st_b, NULL), 0);
+	assert_int_equal(rl_cpr_rollback_exe(&st_b), exe2);
+
+	/* Another version of the entry is not this one. */
+	st_a.fds[0].id = 2;
+	assert_int_equal(rl_cpr_rollback_exe(&st_a), -ENOENT);
+	st_a.fds[0].id = 1;
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, -1), 0);
+	assert_int_equal(rl_cpr_rollback_exe(&st_a), -ENOENT);
+	assert_int_equal(st_a.nfds, 0);
+	close(exe);
+	close(exe2);
+	close(dir);
+}
+
 static void test_kinds(void **unused)
 {
 	assert_int_equal(rl_cpr_kind_of(S_IFREG | 0600, "/memfd:ram0 (deleted)"),
@@ -391,13 +457,14 @@ static void test_kinds(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc_matches_library),
+		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_relive_corruption),
 		cmocka_unit_test(test_qemu_fixture),
 		cmocka_unit_test(test_qemu_edges),
 		cmocka_unit_test(test_memfd_and_load),
+		cmocka_unit_test(test_rollback_exe),
 		cmocka_unit_test(test_kinds),
 	};
 

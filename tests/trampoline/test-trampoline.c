@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 
 #define CHECK(cond, ...)                                                           \
 	do {                                                                       \
@@ -63,6 +63,9 @@ enum fault {
 	F_UNSEALED,     /* the state memfd not sealed */
 	F_SEALED_DIFFERENTLY, /* ... sealed, but not against writes and growing */
 	F_STD_CLOSED,   /* 0, 1 and 2 closed, and a stray for the trampoline to report */
+	F_EXE_RENAMED,  /* rollback through its fd; another file renamed over its path */
+	F_EXE_DELETED,  /* ... its path deleted */
+	F_BIG_STATE,    /* a 40 KiB rollback command: the CRC's three-lane path */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -99,12 +102,45 @@ static int raw_state_fd(const void *buf, size_t len, int at, int seals)
 	return fd;
 }
 
+/* @dst = a copy of @src, mode 0755. */
+static void copy_exe(const char *src, const char *dst)
+{
+	static char buf[1 << 20];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = in < 0 ? -1 : read(in, buf, sizeof(buf));
+
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (n <= 0 || n == sizeof(buf) || out < 0 || write(out, buf, n) != n)
+		_exit(86);
+	close(in);
+	close(out);
+}
+
+/*
+ * The old VMM's executable, held open as relive-vm holds its own: a copy of
+ * the checker. Return: its fd.
+ */
+static int old_exe(char *path, size_t cap)
+{
+	int fd;
+
+	snprintf(path, cap, "%s/old-vmm", dir);
+	copy_exe(checker, path);
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		_exit(87);
+	return fd;
+}
+
 /* In the child: the relive case's fds, state and fault, then exec. */
 static void child_relive(enum fault fault, char **argv, bool with_rollback)
 {
 	const char *rb[] = { checker, "--rolled-back", NULL };
 	const char *bad_rb[] = { "/nonexistent/old-relive-vm", "-incoming", "defer", NULL };
 	const char *loop_rb[] = { tramp, "--", "/nonexistent/broken-relive-vm", NULL };
+	const char *exe_rb[] = { NULL, "--rolled-back", "--through-fd", NULL };
+	bool exe = fault == F_EXE_RENAMED || fault == F_EXE_DELETED;
+	char exe_path[300], other_path[300];
 	int ram0, ram1, sv[2], sfd, other;
 	char num[16];
 	uint8_t buf[1 << 16];
@@ -121,8 +157,24 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 	if (rl_cpr_add_fd(&st, "ram0", 0, ram0) || rl_cpr_add_fd(&st, "ram1", 0, ram1) ||
 	    rl_cpr_add_fd(&st, "qmp", 0, sv[0]))
 		_exit(94);
-	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
-						      fault == F_LOOP ? loop_rb : rb))
+	if (exe) {
+		if (rl_cpr_set_rollback_exe(&st, old_exe(exe_path, sizeof(exe_path))))
+			_exit(95);
+		exe_rb[0] = exe_path;
+	}
+	if (fault == F_BIG_STATE) {
+		static char arg[100];
+		static const char *big_rb[404] = { NULL, "--rolled-back" };
+
+		memset(arg, 'x', sizeof(arg) - 1);
+		big_rb[0] = checker;
+		for (int i = 2; i < 402; i++)
+			big_rb[i] = arg;
+		if (rl_cpr_set_rollback(&st, big_rb))
+			_exit(95);
+	} else if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
+						      fault == F_LOOP ? loop_rb :
+						      exe ? exe_rb : rb))
 		_exit(95);
 	if (rl_cpr_state_encode(&st, buf, sizeof(buf), &len))
 		_exit(96);
@@ -154,6 +206,18 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		break;
 	case F_SHRINK_RAM0:
 		if (ftruncate(ram0, 4096))
+			_exit(98);
+		break;
+	case F_EXE_RENAMED:
+		/* A package upgrade: the new binary (here, not even one) renamed over the path. */
+		snprintf(other_path, sizeof(other_path), "%s/new-vmm", dir);
+		other = open(other_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+		if (other < 0 || write(other, "broken\n", 7) != 7 || rename(other_path, exe_path))
+			_exit(98);
+		close(other);
+		break;
+	case F_EXE_DELETED:
+		if (unlink(exe_path))
 			_exit(98);
 		break;
 	case F_STRAY:
@@ -490,6 +554,26 @@ static void relive_cases(void)
 	run("target missing, --no-rollback", "relive", F_NONE, true, norb, missing);
 	CHECK(res.code == 24, "exit %d", res.code);
 
+	run("rollback through the old executable's fd, path renamed over", "relive",
+	    F_EXE_RENAMED, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "old-vmm through fd "), "not rolled back through the fd");
+	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n") &&
+	      has(res.report, "failed exec\n"), "the old binary did not run");
+	CHECK(has(res.report, "/memfd:ram0") && has(res.report, "/memfd:state"),
+	      "rollback lost the preserved fds");
+
+	run("rollback through the old executable's fd, path deleted", "relive",
+	    F_EXE_DELETED, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n"),
+	      "the old binary did not run");
+
+	/* Past three lanes of 8 KiB, the freestanding CRC32C joins lanes. */
+	run("large state, rollback", "relive", F_BIG_STATE, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\narg xxxxxxxx"), "rollback command lost");
+
 	run("target and rollback missing", "relive", F_BAD_ROLLBACK, true, NULL, missing);
 	CHECK(res.code == 25, "exit %d", res.code);
 	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old-relive-vm: ENOENT"),
@@ -800,6 +884,7 @@ int main(int argc, char **argv)
 {
 	static const char *const files[] = {
 		"report", "stderr", "not-executable", "not-a-binary", "ram0-backend",
+		"old-vmm", "new-vmm",
 	};
 	char path[4200];
 
