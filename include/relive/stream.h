@@ -70,6 +70,19 @@ struct rl_stream_config {
 	unsigned nr_devices;
 };
 
+/*
+ * rl_stream_config_check - the one check of a configuration, made by the
+ * saver before it writes, by the loader on the stream's configuration and
+ * on the VM it loads into, and by a VMM at start-up and before it stops
+ * for a migration: what one accepts, the others accept.
+ * Device and RAM block names: 1 to RL_SECTION_NAME_MAX - 1 printable ASCII
+ * characters without spaces, each name once; counts within the stream's
+ * limits.
+ * Return: 0, or -EINVAL with @err naming the device or block.
+ */
+int rl_stream_config_check(const struct rl_stream_config *cfg,
+			   struct rl_error *err);
+
 /* ------------------------------------------------------------------- save */
 
 /*

@@ -3,6 +3,7 @@
  * The state stream's fixed records in memory: file header, section header,
  * RAM descriptor; each flipped bit in a header is refused.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,6 +99,32 @@ static void test_names(void **state)
 	assert_false(rl_name_valid(name, sizeof(name), false));
 }
 
+/* The one configuration check: names that fit a section, each once. */
+static void test_config_check(void **state)
+{
+	const char *ok[] = { "machine", "serial0", "b/data", "0123456789012345678901234567890" };
+	const char *twice[] = { "machine", "serial0", "machine" };
+	const char *longer[] = { "01234567890123456789012345678901" };
+	const char *space[] = { "a b" };
+	struct rl_stream_config cfg = { .nr_vcpus = 2, .devices = ok, .nr_devices = 4 };
+	struct rl_error err = { { 0 } };
+
+	assert_int_equal(rl_stream_config_check(&cfg, &err), 0);
+	cfg.devices = twice;
+	cfg.nr_devices = 3;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "device 'machine' listed twice");
+	cfg.devices = longer;
+	cfg.nr_devices = 1;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "device name '01234567890123456789012345678901' is longer than 31 characters");
+	cfg.devices = space;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	cfg.nr_devices = 0;
+	cfg.nr_vcpus = RL_STREAM_MAX_VCPUS + 1;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+}
+
 static void test_ram_desc(void **state)
 {
 	struct rl_ram_desc d = { .size = 1 << 30, .gpa = 1 << 20,
@@ -140,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_section_header),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_ram_desc),
+		cmocka_unit_test(test_config_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,14 @@ void machine_set_status(enum rl_mig_status to)
 	vm.status = to;
 }
 
+void machine_stream_config(struct rl_stream_config *cfg)
+{
+	static const char *const devices[] = { "machine", "serial0" };
+
+	*cfg = (struct rl_stream_config){ .nr_vcpus = 1, .ram = &vm.mem.reg,
+					  .devices = devices, .nr_devices = 2 };
+}
+
 gboolean migrate_start(const char *path, GError **errp)
 {
 	record("migrate file:%s", path);

@@ -23,6 +23,9 @@ struct machine vm;
 
 gboolean machine_devices_init(bool incoming, GError **errp)
 {
+	struct rl_stream_config cfg;
+	struct rl_error err = { { 0 } };
+
 	serial_init();
 	vm.blobs = g_ptr_array_new_with_free_func((GDestroyNotify)state_blob_free);
 	vm.device_names = g_ptr_array_new();
@@ -35,6 +38,14 @@ gboolean machine_devices_init(bool incoming, GError **errp)
 		g_ptr_array_add(vm.blobs, b);
 		g_ptr_array_add(vm.device_names, b->id);
 		g_ptr_array_add(vm.device_names, b->data_name);
+		/* the saver and the loader make this check too: refuse now, naming the id */
+		machine_stream_config(&cfg);
+		if (rl_stream_config_check(&cfg, &err) < 0) {
+			vm_error(errp, "-device state-blob,id=%s: the id does not fit the state stream: %s (ids of at most %d characters, other than 'machine' and '%s', each once)",
+				 bo->id, err.msg, RL_SECTION_NAME_MAX - 1 - (int)strlen("/data"),
+				 SERIAL_NAME);
+			return FALSE;
+		}
 	}
 	return TRUE;
 }

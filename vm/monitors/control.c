@@ -421,6 +421,7 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 {
 	g_autofree char *u = NULL;
 	struct rl_mig_vm mv = { &vm.mem.reg, vm.mem.aux_ram_share, vm.mem.has_implicit };
+	struct rl_stream_config cfg;
 	struct rl_error err = { { 0 } };
 	struct rl_mig_uri parsed;
 	int ret;
@@ -434,6 +435,8 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
 	if (!u)
 		return FALSE;
+	machine_stream_config(&cfg);
+	mv.stream = &cfg;
 	ret = rl_mig_check_blockers(&mv, &vm.params, u, &err);
 	if (ret < 0) {
 		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));
