@@ -19,6 +19,8 @@ void rl_stream_hdr_encode(unsigned char *p, const struct rl_stream_hdr *h)
 	rl_put32(p + 16, h->flags);
 	rl_put32(p + 20, h->mode);
 	memcpy(p + 24, h->creator, RL_STREAM_CREATOR_LEN);
+	if (h->flags & RL_STREAM_F_UPDATE_ID)
+		memcpy(p + 88, h->update_id.b, RL_UPDATE_ID_LEN);
 	rl_put32(p + 124, rl_crc32c(0, p, 124));
 }
 
@@ -37,13 +39,17 @@ enum rl_fmt_err rl_stream_hdr_decode(const unsigned char *p,
 	h->flags = rl_get32(p + 16);
 	h->mode = rl_get32(p + 20);
 	memcpy(h->creator, p + 24, RL_STREAM_CREATOR_LEN);
-	if (h->flags & ~RL_STREAM_F_IGNORE_SHARED)
+	if (h->flags & ~(RL_STREAM_F_IGNORE_SHARED | RL_STREAM_F_UPDATE_ID))
 		return RL_FMT_BAD_FLAGS;
 	if (h->mode >= RL_MODE__MAX)
 		return RL_FMT_BAD_FIELD;
 	if (memchr(h->creator, 0, RL_STREAM_CREATOR_LEN) == NULL)
 		return RL_FMT_BAD_NAME;
-	for (unsigned i = 88; i < 124; i++)
+	memset(&h->update_id, 0, sizeof(h->update_id));
+	if (h->flags & RL_STREAM_F_UPDATE_ID)
+		memcpy(h->update_id.b, p + 88, RL_UPDATE_ID_LEN);
+	for (unsigned i = h->flags & RL_STREAM_F_UPDATE_ID ? 88 + RL_UPDATE_ID_LEN : 88;
+	     i < 124; i++)
 		if (p[i])
 			return RL_FMT_BAD_FIELD;
 	return RL_FMT_OK;

@@ -474,6 +474,36 @@ static const char *base_name(const struct rl_stream_loader *l)
 	return b ? b + 1 : l->name;
 }
 
+int rl_stream_load_update_id(const struct rl_stream_loader *l,
+			     struct rl_update_id *id)
+{
+	if (!(l->hdr.flags & RL_STREAM_F_UPDATE_ID))
+		return -ENOENT;
+	*id = l->hdr.update_id;
+	return 0;
+}
+
+int rl_stream_load_check_update(struct rl_stream_loader *l,
+				const struct rl_update_id *want,
+				struct rl_error *err)
+{
+	char w[2 * RL_UPDATE_ID_LEN + 1], h[2 * RL_UPDATE_ID_LEN + 1];
+	struct rl_update_id have;
+
+	if (!want)
+		return 0;
+	rl_update_id_format(want, w);
+	if (rl_stream_load_update_id(l, &have) < 0)
+		return lerr(l, err, -ESTALE, "this process was started by update %s, but the stream belongs to no update: load the state file that update wrote",
+			    w);
+	if (memcmp(have.b, want->b, RL_UPDATE_ID_LEN)) {
+		rl_update_id_format(&have, h);
+		return lerr(l, err, -ESTALE, "written by update %s, but this process was started by update %s: load the state file of its own update",
+			    h, w);
+	}
+	return 0;
+}
+
 int rl_stream_load_check_config(struct rl_stream_loader *l,
 				const struct rl_stream_config *here,
 				struct rl_error *err)

@@ -184,6 +184,10 @@ int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
 	}
 	h.mode = s->mode;
 	h.flags = s->ignore_shared ? RL_STREAM_F_IGNORE_SHARED : 0;
+	if (opts->update_id) {
+		h.flags |= RL_STREAM_F_UPDATE_ID;
+		h.update_id = *opts->update_id;
+	}
 	snprintf(h.creator, sizeof(h.creator), "relive %s", rl_version());
 	rl_stream_hdr_encode(s->buf, &h);
 	s->fill = RL_STREAM_HDR_LEN;

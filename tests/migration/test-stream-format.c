@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "relive/crc32c.h"
 #include "stream-format.h"
 
 static void test_file_header(void **state)
@@ -38,6 +39,28 @@ static void test_file_header(void **state)
 	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_VERSION);
 	buf[0] = 'X';
 	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_MAGIC);
+}
+
+/* The update identity: bytes 88..103 with flag bit 1; without it, all zero. */
+static void test_file_header_update_id(void **state)
+{
+	struct rl_stream_hdr h = { .version = RL_STREAM_VERSION,
+				   .flags = RL_STREAM_F_UPDATE_ID }, d;
+	unsigned char buf[RL_STREAM_HDR_LEN];
+
+	for (unsigned i = 0; i < RL_UPDATE_ID_LEN; i++)
+		h.update_id.b[i] = (uint8_t)(0xa0 + i);
+	rl_stream_hdr_encode(buf, &h);
+	assert_int_equal(buf[88], 0xa0);
+	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_OK);
+	assert_memory_equal(d.update_id.b, h.update_id.b, RL_UPDATE_ID_LEN);
+	/* the same bytes without the flag: a field that should be zero */
+	h.flags = 0;
+	rl_stream_hdr_encode(buf, &h);
+	assert_int_equal(buf[88], 0);
+	buf[88] = 1;
+	rl_put32(buf + 124, rl_crc32c(0, buf, 124));
+	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_FIELD);
 }
 
 static void test_section_header(void **state)
@@ -164,6 +187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_header),
+		cmocka_unit_test(test_file_header_update_id),
 		cmocka_unit_test(test_section_header),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_ram_desc),

@@ -9,6 +9,7 @@
 
 #include "machine/machine.h"
 #include "monitors/monitors.h"
+#include "update/update.h"
 #include "vm-error.h"
 
 #define MACHINE_SECTION "machine"
@@ -198,6 +199,7 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 	struct rl_stream_loader *l = NULL;
 	struct rl_stream_config cfg;
 	struct rl_error err = { { 0 } };
+	struct rl_update_id id;
 	const struct machine_state *ms;
 	const void *p;
 	size_t len;
@@ -205,6 +207,9 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 
 	machine_stream_config(&cfg);
 	ret = rl_stream_load_open(&l, path, NULL, &err);
+	/* after an update: that update's stream, no other */
+	if (!ret && update_incoming_cpr() && rl_cpr_update_id(update_incoming_cpr(), &id) == 0)
+		ret = rl_stream_load_check_update(l, &id, &err);
 	if (!ret) {
 		ret = rl_stream_load_check_config(l, &cfg, &err);
 		if (ret)
