@@ -22,6 +22,7 @@
 #define RL_SEC_HDR_LEN 64u
 #define RL_SEC_F_EXTENT 0x0001u		/* a 4 KiB-aligned data region follows */
 #define RL_STREAM_F_IGNORE_SHARED 0x1u
+#define RL_STREAM_F_UPDATE_ID 0x2u	/* bytes 88..103 hold the update's identity */
 #define RL_FOOTER_LEN 16u
 #define RL_CFG_FIXED_LEN 16u
 #define RL_CFG_RAM_LEN 64u
@@ -54,6 +55,7 @@ struct rl_stream_hdr {
 	uint32_t flags;
 	uint32_t mode;
 	char creator[RL_STREAM_CREATOR_LEN];
+	struct rl_update_id update_id;	/* with RL_STREAM_F_UPDATE_ID */
 };
 
 struct rl_sec_hdr {

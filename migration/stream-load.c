@@ -202,6 +202,28 @@ static int read_section(struct rl_stream_loader *l, uint64_t off,
 	return ret;
 }
 
+/* The stream's device list through the check the saver made. */
+static int check_stream_devices(struct rl_stream_loader *l, const struct sec *s,
+				struct rl_error *err)
+{
+	const char **names = calloc(l->nr_devices + 1, sizeof(*names));
+	struct rl_stream_config cfg = { .nr_vcpus = l->nr_vcpus };
+	struct rl_error cerr = { { 0 } };
+	int ret;
+
+	if (!names)
+		return SEC_ERR(l, err, -ENOMEM, s, "no memory");
+	for (unsigned i = 0; i < l->nr_devices; i++)
+		names[i] = l->cfg_dev[i];
+	cfg.devices = names;
+	cfg.nr_devices = l->nr_devices;
+	ret = rl_stream_config_check(&cfg, &cerr);
+	free(names);
+	if (ret)
+		return SEC_ERR(l, err, ret, s, "%s", cerr.msg);
+	return 0;
+}
+
 static int parse_config(struct rl_stream_loader *l, const struct sec *s,
 			struct rl_error *err)
 {
@@ -243,12 +265,8 @@ static int parse_config(struct rl_stream_loader *l, const struct sec *s,
 		memcpy(l->cfg_dev[i], p, RL_CFG_DEV_LEN);
 		if (!rl_name_valid(l->cfg_dev[i], RL_CFG_DEV_LEN, false))
 			return SEC_ERR(l, err, -EINVAL, s, "device %u: bad name", i);
-		for (unsigned j = 0; j < i; j++)
-			if (!strcmp(l->cfg_dev[j], l->cfg_dev[i]))
-				return SEC_ERR(l, err, -EINVAL, s, "device '%s' listed twice",
-					       l->cfg_dev[i]);
 	}
-	return 0;
+	return check_stream_devices(l, s, err);
 }
 
 static int load_start(struct rl_stream_loader *l, struct rl_error *err)
@@ -457,6 +475,36 @@ static const char *base_name(const struct rl_stream_loader *l)
 	return b ? b + 1 : l->name;
 }
 
+int rl_stream_load_update_id(const struct rl_stream_loader *l,
+			     struct rl_update_id *id)
+{
+	if (!(l->hdr.flags & RL_STREAM_F_UPDATE_ID))
+		return -ENOENT;
+	*id = l->hdr.update_id;
+	return 0;
+}
+
+int rl_stream_load_check_update(struct rl_stream_loader *l,
+				const struct rl_update_id *want,
+				struct rl_error *err)
+{
+	char w[2 * RL_UPDATE_ID_LEN + 1], h[2 * RL_UPDATE_ID_LEN + 1];
+	struct rl_update_id have;
+
+	if (!want)
+		return 0;
+	rl_update_id_format(want, w);
+	if (rl_stream_load_update_id(l, &have) < 0)
+		return lerr(l, err, -ESTALE, "this process was started by update %s, but the stream belongs to no update: load the state file that update wrote",
+			    w);
+	if (memcmp(have.b, want->b, RL_UPDATE_ID_LEN)) {
+		rl_update_id_format(&have, h);
+		return lerr(l, err, -ESTALE, "written by update %s, but this process was started by update %s: load the state file of its own update",
+			    h, w);
+	}
+	return 0;
+}
+
 int rl_stream_load_check_config(struct rl_stream_loader *l,
 				const struct rl_stream_config *here,
 				struct rl_error *err)
@@ -464,8 +512,12 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 	const struct rl_ram_registry *ram = here->ram;
 	unsigned nram = ram ? ram->count : 0;
 	const char *f = base_name(l);
+	struct rl_error cerr = { { 0 } };
 	char a[32], b[32];
 
+	if (rl_stream_config_check(here, &cerr))
+		return lerr(l, err, -EINVAL, "this VM's configuration cannot be loaded into: %s",
+			    cerr.msg);
 	if (l->nr_vcpus != here->nr_vcpus)
 		return lerr(l, err, -EINVAL, "vCPU count: %u in %s, %u here",
 			    l->nr_vcpus, f, here->nr_vcpus);

@@ -184,6 +184,10 @@ int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
 	}
 	h.mode = s->mode;
 	h.flags = s->ignore_shared ? RL_STREAM_F_IGNORE_SHARED : 0;
+	if (opts->update_id) {
+		h.flags |= RL_STREAM_F_UPDATE_ID;
+		h.update_id = *opts->update_id;
+	}
 	snprintf(h.creator, sizeof(h.creator), "relive %s", rl_version());
 	rl_stream_hdr_encode(s->buf, &h);
 	s->fill = RL_STREAM_HDR_LEN;
@@ -279,6 +283,7 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 			  const struct rl_stream_config *cfg)
 {
 	unsigned nram = cfg->ram ? cfg->ram->count : 0;
+	struct rl_error cerr = { { 0 } };
 	size_t len;
 	unsigned char *p;
 	void *vp;
@@ -288,10 +293,10 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 		return s->ret;
 	if (s->have_config || s->nsections)
 		return fail(s, -EINVAL, "the configuration must be the first section, once");
-	if (cfg->nr_vcpus > RL_STREAM_MAX_VCPUS ||
-	    cfg->nr_devices > RL_STREAM_MAX_DEVICES || nram > RL_STREAM_MAX_RAM)
-		return fail(s, -EINVAL, "configuration too large (%u vCPUs, %u devices, %u RAM blocks)",
-			    cfg->nr_vcpus, cfg->nr_devices, nram);
+	/* never write what the loader would refuse */
+	ret = rl_stream_config_check(cfg, &cerr);
+	if (ret)
+		return fail(s, ret, "%s", cerr.msg);
 	len = RL_CFG_FIXED_LEN + (size_t)nram * RL_CFG_RAM_LEN +
 	      (size_t)cfg->nr_devices * RL_CFG_DEV_LEN;
 	ret = sec_begin(s, RL_SECTION_CONFIG, "config");
@@ -314,18 +319,11 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 			.page_size = b->page_size ? b->page_size : 4096,
 		};
 
-		if (!rl_name_put(d.name, sizeof(d.name), b->name))
-			return fail(s, -EINVAL, "bad RAM block name '%s'", b->name);
+		rl_name_put(d.name, sizeof(d.name), b->name);
 		rl_ram_desc_encode(p, &d, false);
 	}
-	for (unsigned i = 0; i < cfg->nr_devices; i++, p += RL_CFG_DEV_LEN) {
-		const char *n = cfg->devices[i];
-
-		if (!n || !rl_name_put((char *)p, RL_CFG_DEV_LEN, n) ||
-		    !rl_name_valid((char *)p, RL_CFG_DEV_LEN, false))
-			return fail(s, -EINVAL, "bad device name '%s' (1 to %d printable characters, no spaces)",
-				    n ? n : "(null)", RL_CFG_DEV_LEN - 1);
-	}
+	for (unsigned i = 0; i < cfg->nr_devices; i++, p += RL_CFG_DEV_LEN)
+		rl_name_put((char *)p, RL_CFG_DEV_LEN, cfg->devices[i]);
 	ret = rl_stream_save_advance(s, len);
 	if (!ret)
 		ret = sec_end(s, false, 0, 0);

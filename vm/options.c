@@ -286,14 +286,7 @@ static gboolean parse_device(struct vm_options *o, const char *arg, GError **err
 		vm_error(errp, "-device %s: id= and size= are required", arg);
 		goto err;
 	}
-	for (unsigned i = 0; i < o->blobs->len; i++) {
-		struct blob_option *x = g_ptr_array_index(o->blobs, i);
-
-		if (!strcmp(x->id, b->id) || !strcmp(b->id, "serial0")) {
-			vm_error(errp, "-device %s: duplicate id '%s'", arg, b->id);
-			goto err;
-		}
-	}
+	/* Duplicates and ids the state stream cannot carry: machine_devices_init(). */
 	g_ptr_array_add(o->blobs, b);
 	return TRUE;
 err:

@@ -115,11 +115,15 @@ RL_EXPORT int rl_mig_uri_parse(const char *uri, struct rl_mig_uri *out,
  * @has_implicit_ram: the VM has RAM not described by a memory-backend
  *                    object (ROMs, firmware, "-m" without memory-backend=),
  *                    whether or not it is in @ram
+ * @stream: the configuration its state stream will carry (NULL: not checked)
  */
+struct rl_stream_config;
+
 struct rl_mig_vm {
 	const struct rl_ram_registry *ram;
 	bool aux_ram_share;
 	bool has_implicit_ram;
+	const struct rl_stream_config *stream;
 };
 
 /*
@@ -129,7 +133,9 @@ struct rl_mig_vm {
  * (parsed; cpr-exec needs file:; exec:, fd: and tcp:
  * are not supported); cpr-exec-command set, its first word found in PATH (or
  * an executable path); in cpr-exec and cpr-transfer, implicit RAM without
- * aux-ram-share=on and every RAM block not shared.
+ * aux-ram-share=on and every RAM block not shared; the stream configuration
+ * (rl_stream_config_check(): a state the loader would refuse is never
+ * written).
  * Return: 0, or -errno with @err naming the object and the fix:
  * -EINVAL (bad combination, URI), -ENOENT (command not found),
  * -EACCES (command not executable), -EPERM (RAM blocks it).

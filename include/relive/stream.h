@@ -48,6 +48,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "relive/cpr.h"
 #include "relive/export.h"
 #include "relive/error.h"
 #include "relive/io.h"
@@ -80,6 +81,19 @@ struct rl_stream_config {
 	unsigned nr_devices;
 };
 
+/*
+ * rl_stream_config_check - the one check of a configuration, made by the
+ * saver before it writes, by the loader on the stream's configuration and
+ * on the VM it loads into, and by a VMM at start-up and before it stops
+ * for a migration: what one accepts, the others accept.
+ * Device and RAM block names: 1 to RL_SECTION_NAME_MAX - 1 printable ASCII
+ * characters without spaces, each name once; counts within the stream's
+ * limits.
+ * Return: 0, or -EINVAL with @err naming the device or block.
+ */
+RL_EXPORT int rl_stream_config_check(const struct rl_stream_config *cfg,
+			   struct rl_error *err);
+
 /* ------------------------------------------------------------------- save */
 
 /*
@@ -93,12 +107,15 @@ struct rl_stream_config {
  * @io: options of the io writer; zero buf_size and buf_count mean
  *      RL_STREAM_BUF_COUNT buffers of RL_STREAM_BUF_SIZE bytes (a small pool:
  *      its setup is outside the pause, its teardown inside)
+ * @update_id: the update this stream belongs to, the identity its CPR state
+ *      carries too (NULL: none, a stream any process may load)
  */
 struct rl_stream_save_opts {
 	enum rl_mig_mode mode;
 	bool ignore_shared;
 	bool direct;
 	struct rl_io_opts io;
+	const struct rl_update_id *update_id;
 };
 
 #define RL_STREAM_BUF_SIZE (128u * 1024)
@@ -231,6 +248,21 @@ RL_EXPORT int rl_stream_load_open(struct rl_stream_loader **out, const char *pat
 RL_EXPORT int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
 				      size_t size, const char *name,
 				      struct rl_error *err);
+
+/* Return: 0 and *@id, the update the stream was written for, or -ENOENT. */
+RL_EXPORT int rl_stream_load_update_id(const struct rl_stream_loader *l,
+			     struct rl_update_id *id);
+
+/*
+ * rl_stream_load_check_update - is this the stream of the update that
+ * started this process? @want: the identity its CPR state carries, NULL when
+ * there is none (a restart, cpr-reboot, a CPR state from before the field):
+ * then any stream is. Otherwise the stream must carry the same identity.
+ * Return: 0 or -ESTALE with @err naming both identities.
+ */
+RL_EXPORT int rl_stream_load_check_update(struct rl_stream_loader *l,
+				const struct rl_update_id *want,
+				struct rl_error *err);
 
 /*
  * rl_stream_load_check_config - compare the stream's configuration with the

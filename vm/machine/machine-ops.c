@@ -106,9 +106,12 @@ static void set_writer_fallback(gboolean on)
 static gboolean migrate_check(const char *uri, struct rl_mig_uri *parsed, GError **errp)
 {
 	struct rl_mig_vm mv = { &vm.mem.reg, vm.mem.aux_ram_share, vm.mem.has_implicit };
+	struct rl_stream_config cfg;
 	struct rl_error err = { { 0 } };
 	int ret;
 
+	machine_stream_config(&cfg);
+	mv.stream = &cfg;
 	ret = rl_mig_check_blockers(&mv, &vm.params, uri, &err);
 	if (ret < 0) {
 		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));

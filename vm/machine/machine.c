@@ -9,6 +9,7 @@
 
 #include "machine/machine.h"
 #include "monitors/monitors.h"
+#include "update/update.h"
 #include "vm-error.h"
 
 #define MACHINE_SECTION "machine"
@@ -23,6 +24,9 @@ struct machine vm;
 
 gboolean machine_devices_init(bool incoming, GError **errp)
 {
+	struct rl_stream_config cfg;
+	struct rl_error err = { { 0 } };
+
 	serial_init();
 	vm.blobs = g_ptr_array_new_with_free_func((GDestroyNotify)state_blob_free);
 	vm.device_names = g_ptr_array_new();
@@ -35,6 +39,14 @@ gboolean machine_devices_init(bool incoming, GError **errp)
 		g_ptr_array_add(vm.blobs, b);
 		g_ptr_array_add(vm.device_names, b->id);
 		g_ptr_array_add(vm.device_names, b->data_name);
+		/* the saver and the loader make this check too: refuse now, naming the id */
+		machine_stream_config(&cfg);
+		if (rl_stream_config_check(&cfg, &err) < 0) {
+			vm_error(errp, "-device state-blob,id=%s: the id does not fit the state stream: %s (ids of at most %d characters, other than 'machine' and '%s', each once)",
+				 bo->id, err.msg, RL_SECTION_NAME_MAX - 1 - (int)strlen("/data"),
+				 SERIAL_NAME);
+			return FALSE;
+		}
 	}
 	return TRUE;
 }
@@ -187,6 +199,7 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 	struct rl_stream_loader *l = NULL;
 	struct rl_stream_config cfg;
 	struct rl_error err = { { 0 } };
+	struct rl_update_id id;
 	const struct machine_state *ms;
 	const void *p;
 	size_t len;
@@ -194,6 +207,9 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 
 	machine_stream_config(&cfg);
 	ret = rl_stream_load_open(&l, path, NULL, &err);
+	/* after an update: that update's stream, no other */
+	if (!ret && update_incoming_cpr() && rl_cpr_update_id(update_incoming_cpr(), &id) == 0)
+		ret = rl_stream_load_check_update(l, &id, &err);
 	if (!ret) {
 		ret = rl_stream_load_check_config(l, &cfg, &err);
 		if (ret)

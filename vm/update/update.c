@@ -146,6 +146,10 @@ static gboolean cpr_state_begin(struct update *u, GError **errp)
 		return FALSE;
 	}
 	rl_cpr_state_set_mode(u->cpr, u->ops->mode);
+	if (rl_cpr_set_update_id(u->cpr, &u->id) < 0) {
+		vm_error(errp, "CPR state: no room for the update's identity");
+		return FALSE;
+	}
 	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
 		struct rl_ram_block *b = &vm.mem.reg.blocks[i];
 		int ret;
@@ -244,6 +248,17 @@ gboolean update_start(const struct update_ops *ops, const char *path,
 		if (vm.mem.reg.blocks[i].shared && vm.mem.reg.blocks[i].backing != RL_RAM_FILE)
 			so.ignore_shared = false;
 	so.io.sync = ops->sync;
+	/* the stream and the CPR state name the same update */
+	if (ops->cpr_state) {
+		int ret = rl_update_id_new(&u->id);
+
+		if (ret < 0) {
+			vm_error(errp, "an identity for the update: %s", g_strerror(-ret));
+			update_free(u);
+			return FALSE;
+		}
+		so.update_id = &u->id;
+	}
 	/* an unwritable file is refused here, while the guest runs */
 	if (saver_open(u, &so, errp) < 0) {
 		u->priv = NULL;
@@ -331,6 +346,9 @@ static void incoming_undo(struct update *u, GError *why)
 	fprintf(stderr, "relive-vm: %s\n", why->message);
 	g_error_free(why);
 	so.io.buf_size = update_stream_buf_size();
+	/* the old binary loads it under the CPR state this process came with */
+	if (incoming_cpr && rl_cpr_update_id(incoming_cpr, &u->id) == 0)
+		so.update_id = &u->id;
 	if (saver_open(u, &so, &e) == 0 && update_stop_and_save(u, &e) && u->ops->give_back)
 		u->ops->give_back(u); /* returns only if it failed, having said why */
 	if (e)

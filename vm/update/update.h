@@ -70,6 +70,7 @@ struct update_ops {
  * @serr: its errors
  * @cpr: the CPR state (outgoing: built here; incoming: the one received)
  * @was_running: the guest ran when the update began
+ * @id: outgoing with a CPR state: the identity its stream and CPR state share
  * @priv: the mode's own
  */
 struct update {
@@ -80,6 +81,7 @@ struct update {
 	struct rl_error serr;
 	struct rl_cpr_state *cpr;
 	bool was_running;
+	struct rl_update_id id;
 	void *priv;
 };
 
