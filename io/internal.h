@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Private to io/: the pieces the writer and the reader share. The engine
- * owns the ring (or the pwritev/preadv fallback), the buffer pool and the
- * table of operations in flight; the writer and reader decide what to do
- * with each finished operation through a completion callback.
+ * Private to io/, in layers that only call downward: the writer and the
+ * reader use the engine; the engine owns the table of operations in flight
+ * and decides what each result means, and drives one backend (io_uring or
+ * pwritev/preadv) through struct rl_backend_ops; engine and backends share
+ * the helpers below them (buffer pool, positional I/O, the O_DIRECT twin).
  */
 #ifndef RELIVE_IO_INTERNAL_H
 #define RELIVE_IO_INTERNAL_H
@@ -53,7 +54,7 @@ void *rl_pool_buf(const struct rl_pool *p, unsigned idx);
 int rl_pool_take(struct rl_pool *p);
 void rl_pool_give(struct rl_pool *p, unsigned idx);
 
-/* ------------------------------------------------------------ engine */
+/* ------------------------------------------------------------ operations */
 
 enum { RL_FD_DIRECT = 0, RL_FD_BUFFERED = 1 };
 
@@ -69,25 +70,70 @@ struct rl_op {
 	int tag;	/* the owner's */
 	bool busy;
 	bool on_direct;	/* last issued through the O_DIRECT file */
-	bool again;	/* fallback: issue once more */
 };
+
+/* A finished transfer as a backend reports it: bytes moved or -errno. */
+struct rl_io_done {
+	struct rl_op *op;
+	int res;
+};
+
+/* pio.c: one pwritev/preadv of what is left of @op. Return: bytes or -errno. */
+int rl_pio(int fd, const struct rl_op *op, bool writing);
+
+/* ------------------------------------------------------------ backends */
+
+/*
+ * What the engine asks of a backend. A backend never calls the engine: it
+ * carries out or queues what it is given and reports results in return
+ * values; the engine decides what a result means.
+ */
+struct rl_backend_ops {
+	enum rl_io_backend id;
+	/* The engine's files are set: register what makes each operation cheaper. */
+	void (*attach)(struct rl_engine *e);
+	void (*teardown)(struct rl_engine *e);
+	/*
+	 * Issue @op on e->fd[@which]. Return: 1 when queued (its result comes
+	 * from reap), or 0 when carried out at once with the result in *@res.
+	 */
+	int (*issue)(struct rl_engine *e, struct rl_op *op, int which, int *res);
+	/* Return: 0, or -errno (-EAGAIN/-EBUSY: reap first, then again). */
+	int (*submit)(struct rl_engine *e);
+	/*
+	 * Submit what is queued and collect at most @max results into @done,
+	 * waiting for one when @wait. Return: the number collected, or -errno.
+	 */
+	int (*reap)(struct rl_engine *e, struct rl_io_done *done, unsigned max,
+		    bool wait);
+};
+
+/* ring.c */
+extern const struct rl_backend_ops rl_ring_ops;
+/* Return: 0 with e->ring ready, or -errno why io_uring cannot be used. */
+int rl_ring_setup(struct rl_engine *e, unsigned qd);
+
+/* fallback.c */
+extern const struct rl_backend_ops rl_fallback_ops;
+
+/* ------------------------------------------------------------ engine.c */
 
 /* Called once per operation with 0 or a negative errno. */
 typedef void (*rl_complete_fn)(struct rl_engine *e, struct rl_op *op, int err);
 
 struct rl_engine {
-	enum rl_io_backend backend;
+	const struct rl_backend_ops *be;
 	int fallback_reason;
 	bool writing;
 	bool direct;	/* fd[RL_FD_DIRECT] is open and has not refused I/O */
 	int fd[2];
 
+	/* io_uring backend's own */
 	struct io_uring ring;
 	bool ring_ok;
 	bool bufs_registered;
 	bool files_registered;
-	unsigned queued;	/* sqes prepared, not yet submitted */
-	bool fb_running;	/* fallback: inside the issue loop */
+	unsigned queued;	/* issued to the backend, not yet submitted */
 
 	struct rl_pool pool;
 
@@ -96,12 +142,12 @@ struct rl_engine {
 	unsigned *free_ops;
 	unsigned nfree_ops;
 	unsigned inflight;
+	struct rl_io_done *done;	/* nops results from one reap */
 
 	rl_complete_fn complete;
 	void *owner;
 };
 
-/* engine.c */
 int rl_engine_init(struct rl_engine *e, const struct rl_io_opts *opts,
 		   bool writing, rl_complete_fn complete, void *owner);
 /* Takes ownership of both fds (@fd_direct may be -1). */
@@ -109,24 +155,9 @@ int rl_engine_set_files(struct rl_engine *e, int fd_direct, int fd_buffered);
 void rl_engine_fini(struct rl_engine *e);
 int rl_engine_start(struct rl_engine *e, void *addr, size_t len, size_t need,
 		    uint64_t off, int buf_idx, int tag);
-void rl_engine_issue(struct rl_engine *e, struct rl_op *op);
-void rl_engine_finish(struct rl_engine *e, struct rl_op *op, int res);
-void rl_engine_progress(struct rl_engine *e, struct rl_op *op, int res);
 int rl_engine_submit(struct rl_engine *e);
 int rl_engine_wait(struct rl_engine *e, unsigned min);
 int rl_engine_drain(struct rl_engine *e);
-int rl_engine_pick_fd(const struct rl_engine *e, const struct rl_op *op);
-
-/* ring.c */
-int rl_ring_setup(struct rl_engine *e, unsigned qd);
-void rl_ring_register(struct rl_engine *e);
-void rl_ring_teardown(struct rl_engine *e);
-void rl_ring_issue(struct rl_engine *e, struct rl_op *op);
-int rl_ring_submit(struct rl_engine *e);
-int rl_ring_reap(struct rl_engine *e, unsigned min);
-
-/* fallback.c */
-void rl_fallback_issue(struct rl_engine *e, struct rl_op *op);
 
 /* ------------------------------------------------------------ tmpfile.c */
 

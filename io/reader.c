@@ -116,7 +116,7 @@ uint64_t rl_reader_size(const struct rl_reader *r)
 
 enum rl_io_backend rl_reader_backend(const struct rl_reader *r)
 {
-	return r->e.backend;
+	return r->e.be->id;
 }
 
 int rl_reader_fallback_reason(const struct rl_reader *r)

@@ -203,7 +203,7 @@ err_engine:
 
 enum rl_io_backend rl_writer_backend(const struct rl_writer *w)
 {
-	return w->e.backend;
+	return w->e.be->id;
 }
 
 int rl_writer_fallback_reason(const struct rl_writer *w)
