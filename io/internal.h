@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "failpoint.h"
 #include "relive/io.h"
 
 #define RL_IO_DEFAULT_QD 32u
