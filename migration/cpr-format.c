@@ -197,6 +197,14 @@ const struct rl_cpr_fd *rl_cpr_lookup(const struct rl_cpr_state *s,
 	return NULL;
 }
 
+int rl_cpr_rollback_exe(const struct rl_cpr_state *s)
+{
+	const struct rl_cpr_fd *f = rl_cpr_lookup(s, RL_CPR_ROLLBACK_EXE_NAME,
+						  RL_CPR_ROLLBACK_EXE_ID);
+
+	return f ? f->fd : -ENOENT;
+}
+
 static int u64_get(const struct rl_cpr_u64 *tab, uint32_t n, const char *name,
 		   uint64_t *v)
 {
@@ -650,16 +658,6 @@ const char *rl_cpr_kind_name(uint32_t kind)
 	};
 
 	return kind < RL_CPR_FD__MAX ? names[kind] : "?";
-}
-
-bool rl_cpr_name_is_ram(const char *name)
-{
-	/*
-	 * QEMU names RAM blocks by backend id or region ("ram0", "pc.bios",
-	 * "/rom@etc/acpi/tables"); its other preserved fds are VFIO's and
-	 * iommufd's, named after them.
-	 */
-	return name[0] && !has_prefix(name, "vfio") && !has_prefix(name, "iommufd");
 }
 
 const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpr-internal.h"
 #include "error-internal.h"
-#include "relive/cpr.h"
 
 static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 		      struct rl_cpr_fd_seen *seen)
@@ -35,7 +35,8 @@ static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 	seen->link = n > 0 ? link : NULL;
 }
 
-int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
+/* An entry with whatever name: the reserved ones come through here too. */
+static int add_entry(struct rl_cpr_state *s, const char *name, int id, int fd)
 {
 	struct rl_cpr_fd_seen seen;
 	struct rl_cpr_fd *f;
@@ -67,6 +68,29 @@ int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
 	f->ino = st.st_ino;
 	f->size = st.st_size;
 	return 0;
+}
+
+int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd)
+{
+	if (!strncmp(name, RL_CPR_RESERVED_PREFIX, strlen(RL_CPR_RESERVED_PREFIX)))
+		return -EINVAL;
+	return add_entry(s, name, id, fd);
+}
+
+int rl_cpr_set_rollback_exe(struct rl_cpr_state *s, int fd)
+{
+	struct stat st;
+
+	if (fd < 0) {
+		rl_cpr_del_fd(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0)
+		return -EBADF;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	rl_cpr_del_fd(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID);
+	return add_entry(s, RL_CPR_ROLLBACK_EXE_NAME, RL_CPR_ROLLBACK_EXE_ID, fd);
 }
 
 int rl_cpr_del_fd(struct rl_cpr_state *s, const char *name, int id)
@@ -178,8 +202,7 @@ int rl_cpr_state_write_memfd(const struct rl_cpr_state *s, int *out,
 			   len, strerror(-ret));
 		goto out_close;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
-				   F_SEAL_SEAL) < 0) {
+	if (fcntl(fd, F_ADD_SEALS, RL_CPR_STATE_SEALS) < 0) {
 		ret = -errno;
 		rl_err_set(err, "CPR state: sealing the memfd: %s", strerror(-ret));
 		goto out_close;

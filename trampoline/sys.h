@@ -105,6 +105,12 @@ static inline long sys_execve(const char *path, char *const argv[], char *const 
 	return SC(SYS_execve, path, argv, envp);
 }
 
+static inline long sys_execveat(int dfd, const char *path, char *const argv[],
+				char *const envp[], int flags)
+{
+	return rl_sys6(SYS_execveat, dfd, (long)path, (long)argv, (long)envp, flags, 0);
+}
+
 static inline long sys_clock_gettime(int clk, struct timespec *ts)
 {
 	return SC(SYS_clock_gettime, clk, ts, 0);

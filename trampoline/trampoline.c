@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include "cpr-internal.h"
 #include "lib.h"
-#include "relive/cpr.h"
 #include "sys.h"
 
 #define TRAMP_VERSION "relive-trampoline " RELIVE_VERSION "\n"
+
+/* Set for a rollback: the failure class, and which CPR state it failed on. */
+#define FAILED_ENV "RELIVE_TRAMPOLINE_FAILED"
+#define ROLLBACK_ENV "RELIVE_TRAMPOLINE_ROLLBACK"
 
 /* Exit codes, one per failure class (docs/trampoline.md). */
 enum {
@@ -47,6 +51,7 @@ struct opts {
 	enum rollback rollback;
 	bool check;
 	bool verbose;
+	const char *rollback_to; /* --rollback-to=PATH, or NULL */
 	char **cmd; /* NULL-terminated, from argv */
 };
 
@@ -56,10 +61,12 @@ struct opts {
 static struct rl_cpr_state state;
 static uint8_t state_buf[256 * 1024];
 static uint64_t listed[FD_BITS / 64];
-static char *new_env[MAX_ENV + 3];
+static char *new_env[MAX_ENV + 4];
 static char *rb_argv[RL_CPR_MAX_ARGS + 1];
 static char t_env[64];
 static char fail_env[64];
+static char rb_env[80];
+static char state_id[48] = "-"; /* "DEV:INO" of the CPR state memfd, "-" without one */
 static char path_buf[4096];
 static char link_buf[4096];
 static int state_fd = -1;
@@ -114,17 +121,21 @@ static void usage(void)
 	      "  --strays=keep     leave them open\n"
 	      "  --rollback        on failure exec the state's rollback command\n"
 	      "                    (default when the state carries one)\n"
+	      "  --rollback-to=PATH  on failure, when the state carries no rollback\n"
+	      "                    command (QEMU's never does), exec PATH with\n"
+	      "                    COMMAND's arguments\n"
 	      "  --no-rollback     on failure exit with the failure's code\n"
 	      "  --check           verify and report, do not exec (or close anything)\n"
 	      "  -v, --verbose     name each fd as it is checked\n"
 	      "  -h, --help        this text\n"
 	      "  --version         the version\n"
 	      "\n"
-	      "Exit codes (with --no-rollback or --check, or when rollback is impossible):\n"
+	      "Exit codes (with --no-rollback or --check, when there is nothing to roll\n"
+	      "back to, or when this trampoline already is a rollback that failed):\n"
 	      "   0  --check: all fine\n"
 	      "   2  usage error\n"
 	      "  20  CPR state missing (no variable, or its fd is not open)\n"
-	      "  21  CPR state corrupt or truncated\n"
+	      "  21  CPR state corrupt, truncated, or (relive's) not sealed as written\n"
 	      "  22  a preserved fd is missing or is not what the state records\n"
 	      "  23  a stray fd was found with --strays=refuse\n"
 	      "  24  COMMAND could not be executed\n"
@@ -159,6 +170,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 		} else if (t_streq(a, "--rollback")) {
 			o->rollback = ROLLBACK_ON;
+		} else if ((v = t_after(a, "--rollback-to="))) {
+			if (!*v) {
+				msg("--rollback-to needs the path of the old binary", NULL, NULL);
+				return EXIT_USAGE;
+			}
+			o->rollback_to = v;
 		} else if (t_streq(a, "--no-rollback")) {
 			o->rollback = ROLLBACK_OFF;
 		} else if (t_streq(a, "--check")) {
@@ -178,11 +195,61 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 	}
 	o->cmd = argv + i;
+	if (o->rollback_to && o->rollback == ROLLBACK_OFF) {
+		msg("--rollback-to and --no-rollback contradict each other", NULL, NULL);
+		return EXIT_USAGE;
+	}
 	if (!o->check && i >= argc) {
 		msg("no command to exec (try --help)", NULL, NULL);
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/* Appends the names of the seals in @seals: "write, shrink, grow, seal". */
+static void seal_names(long seals)
+{
+	static const struct { long bit; const char *name; } names[] = {
+		{ F_SEAL_WRITE, "write" }, { F_SEAL_SHRINK, "shrink" },
+		{ F_SEAL_GROW, "grow" }, { F_SEAL_SEAL, "seal" },
+		{ F_SEAL_FUTURE_WRITE, "future-write" }, { 0x20 /* F_SEAL_EXEC */, "exec" },
+	};
+	bool first = true;
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (seals & names[i].bit) {
+			t_err(first ? "" : ", ");
+			t_err(names[i].name);
+			first = false;
+		}
+	if (first)
+		t_err("none");
+}
+
+/*
+ * A relive state memfd is sealed by its writer against every change; one
+ * that is not (or differently) could have been changed after it was written.
+ */
+static int check_seals(const char *var)
+{
+	long seals = sys_fcntl(state_fd, F_GET_SEALS, 0);
+
+	if (seals == RL_CPR_STATE_SEALS)
+		return 0;
+	t_err("relive-trampoline: CPR state fd ");
+	t_err_num(state_fd);
+	t_err(" (");
+	t_err(var);
+	if (seals < 0) {
+		endl("): not a sealable memfd: ", t_strerror((int)-seals), NULL);
+		return EXIT_STATE_CORRUPT;
+	}
+	t_err(seals ? "): sealed differently (seals: " : "): not sealed (seals: ");
+	seal_names(seals);
+	t_err("; its writer seals ");
+	seal_names(RL_CPR_STATE_SEALS);
+	endl(")", NULL, NULL);
+	return EXIT_STATE_CORRUPT;
 }
 
 /* Step 1: find and parse the CPR state; pread leaves the offset for the VMM. */
@@ -218,6 +285,10 @@ static int load_state(char **envp, bool verbose)
 		endl(" (", var, "): not open");
 		return EXIT_STATE_MISSING;
 	}
+	t_u64(state_id, st.st_dev);
+	state_id[t_strlen(state_id) + 1] = 0;
+	state_id[t_strlen(state_id)] = ':';
+	t_u64(state_id + t_strlen(state_id), st.st_ino);
 	if (st.st_size > (long)sizeof(state_buf)) {
 		t_err("relive-trampoline: CPR state fd ");
 		t_err_num(state_fd);
@@ -232,6 +303,8 @@ static int load_state(char **envp, bool verbose)
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
 	if (ret) {
+		/* Nothing of a state that failed to parse is used, not even its rollback. */
+		rl_cpr_state_init(&state);
 		t_err("relive-trampoline: CPR state fd ");
 		t_err_num(state_fd);
 		t_err(" (");
@@ -240,6 +313,10 @@ static int load_state(char **envp, bool verbose)
 		t_err_num((long)diag.offset);
 		endl(": ", diag.what, ret == -EBADMSG ? " (corrupt)" : "");
 		return EXIT_STATE_CORRUPT;
+	}
+	if (state.format == RL_CPR_FORMAT_RELIVE && (ret = check_seals(var))) {
+		rl_cpr_state_init(&state);
+		return ret;
 	}
 	if (verbose) {
 		t_err("relive-trampoline: CPR state fd ");
@@ -259,7 +336,8 @@ static int load_state(char **envp, bool verbose)
 	return 0;
 }
 
-static void fd_fail(const struct rl_cpr_fd *f, const char *what)
+/* Begins a line about @f: "relive-trampoline: fd 10 'name' (id 1)". */
+static void fd_begin(const struct rl_cpr_fd *f)
 {
 	t_err("relive-trampoline: fd ");
 	t_err_num(f->fd);
@@ -271,13 +349,17 @@ static void fd_fail(const struct rl_cpr_fd *f, const char *what)
 		t_err_num(f->id);
 		t_err(")");
 	}
+}
+
+static void fd_fail(const struct rl_cpr_fd *f, const char *what)
+{
+	fd_begin(f);
 	endl(": ", what, NULL);
 }
 
 /* Step 2: every preserved fd open, close-on-exec clear, and the recorded file. */
 static int verify_fds(bool verbose, bool thorough)
 {
-	bool qemu = state.format == RL_CPR_FORMAT_QEMU;
 	int bad = 0;
 
 	for (uint32_t i = 0; i < state.nfds; i++) {
@@ -317,26 +399,18 @@ static int verify_fds(bool verbose, bool thorough)
 		}
 		/*
 		 * Device and inode already pin a memfd or a socket; only KVM's
-		 * anonymous inodes (all one inode) and QEMU's bare names need the link.
+		 * anonymous inodes (all one inode) need the link. QEMU's entries
+		 * record no kind: open (and inheritable) is all that is known.
 		 */
-		if (f->kind == RL_CPR_FD_KVM || (qemu && rl_cpr_name_is_ram(f->name)) ||
-		    verbose)
+		if (f->kind == RL_CPR_FD_KVM || verbose)
 			seen.link = fd_link(f->fd);
-		if (qemu && rl_cpr_name_is_ram(f->name)) {
-			if (!S_ISREG(st.st_mode) || !seen.link || !t_after(seen.link, "/memfd:"))
-				why = "named like a RAM block but not a memfd";
-		} else {
-			why = rl_cpr_fd_check(f, &seen);
-		}
+		why = rl_cpr_fd_check(f, &seen);
 		if (why) {
 			fd_fail(f, why);
 			bad++;
 		} else if (verbose) {
-			t_err("relive-trampoline: fd ");
-			t_err_num(f->fd);
-			t_err(" '");
-			t_err(f->name);
-			t_err("': ");
+			fd_begin(f);
+			t_err(": ");
 			t_err(rl_cpr_kind_name(f->kind));
 			t_err(" ok -> ");
 			endl(seen.link ? seen.link : "?", NULL, NULL);
@@ -458,10 +532,11 @@ static int handle_strays(enum strays policy, bool check)
 }
 
 /*
- * Environment for the next binary: ours, plus @a and @b ("NAME=...").
+ * Environment for the next binary: ours, less the trampoline's own
+ * variables, plus @a, @b and @c ("NAME=...", each may be NULL).
  * Return: NULL when there are more variables than fit (nothing is dropped).
  */
-static char **make_env(char **envp, char *a, char *b)
+static char **make_env(char **envp, char *a, char *b, char *c)
 {
 	size_t n = 0;
 
@@ -469,7 +544,7 @@ static char **make_env(char **envp, char *a, char *b)
 		if (n == MAX_ENV)
 			return NULL;
 		if (t_after(*envp, RL_CPR_TRAMPOLINE_ENV "=") ||
-		    t_after(*envp, "RELIVE_TRAMPOLINE_FAILED="))
+		    t_after(*envp, FAILED_ENV "=") || t_after(*envp, ROLLBACK_ENV "="))
 			continue;
 		new_env[n++] = *envp;
 	}
@@ -477,6 +552,8 @@ static char **make_env(char **envp, char *a, char *b)
 		new_env[n++] = a;
 	if (b)
 		new_env[n++] = b;
+	if (c)
+		new_env[n++] = c;
 	new_env[n] = NULL;
 	return new_env;
 }
@@ -539,56 +616,121 @@ static int exec_path(char **argv, char **envp)
 	return eacces ? EACCES : err;
 }
 
-static int rollback(char **envp, int code, uint64_t entry)
+/* @buf = @name "=" @value. Return: @buf. */
+static char *env_var(char *buf, const char *name, const char *value)
 {
-	size_t off = 0;
-	char *p = fail_env;
-	const char *k = "RELIVE_TRAMPOLINE_FAILED=", *c = class_name(code);
+	char *p = buf;
+
+	while (*name)
+		*p++ = *name++;
+	*p++ = '=';
+	while (*value)
+		*p++ = *value++;
+	*p = 0;
+	return buf;
+}
+
+/*
+ * Execs @argv as the rollback, with the failure class and the state it
+ * failed on in the environment: through @exe, the old executable's own fd,
+ * when there is one (its path may hold another binary by now), else by path.
+ * Return: only on failure.
+ */
+static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
+{
+	char num[22];
 	char **env;
 	int err;
 
-	for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
-		rb_argv[i] = state.argv + off;
-		off += t_strlen(state.argv + off) + 1;
+	t_err("relive-trampoline: rolling back: exec ");
+	t_err(argv[0]);
+	if (exe >= 0) {
+		t_err(" through fd ");
+		t_err(t_u64(num, (uint64_t)exe));
 	}
-	rb_argv[state.argc] = NULL;
-	while (*k)
-		*p++ = *k++;
-	while (*c)
-		*p++ = *c++;
-	*p = 0;
-	msg("rolling back: exec ", rb_argv[0], NULL);
+	endl("", NULL, NULL);
 	set_times(entry);
-	env = make_env(envp, t_env, fail_env);
-	err = env ? exec_path(rb_argv, env) : E2BIG;
+	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
+		       env_var(rb_env, ROLLBACK_ENV, state_id));
+	if (env && exe >= 0) {
+		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
+		t_err("relive-trampoline: cannot exec fd ");
+		t_err(t_u64(num, (uint64_t)exe));
+		endl(": ", t_strerror(err), "; trying its path");
+	}
+	err = env ? exec_path(argv, env) : E2BIG;
 	t_err("relive-trampoline: rollback failed: cannot exec ");
-	t_err(rb_argv[0]);
+	t_err(argv[0]);
 	endl(": ", t_strerror(err), NULL);
 	return EXIT_ROLLBACK;
 }
 
+/*
+ * A failure: the state's own rollback command when it carries one (written
+ * by the process being replaced, it is the exact old command), else
+ * --rollback-to with COMMAND's arguments, else the failure's exit code.
+ */
 static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 {
-	bool can = state.argc > 0;
+	const char *prev = t_getenv(envp, ROLLBACK_ENV);
 
 	if (o->check || o->rollback == ROLLBACK_OFF || code == EXIT_USAGE)
 		return code;
-	if (!can) {
-		if (o->rollback == ROLLBACK_ON)
-			msg("cannot roll back: the CPR state carries no rollback command",
-			    NULL, NULL);
+	/*
+	 * A rollback through a trampoline that fails as well must not roll back
+	 * again: that would loop, exec after exec. It is the same CPR state;
+	 * a later update after a rollback has a new one (its environment may
+	 * still carry the variables) and may roll back.
+	 */
+	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id)) {
+		t_err("relive-trampoline: not rolling back again: this is already the "
+		      "rollback of an update that failed (" FAILED_ENV "=");
+		endl(t_getenv(envp, FAILED_ENV), ")", NULL);
 		return code;
 	}
-	return rollback(envp, code, entry);
+	if (state.argc) {
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < state.argc && off < state.argv_len; i++) {
+			rb_argv[i] = state.argv + off;
+			off += t_strlen(state.argv + off) + 1;
+		}
+		rb_argv[state.argc] = NULL;
+		return rollback(rb_argv, rl_cpr_rollback_exe(&state), envp, code, entry);
+	}
+	if (o->rollback_to && o->cmd[0]) {
+		/* The old binary takes the new one's arguments: its -incoming reloads. */
+		o->cmd[0] = (char *)o->rollback_to;
+		return rollback(o->cmd, -1, envp, code, entry);
+	}
+	if (o->rollback == ROLLBACK_ON)
+		msg("cannot roll back: the CPR state carries no rollback command",
+		    " (--rollback-to names one for a state that has none)", NULL);
+	return code;
+}
+
+/*
+ * A closed 0, 1 or 2 gets /dev/null: otherwise the next file the trampoline
+ * or the new VMM opens takes that number, and a later message to stderr
+ * lands in it (a guest memfd, say).
+ */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (sys_fcntl(fd, F_GETFD, 0) == -EBADF)
+			/* The lowest free number: @fd, as those below it are open. */
+			sys_openat(AT_FDCWD, "/dev/null", O_RDWR);
 }
 
 int tramp_main(int argc, char **argv, char **envp)
 {
 	uint64_t entry = t_now();
-	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL };
+	struct opts o = { STRAYS_CLOSE, ROLLBACK_AUTO, false, false, NULL, NULL };
 	char **env;
 	int ret, err;
 
+	/* Before anything else: anything may write to stderr. */
+	std_fds_open();
 	ret = parse_args(argc, argv, &o);
 	if (ret)
 		return ret < 0 ? 0 : ret;
@@ -610,7 +752,7 @@ int tramp_main(int argc, char **argv, char **envp)
 
 	/* Should be the last thing before execve(): the exec timestamp. */
 	set_times(entry);
-	env = make_env(envp, t_env, NULL);
+	env = make_env(envp, t_env, NULL, NULL);
 	err = env ? exec_path(o.cmd, env) : E2BIG;
 	t_err("relive-trampoline: cannot exec ");
 	t_err(o.cmd[0]);

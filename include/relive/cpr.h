@@ -32,6 +32,14 @@
 #define RL_CPR_T_STATE "state" /* device state written */
 #define RL_CPR_T_EXEC "exec"   /* just before the CPR state is sealed and exec runs */
 
+/*
+ * The entry rl_cpr_set_rollback_exe() adds: "relive:" names are reserved
+ * for the library, the id is the version of the entry's meaning.
+ */
+#define RL_CPR_RESERVED_PREFIX "relive:"
+#define RL_CPR_ROLLBACK_EXE_NAME "relive:rollback-exe"
+#define RL_CPR_ROLLBACK_EXE_ID 1
+
 /* Well-known value names. */
 #define RL_CPR_V_HOLDER "holder-pid" /* address-space holder left by rl_cpr_exec() */
 
@@ -170,9 +178,6 @@ const char *rl_cpr_kind_name(uint32_t kind);
 const char *rl_cpr_fd_check(const struct rl_cpr_fd *e,
 			    const struct rl_cpr_fd_seen *seen);
 
-/* rl_cpr_name_is_ram - does a QEMU fd name look like a RAM block's memfd? */
-bool rl_cpr_name_is_ram(const char *name);
-
 /* Return: 0 and *@v, the timestamp or value named @name, or -ENOENT. */
 int rl_cpr_time_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
 int rl_cpr_value_get(const struct rl_cpr_state *s, const char *name, uint64_t *v);
@@ -198,7 +203,8 @@ uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len);
  * /proc link now, to record kind, device, inode and size. Borrows @fd: the
  * table never closes it; the caller keeps it open (close-on-exec set) until
  * exec. Return: 0, -EBADF, -EEXIST (same name and id), -ENOSPC (table full),
- * -ENAMETOOLONG, -EINVAL (empty name).
+ * -ENAMETOOLONG, -EINVAL (empty name, or one starting with "relive:",
+ * reserved for the library's own entries).
  */
 int rl_cpr_add_fd(struct rl_cpr_state *s, const char *name, int id, int fd);
 
@@ -223,6 +229,27 @@ int rl_cpr_verify_fd(const struct rl_cpr_state *s, const char *name, int id,
  * NULL or an empty @argv clears it. Return: 0, -E2BIG.
  */
 int rl_cpr_set_rollback(struct rl_cpr_state *s, const char *const *argv);
+
+/*
+ * rl_cpr_set_rollback_exe - roll back through @fd, the VMM's own executable
+ * (open("/proc/self/exe", O_PATH | O_CLOEXEC)), instead of the path in the
+ * rollback command: a package upgrade may have renamed a new binary over
+ * that path, or deleted it. Records @fd as a preserved entry
+ * (RL_CPR_ROLLBACK_EXE_NAME, docs/format.md), so it crosses the exec, is
+ * verified like any other and is never a stray; the trampoline execs it with
+ * execveat(@fd, "", argv, envp, AT_EMPTY_PATH). Borrows @fd, as
+ * rl_cpr_add_fd() does: the caller keeps it open until exec (rl_cpr_exec()
+ * clears close-on-exec). Replaces an earlier one; a negative @fd forgets it.
+ * Return: 0, -EBADF (not open), -EINVAL (not a regular file), -ENOSPC.
+ */
+int rl_cpr_set_rollback_exe(struct rl_cpr_state *s, int fd);
+
+/*
+ * rl_cpr_rollback_exe - the fd set by rl_cpr_set_rollback_exe(), as the
+ * state records it (in the new process: the same number, inherited).
+ * Return: the fd (owned by the process, not by @s), or -ENOENT.
+ */
+int rl_cpr_rollback_exe(const struct rl_cpr_state *s);
 
 /* rl_cpr_now_ns - Return: CLOCK_MONOTONIC in ns. */
 uint64_t rl_cpr_now_ns(void);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,6 +59,12 @@ enum fault {
 	F_TRUNCATE,     /* the state cut in half */
 	F_NO_STATE,     /* no variable */
 	F_BAD_ROLLBACK, /* the rollback command does not exist either */
+	F_LOOP,         /* the rollback command is a trampoline in front of a broken binary */
+	F_UNSEALED,     /* the state memfd not sealed */
+	F_SEALED_DIFFERENTLY, /* ... sealed, but not against writes and growing */
+	F_STD_CLOSED,   /* 0, 1 and 2 closed, and a stray for the trampoline to report */
+	F_EXE_RENAMED,  /* rollback through its fd; another file renamed over its path */
+	F_EXE_DELETED,  /* ... its path deleted */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -73,13 +80,17 @@ static void slurp(const char *path, char *buf, size_t cap)
 	close(fd);
 }
 
-/* Write @len bytes as the state memfd, unsealed so faults can be injected. */
-static int raw_state_fd(const void *buf, size_t len, int at)
+/* The seals rl_cpr_state_write_memfd() sets. */
+#define STATE_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* Write @len bytes (faults already injected) as the state memfd, with @seals. */
+static int raw_state_fd(const void *buf, size_t len, int at, int seals)
 {
-	int fd = memfd_create("state", 0);
+	int fd = memfd_create("state", MFD_ALLOW_SEALING);
 
 	/* Offset 5: the trampoline must neither depend on nor move it. */
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || lseek(fd, 5, SEEK_SET) != 5)
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || lseek(fd, 5, SEEK_SET) != 5 ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals) < 0))
 		_exit(90);
 	if (at >= 0 && fd != at) {
 		if (dup2(fd, at) < 0)
@@ -90,11 +101,45 @@ static int raw_state_fd(const void *buf, size_t len, int at)
 	return fd;
 }
 
+/* @dst = a copy of @src, mode 0755. */
+static void copy_exe(const char *src, const char *dst)
+{
+	static char buf[1 << 20];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = in < 0 ? -1 : read(in, buf, sizeof(buf));
+
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (n <= 0 || n == sizeof(buf) || out < 0 || write(out, buf, n) != n)
+		_exit(86);
+	close(in);
+	close(out);
+}
+
+/*
+ * The old VMM's executable, held open as relive-vm holds its own: a copy of
+ * the checker. Return: its fd.
+ */
+static int old_exe(char *path, size_t cap)
+{
+	int fd;
+
+	snprintf(path, cap, "%s/old-vmm", dir);
+	copy_exe(checker, path);
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		_exit(87);
+	return fd;
+}
+
 /* In the child: the relive case's fds, state and fault, then exec. */
 static void child_relive(enum fault fault, char **argv, bool with_rollback)
 {
 	const char *rb[] = { checker, "--rolled-back", NULL };
 	const char *bad_rb[] = { "/nonexistent/old-relive-vm", "-incoming", "defer", NULL };
+	const char *loop_rb[] = { tramp, "--", "/nonexistent/broken-relive-vm", NULL };
+	const char *exe_rb[] = { NULL, "--rolled-back", "--through-fd", NULL };
+	bool exe = fault == F_EXE_RENAMED || fault == F_EXE_DELETED;
+	char exe_path[300], other_path[300];
 	int ram0, ram1, sv[2], sfd, other;
 	char num[16];
 	uint8_t buf[1 << 16];
@@ -111,7 +156,14 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 	if (rl_cpr_add_fd(&st, "ram0", 0, ram0) || rl_cpr_add_fd(&st, "ram1", 0, ram1) ||
 	    rl_cpr_add_fd(&st, "qmp", 0, sv[0]))
 		_exit(94);
-	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb : rb))
+	if (exe) {
+		if (rl_cpr_set_rollback_exe(&st, old_exe(exe_path, sizeof(exe_path))))
+			_exit(95);
+		exe_rb[0] = exe_path;
+	}
+	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
+						      fault == F_LOOP ? loop_rb :
+						      exe ? exe_rb : rb))
 		_exit(95);
 	if (rl_cpr_state_encode(&st, buf, sizeof(buf), &len))
 		_exit(96);
@@ -119,7 +171,9 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		buf[len / 2] ^= 0x10;
 	if (fault == F_TRUNCATE)
 		len /= 2;
-	sfd = raw_state_fd(buf, len, -1);
+	sfd = raw_state_fd(buf, len, -1, fault == F_UNSEALED ? 0 :
+				  fault == F_SEALED_DIFFERENTLY ? F_SEAL_SHRINK | F_SEAL_SEAL :
+				  STATE_SEALS);
 	snprintf(num, sizeof(num), "%d", sfd);
 	if (fault != F_NO_STATE)
 		setenv(RL_CPR_ENV, num, 1);
@@ -143,8 +197,21 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		if (ftruncate(ram0, 4096))
 			_exit(98);
 		break;
+	case F_EXE_RENAMED:
+		/* A package upgrade: the new binary (here, not even one) renamed over the path. */
+		snprintf(other_path, sizeof(other_path), "%s/new-vmm", dir);
+		other = open(other_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+		if (other < 0 || write(other, "broken\n", 7) != 7 || rename(other_path, exe_path))
+			_exit(98);
+		close(other);
+		break;
+	case F_EXE_DELETED:
+		if (unlink(exe_path))
+			_exit(98);
+		break;
 	case F_STRAY:
 	case F_STRAY_HIGH:
+	case F_STD_CLOSED:
 		other = open("/dev/null", O_RDONLY);
 		if (other < 0 || dup2(other, 40) < 0 ||
 		    (fault == F_STRAY_HIGH && dup2(other, 700) < 0))
@@ -163,6 +230,16 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 		close(other);
 		break;
 	}
+	default:
+		break;
+	}
+	if (fault == F_STD_CLOSED)
+		close_range(0, 2, 0);
+	switch (fault) {
+	case F_LOOP:
+		/* A loop of rollbacks stays in this process: end it. */
+		alarm(10);
+		break;
 	default:
 		break;
 	}
@@ -193,7 +270,7 @@ static void child_qemu(const char *fixture, bool file_backend, char **argv)
 	close(fd);
 	if (n <= 0)
 		_exit(81);
-	raw_state_fd(buf, n, 21);
+	raw_state_fd(buf, n, 21, 0);
 	setenv(RL_CPR_QEMU_ENV, "21", 1);
 	for (unsigned i = 0; i < 6; i++) {
 		if (file_backend && fds[i].fd == 10) {
@@ -204,6 +281,103 @@ static void child_qemu(const char *fixture, bool file_backend, char **argv)
 			fd = memfd_create(fds[i].name, 0);
 		}
 		if (fd < 0 || dup2(fd, fds[i].fd) < 0)
+			_exit(82);
+		close(fd);
+	}
+	execv(tramp, argv);
+	_exit(99);
+}
+
+/*
+ * A QEMU-format state listing fds the way QEMU 10.2 names them, each opened
+ * as the kind of file QEMU would have there (tests/fixtures/README.md).
+ */
+enum qemu_fd_how {
+	Q_MEMFD,     /* memory-backend-memfd */
+	Q_SHM,       /* memory-backend-shm: a /dev/shm file, already unlinked */
+	Q_EVENTFD,   /* a VFIO interrupt */
+	Q_CHARDEV,   /* a VFIO device, container or iommufd */
+	Q_NOT_OPEN,  /* listed, but not open at exec */
+};
+
+struct qemu_fd {
+	const char *name;
+	int id;
+	int fd;
+	enum qemu_fd_how how;
+};
+
+static const struct qemu_fd *qemu_fds;
+static unsigned qemu_nfds;
+
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/* QEMU's cpr vmstate (docs/format.md): "QCPR", version, fd list, vfio subsection. */
+static size_t qemu_state(const struct qemu_fd *fds, unsigned n, uint8_t *buf)
+{
+	static const char sub[] = "CprState/vfio devices";
+	size_t len = 8;
+
+	be32(buf, 0x51435052);
+	be32(buf + 4, 1);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t nl = strlen(fds[i].name) + 1;
+
+		buf[len++] = 1;
+		be32(buf + len, nl);
+		memcpy(buf + len + 4, fds[i].name, nl);
+		len += 4 + nl;
+		be32(buf + len, (uint32_t)fds[i].id);
+		be32(buf + len + 4, (uint32_t)fds[i].fd);
+		len += 8;
+	}
+	buf[len++] = 0;
+	buf[len++] = 5;
+	buf[len++] = sizeof(sub) - 1;
+	memcpy(buf + len, sub, sizeof(sub) - 1);
+	len += sizeof(sub) - 1;
+	be32(buf + len, 1);
+	len += 4;
+	buf[len++] = 0;
+	return len;
+}
+
+static void child_qemu_fds(char **argv)
+{
+	uint8_t buf[4096];
+	char shm[64];
+	int fd;
+
+	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21, 0);
+	setenv(RL_CPR_QEMU_ENV, "21", 1);
+	for (unsigned i = 0; i < qemu_nfds; i++) {
+		switch (qemu_fds[i].how) {
+		case Q_MEMFD:
+			fd = memfd_create(qemu_fds[i].name, 0);
+			break;
+		case Q_SHM:
+			snprintf(shm, sizeof(shm), "/dev/shm/relive-test-%d", (int)getpid());
+			fd = open(shm, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd >= 0 && (ftruncate(fd, 1 << 20) || unlink(shm)))
+				_exit(83);
+			break;
+		case Q_EVENTFD:
+			fd = eventfd(0, EFD_CLOEXEC);
+			break;
+		case Q_CHARDEV:
+			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			break;
+		default:
+			continue;
+		}
+		/* dup2 clears close-on-exec, as QEMU does right before its exec. */
+		if (fd < 0 || dup2(fd, qemu_fds[i].fd) < 0)
 			_exit(82);
 		close(fd);
 	}
@@ -241,6 +415,8 @@ static void run(const char *name, const char *kind, enum fault fault,
 		close(efd);
 		if (!strcmp(kind, "relive"))
 			child_relive(fault, argv, rollback);
+		else if (!strcmp(kind, "qemu-fds"))
+			child_qemu_fds(argv);
 		else
 			child_qemu(kind, strstr(kind, "filebackend") != NULL, argv);
 	}
@@ -334,6 +510,13 @@ static void relive_cases(void)
 	CHECK(!has(res.report, "fd 40 ") && !has(res.report, "fd 4239 "), "a stray crossed");
 	CHECK(has(res.report, "arg --new"), "new binary did not run");
 
+	run("0, 1 and 2 closed", "relive", F_STD_CLOSED, true, NULL, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "fd 0 /dev/null\n") && has(res.report, "fd 1 /dev/null\n") &&
+	      has(res.report, "fd 2 /dev/null\n"), "0, 1 and 2 not /dev/null");
+	CHECK(!has(res.report, "fd 40 "), "stray crossed");
+	CHECK(count_lines(res.report, "fd ") == 7, "fd count");
+
 	run("stray refused", "relive", F_STRAY, true,
 	    (const char *[]){ "--strays=refuse", "--no-rollback", NULL }, cmd);
 	CHECK(res.code == 23, "exit %d", res.code);
@@ -360,6 +543,21 @@ static void relive_cases(void)
 	run("target missing, --no-rollback", "relive", F_NONE, true, norb, missing);
 	CHECK(res.code == 24, "exit %d", res.code);
 
+	run("rollback through the old executable's fd, path renamed over", "relive",
+	    F_EXE_RENAMED, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "old-vmm through fd "), "not rolled back through the fd");
+	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n") &&
+	      has(res.report, "failed exec\n"), "the old binary did not run");
+	CHECK(has(res.report, "/memfd:ram0") && has(res.report, "/memfd:state"),
+	      "rollback lost the preserved fds");
+
+	run("rollback through the old executable's fd, path deleted", "relive",
+	    F_EXE_DELETED, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n"),
+	      "the old binary did not run");
+
 	run("target and rollback missing", "relive", F_BAD_ROLLBACK, true, NULL, missing);
 	CHECK(res.code == 25, "exit %d", res.code);
 	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old-relive-vm: ENOENT"),
@@ -378,6 +576,21 @@ static void relive_cases(void)
 	run("truncated state", "relive", F_TRUNCATE, true, NULL, cmd);
 	CHECK(res.code == 21, "exit %d", res.code);
 	CHECK(has(res.err, "CPR state fd"), "diagnosis");
+
+	run("state not sealed", "relive", F_UNSEALED, true, norb, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "(RELIVE_CPR_STATE): not sealed (seals: none; its writer seals "
+			   "write, shrink, grow, seal)"), "diagnosis");
+	CHECK(res.report[0] == 0, "something ran");
+
+	run("state sealed differently", "relive", F_SEALED_DIFFERENTLY, true, norb, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(has(res.err, "(RELIVE_CPR_STATE): sealed differently (seals: shrink, seal; its "
+			   "writer seals write, shrink, grow, seal)"), "diagnosis");
+
+	run("state not sealed, rollback", "relive", F_UNSEALED, true, NULL, cmd);
+	CHECK(res.code == 21, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "the rollback command of a state refused was used");
 
 	run("no state", "relive", F_NO_STATE, true, NULL, cmd);
 	CHECK(res.code == 20, "exit %d", res.code);
@@ -487,10 +700,175 @@ static void qemu_cases(void)
 	CHECK(res.report[0] == 0, "the new binary ran");
 }
 
+/* QEMU's fds are judged by what they are, never by their name. */
+static void qemu_fds_cases(void)
+{
+	const char *cmd[] = { checker, "--qemu", NULL };
+	static const struct qemu_fd shm[] = {
+		{ "ram0", 0, 10, Q_SHM }, { "pc.bios", 0, 15, Q_MEMFD },
+	};
+	static const struct qemu_fd vfio[] = {
+		{ "ram0", 0, 10, Q_MEMFD },
+		{ "0000:3b:00.0", 0, 22, Q_CHARDEV },
+		{ "0000:3b:00.0_msix", 0, 23, Q_EVENTFD },
+		{ "0000:3b:00.0_msix", 1, 24, Q_EVENTFD },
+		{ "0000:3b:00.0_msi", 0, 25, Q_EVENTFD },
+		{ "0000:3b:00.0_intx", 0, 26, Q_EVENTFD },
+		{ "vfio_container_for_group", 42, 27, Q_CHARDEV },
+		{ "iommufd0", 0, 28, Q_CHARDEV },
+	};
+	struct qemu_fd gone[sizeof(vfio) / sizeof(vfio[0])];
+	char opt[4200];
+
+	qemu_fds = shm;
+	qemu_nfds = 2;
+	run("QEMU shm backend", "qemu-fds", F_NONE, false, (const char *[]){ "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "QEMU format, 2 fds"), "format");
+	CHECK(has(res.report, "fd 10 /dev/shm/relive-test-"), "the shm fd did not arrive");
+	CHECK(has(res.report, "arg --qemu\n"), "the new binary did not run");
+
+	qemu_fds = vfio;
+	qemu_nfds = sizeof(vfio) / sizeof(vfio[0]);
+	run("QEMU VFIO and iommufd, verbose", "qemu-fds", F_NONE, false,
+	    (const char *[]){ "-v", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "fd 22 /dev/null") && has(res.report, "fd 23 anon_inode:[eventfd]") &&
+	      has(res.report, "fd 26 anon_inode:[eventfd]") && has(res.report, "fd 27 /dev/null") &&
+	      has(res.report, "fd 28 /dev/null"), "an fd did not arrive");
+	CHECK(has(res.err, "fd 27 'vfio_container_for_group' (id 42): any ok"), "not checked");
+
+	run("QEMU VFIO and iommufd, --check", "qemu-fds", F_NONE, false,
+	    (const char *[]){ "--check", NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(res.err[0] == 0, "stderr not empty");
+
+	memcpy(gone, vfio, sizeof(vfio));
+	gone[7].how = Q_NOT_OPEN;
+	qemu_fds = gone;
+	run("QEMU listed fd not open", "qemu-fds", F_NONE, false, NULL, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
+	CHECK(res.report[0] == 0, "the new binary ran");
+
+	/* The old QEMU, with the new one's arguments (its -incoming), and its fds. */
+	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
+	run("QEMU listed fd not open, --rollback-to", "qemu-fds", F_NONE, false,
+	    (const char *[]){ opt, NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
+	CHECK(has(res.report, "arg --qemu\n") && has(res.report, "failed fd\n"), "not rolled back");
+	CHECK(has(res.report, "fd 10 /memfd:ram0") && has(res.report, "fd 23 anon_inode:[eventfd]"),
+	      "the rollback lost QEMU's fds");
+	CHECK(has(res.report, "state 21\n") && has(res.report, "fd 21 /memfd:state"),
+	      "the rollback lost QEMU's state");
+
+	qemu_fds = vfio;
+	run("QEMU new binary missing, --rollback-to", "qemu-fds", F_NONE, false,
+	    (const char *[]){ opt, NULL },
+	    (const char *[]){ "/nonexistent/qemu-system-x86_64", "-incoming", "defer", NULL });
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg -incoming\narg defer\n") && has(res.report, "failed exec\n"),
+	      "not rolled back");
+	CHECK(has(res.report, "fd 22 /dev/null") && has(res.report, "fd 28 /dev/null"),
+	      "the rollback lost QEMU's fds");
+}
+
+/* --rollback-to: the old binary with the new one's arguments. */
+static void rollback_to_cases(void)
+{
+	const char *missing[] = { "/nonexistent/relive-vm", "-incoming", "defer", NULL };
+	const char *cmd[] = { checker, "--new", NULL };
+	char opt[4200];
+
+	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
+
+	run("--rollback-to, no rollback command in the state", "relive", F_NONE, false,
+	    (const char *[]){ opt, NULL }, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.err, "cannot exec /nonexistent/relive-vm: ENOENT"), "diagnosis");
+	CHECK(has(res.err, "rolling back: exec "), "rollback not announced");
+	CHECK(has(res.report, "arg -incoming\narg defer\n"), "NEW's arguments not passed on");
+	CHECK(has(res.report, "failed exec\n"), "failure class");
+	CHECK(has(res.report, "/memfd:ram0") && has(res.report, "/memfd:state"),
+	      "rollback lost the preserved fds");
+
+	run("--rollback-to after a failed check", "relive", F_CLOSE_RAM1, false,
+	    (const char *[]){ opt, NULL }, cmd);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --new\n") && has(res.report, "failed fd\n"),
+	      "not rolled back with NEW's arguments");
+
+	/* The state's own command is the exact old one: it wins. */
+	run("--rollback-to and the state's rollback command", "relive", F_NONE, true,
+	    (const char *[]){ "--rollback-to=/nonexistent/other", NULL }, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\n"), "the state's command did not run");
+
+	run("--rollback-to to nowhere", "relive", F_NONE, false,
+	    (const char *[]){ "--rollback-to=/nonexistent/old", NULL }, missing);
+	CHECK(res.code == 25, "exit %d", res.code);
+	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old: ENOENT"), "diagnosis");
+
+	run("--rollback-to with --check", "relive", F_CLOSE_RAM1, false,
+	    (const char *[]){ "--check", opt, NULL }, cmd);
+	CHECK(res.code == 22, "exit %d", res.code);
+	CHECK(res.report[0] == 0, "--check rolled back");
+
+	run("--rollback-to with --no-rollback", "relive", F_NONE, false,
+	    (const char *[]){ opt, "--no-rollback", NULL }, cmd);
+	CHECK(res.code == 2, "exit %d", res.code);
+	CHECK(has(res.err, "contradict"), "diagnosis");
+
+	run("--rollback-to=", "relive", F_NONE, false,
+	    (const char *[]){ "--rollback-to=", NULL }, cmd);
+	CHECK(res.code == 2, "exit %d", res.code);
+	CHECK(has(res.err, "--rollback-to needs"), "diagnosis");
+}
+
+/* A rollback that fails is the end: one rollback, then the failure's code. */
+static void rollback_once_cases(void)
+{
+	const char *missing[] = { "/nonexistent/relive-vm", "-incoming", "defer", NULL };
+
+	run("rollback through a failing trampoline", "relive", F_LOOP, true, NULL, missing);
+	CHECK(res.code == 24, "exit %d (142: it looped until the alarm)", res.code);
+	CHECK(count_lines(res.err, "relive-trampoline: rolling back") == 1,
+	      "%d rollbacks", count_lines(res.err, "relive-trampoline: rolling back"));
+	CHECK(has(res.err, "cannot exec /nonexistent/broken-relive-vm: ENOENT"), "diagnosis");
+	CHECK(has(res.err, "not rolling back again: this is already the rollback of an "
+			   "update that failed (RELIVE_TRAMPOLINE_FAILED=exec)"), "diagnosis");
+	CHECK(res.report[0] == 0, "something ran");
+
+	/* Left over in the environment of a VMM that rolled back: a later update still may. */
+	setenv("RELIVE_TRAMPOLINE_FAILED", "fd", 1);
+	setenv("RELIVE_TRAMPOLINE_ROLLBACK", "1:2", 1);
+	run("rollback after an earlier rollback", "relive", F_NONE, true, NULL, missing);
+	unsetenv("RELIVE_TRAMPOLINE_FAILED");
+	unsetenv("RELIVE_TRAMPOLINE_ROLLBACK");
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\n") && has(res.report, "failed exec\n"),
+	      "did not roll back");
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} groups[] = {
+	{ "usage", usage_cases },
+	{ "relive", relive_cases },
+	{ "qemu-fixture", qemu_cases },
+	{ "qemu-fds", qemu_fds_cases },
+	{ "exec-errors", exec_error_cases },
+	{ "rollback-to", rollback_to_cases },
+	{ "rollback-once", rollback_once_cases },
+};
+
 int main(int argc, char **argv)
 {
 	static const char *const files[] = {
 		"report", "stderr", "not-executable", "not-a-binary", "ram0-backend",
+		"old-vmm", "new-vmm",
 	};
 	char path[4200];
 
@@ -511,10 +889,15 @@ int main(int argc, char **argv)
 	unsetenv(RL_CPR_ENV);
 	unsetenv(RL_CPR_QEMU_ENV);
 
-	usage_cases();
-	relive_cases();
-	qemu_cases();
-	exec_error_cases();
+	/* The groups named on the command line, all of them without one. */
+	for (unsigned g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		bool want = argc < 2;
+
+		for (int i = 1; i < argc; i++)
+			want |= !strcmp(argv[i], groups[g].name);
+		if (want)
+			groups[g].run();
+	}
 
 	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);

@@ -65,6 +65,9 @@ extern const struct vm_monitors_ops *monitors;
  */
 gboolean monitors_load(GError **errp);
 
+/* The open file the module was loaded from (an update hands it on), or -1. */
+int monitors_module_fd(void);
+
 /* QMP events from the machine side; nothing while the module is not loaded. */
 void monitors_event(const char *name);
 void monitors_event_migration(const char *status);
