@@ -90,6 +90,19 @@ static void daemonize_done(void)
 	daemon_pipe = -1;
 }
 
+/*
+ * Started with 0, 1 or 2 closed, the first files we open (guest RAM memfds)
+ * would take those numbers, and "stdio" would then mean guest memory.
+ */
+static void stdio_fill(void)
+{
+	/* open() takes the lowest free number: @fd, every lower one is open by now. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(1);
+}
+
 static gboolean write_pidfile(const char *path, GError **errp)
 {
 	g_autofree char *s = g_strdup_printf("%d\n", getpid());
@@ -175,6 +188,7 @@ int main(int argc, char **argv)
 	const char *incoming = NULL;
 	bool defer = false, transfer = false;
 
+	stdio_fill();
 	vm.argc = argc;
 	vm.argv = argv;
 	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */

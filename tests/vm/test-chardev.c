@@ -10,9 +10,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -203,6 +206,105 @@ static void test_spec_errors(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+static void greet(ChardevConn *conn, void *opaque)
+{
+	chardev_conn_write(conn, "hi", 2);
+}
+
+static const struct chardev_ops greet_ops = { .open = greet };
+
+static gboolean readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 1;
+}
+
+/*
+ * The clients, in another process so that their descriptors do not count
+ * against the server's limit: @n are greeted, the next one waits until the
+ * first goes away. Writes one letter per step to @report.
+ */
+static G_NORETURN void emfile_clients(const char *p, int n, int report)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int c[32];
+	char buf[2];
+
+	g_strlcpy(sa.sun_path, p, sizeof(sa.sun_path));
+	for (int i = 0; i < n + 1; i++) {
+		c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(c[i], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(1);
+	}
+	for (int i = 0; i < n; i++)
+		if (!readable(c[i], 5000) || read(c[i], buf, 2) != 2)
+			_exit(2);
+	(void)!write(report, "A", 1);
+	(void)!write(report, readable(c[n], 300) ? "X" : "Q", 1);
+	close(c[0]);
+	(void)!write(report, readable(c[n], 3000) && read(c[n], buf, 2) == 2 ? "G" : "F", 1);
+	_exit(0);
+}
+
+/*
+ * Out of file descriptors, the server pauses accepting instead of spinning
+ * on EMFILE (which starved the idle source that frees dead connections, so
+ * their descriptors never came back), frees the connections that have gone,
+ * and takes the client that waited in the backlog.
+ */
+static void test_accept_emfile(void **state)
+{
+	g_autofree char *p = path("emfile.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", p);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) steps = g_string_new(NULL);
+	struct rlimit old, low;
+	int pipefd[2], nfree = 0, probe[16], status;
+	gint64 end;
+	Chardev *chr;
+	pid_t pid;
+
+	chr = chardev_new("emfile", spec, &greet_ops, NULL, TRUE, &err);
+	assert_non_null(chr);
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK), 0);
+	g_main_context_iteration(NULL, FALSE);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Room for a few more descriptors above the highest one open. */
+	low = old;
+	low.rlim_cur = pipefd[1] + 1 + 3;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfree < 16 && (probe[nfree] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		nfree++;
+	for (int i = 0; i < nfree; i++)
+		close(probe[i]);
+	assert_true(nfree >= 3 && nfree < 16);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		setrlimit(RLIMIT_NOFILE, &old);
+		emfile_clients(p, nfree, pipefd[1]);
+	}
+	end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (steps->len < 3 && g_get_monotonic_time() < end) {
+		char c;
+
+		g_main_context_iteration(NULL, FALSE);
+		if (read(pipefd[0], &c, 1) == 1)
+			g_string_append_c(steps, c);
+		else
+			g_usleep(500);
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_string_equal(steps->str, "AQG");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	chardev_free(chr);
+	unlink(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_socket_is_kept),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_spec_errors),
+		cmocka_unit_test(test_accept_emfile),
 	};
 	int ret;
 

@@ -59,6 +59,7 @@ struct Chardev {
 	gboolean wait;
 	int listen_fd;
 	guint listen_src;
+	guint accept_retry_src; /* accepting paused: out of file descriptors */
 	gboolean multi;
 	gboolean adopted;
 	int cpr_listen_id;
@@ -467,6 +468,39 @@ void chardev_write_all(Chardev *chr, const void *buf, size_t len)
 
 /* ---------------------------------------------------------------- servers */
 
+/* How long accepting pauses when the process is out of file descriptors. */
+#define ACCEPT_RETRY_MS 100
+
+static gboolean accept_retry(gpointer data)
+{
+	Chardev *chr = data;
+
+	chr->accept_retry_src = 0;
+	if (chr->multi || !chr->conns)
+		listener_watch(chr);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Out of fds, the client stays in the backlog and the listener stays
+ * readable: retrying at once would spin and starve the idle source that
+ * frees dead connections (and their fds). Free them now, and try again
+ * a little later.
+ */
+static void accept_pause(Chardev *chr)
+{
+	if (chr->listen_src)
+		g_source_remove(chr->listen_src);
+	chr->listen_src = 0;
+	/* first: a connection freed below must not restart the listener */
+	if (!chr->accept_retry_src)
+		chr->accept_retry_src = g_timeout_add(ACCEPT_RETRY_MS, accept_retry, chr);
+	if (reap_src) {
+		g_source_remove(reap_src);
+		reap_dead(NULL);
+	}
+}
+
 static gboolean listener_ready(int fd, GIOCondition cond, gpointer data)
 {
 	Chardev *chr = data;
@@ -474,8 +508,13 @@ static gboolean listener_ready(int fd, GIOCondition cond, gpointer data)
 	int cfd;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			errno == ENOMEM)) {
+		accept_pause(chr);
+		return G_SOURCE_REMOVE;
+	}
 	if (cfd < 0)
-		return G_SOURCE_CONTINUE; /* EAGAIN, ECONNABORTED, EMFILE: retry later */
+		return G_SOURCE_CONTINUE; /* EAGAIN, ECONNABORTED: the next one */
 	conn = conn_new(chr, cfd, cfd, TRUE, TRUE);
 	if (!chr->multi) {
 		chr->listen_src = 0;
@@ -488,7 +527,7 @@ static gboolean listener_ready(int fd, GIOCondition cond, gpointer data)
 
 static void listener_watch(Chardev *chr)
 {
-	if (chr->listen_fd >= 0 && !chr->listen_src)
+	if (chr->listen_fd >= 0 && !chr->listen_src && !chr->accept_retry_src)
 		chr->listen_src = g_unix_fd_add(chr->listen_fd, G_IO_IN,
 						listener_ready, chr);
 }
@@ -765,6 +804,9 @@ void chardev_free(Chardev *chr)
 	if (chr->listen_src)
 		g_source_remove(chr->listen_src);
 	chr->listen_src = 0;
+	if (chr->accept_retry_src)
+		g_source_remove(chr->accept_retry_src);
+	chr->accept_retry_src = 0;
 	if (chr->listen_fd >= 0)
 		close(chr->listen_fd);
 	chr->listen_fd = -1;

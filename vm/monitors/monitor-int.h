@@ -7,6 +7,7 @@
 #ifndef VM_MONITOR_INT_H
 #define VM_MONITOR_INT_H
 
+#include <stdint.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -19,6 +20,12 @@
 
 /* Per-connection flags kept across an exec (chardev_conn_flags). */
 #define QMP_CONN_NEGOTIATED 0x1u
+/* Bits 8..31: the qmp_skip_value() state of a refused too-deep message. */
+#define QMP_CONN_SKIP_SHIFT 8
+#define QMP_CONN_SKIP_MAX (UINT32_MAX >> QMP_CONN_SKIP_SHIFT)
+
+/* Deepest nesting of brackets a QMP message may have (QEMU's limit). */
+#define QMP_MAX_NESTING 1024
 
 /* Milliseconds monitor_flush_all() waits for slow peers before an exec. */
 #define MONITOR_FLUSH_TIMEOUT_MS 2000
@@ -44,8 +51,27 @@ char *qmp_dispatch_line(const char *line, gboolean *negotiated, gboolean *quit);
  * Return: the length of the message including leading blanks (the caller
  * consumes that much and dispatches [*@start, return)), or 0 when no complete
  * message is buffered yet.
+ * A message that nests deeper than QMP_MAX_NESTING is never handed to the
+ * parser (its recursion would overflow the stack): *@too_deep is set and the
+ * return is just past the bracket that went too deep. The caller answers
+ * with an error, consumes that much and drops the rest of the message with
+ * qmp_skip_value(), starting from *@skip = qmp_skip_start().
  */
-size_t qmp_next_value(const char *buf, size_t len, size_t *start);
+size_t qmp_next_value(const char *buf, size_t len, size_t *start,
+		      gboolean *too_deep);
+
+/* The skip state right after qmp_next_value() refused a message. */
+uint32_t qmp_skip_start(void);
+/*
+ * qmp_skip_value - drop the rest of a refused message. @skip is the state
+ * (0: nothing to skip), updated as @buf is read.
+ * Return: how many bytes of @buf belong to the refused message; when *@skip
+ * is 0 afterwards, the message is over and the rest of @buf is new input.
+ */
+size_t qmp_skip_value(const char *buf, size_t len, uint32_t *skip);
+
+/* A GenericError reply without an id, "\r\n"-terminated (g_free it). */
+char *qmp_error_line(const char *desc);
 
 /* The greeting text, "\r\n"-terminated (g_free it). */
 char *qmp_greeting(void);

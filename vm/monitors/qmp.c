@@ -259,6 +259,8 @@ static JsonNode *gbool_return(gboolean ok, GError *gerr, struct qmp_error *err)
 
 static const struct qmp_cmd *qmp_find(const char *name);
 static const struct qmp_cmd qmp_cmds[];
+static const char *type_name(char type);
+static gboolean type_ok(JsonNode *n, char type);
 
 static JsonNode *cmd_capabilities(JsonObject *args, struct qmp_ctx *ctx,
 				  struct qmp_error *err)
@@ -433,6 +435,224 @@ static JsonNode *cmd_migrate_set_capabilities(JsonObject *args, struct qmp_ctx *
 	return empty_return();
 }
 
+/*
+ * The members of an object argument, checked the way QEMU's input visitor
+ * checks them: in order, type first, then the members nobody asked for.
+ * Types: s string, b boolean, i integer, u unsigned integer, o object
+ * (@sub), S list of strings. @values: a string's allowed values (an enum).
+ */
+struct qmp_member {
+	const char *name;
+	char type;
+	gboolean optional;
+	const char *const *values;
+	const struct qmp_schema *sub;
+};
+
+/* A flat union: the members of @variants[i] come with @tag == its value. */
+struct qmp_variant {
+	const char *value;
+	const struct qmp_schema *schema;
+};
+
+struct qmp_schema {
+	const struct qmp_member *members;
+	const char *tag;
+	const struct qmp_variant *variants;
+};
+
+static const struct qmp_member inet_members[] = {
+	{ "host", 's' }, { "port", 's' },
+	{ "numeric", 'b', TRUE }, { "to", 'u', TRUE }, { "ipv4", 'b', TRUE },
+	{ "ipv6", 'b', TRUE }, { "keep-alive", 'b', TRUE }, { "mptcp", 'b', TRUE },
+	{ NULL },
+};
+static const struct qmp_member unix_members[] = {
+	{ "path", 's' }, { "abstract", 'b', TRUE }, { "tight", 'b', TRUE },
+	{ NULL },
+};
+static const struct qmp_member vsock_members[] = {
+	{ "cid", 's' }, { "port", 's' },
+	{ NULL },
+};
+static const struct qmp_member fd_members[] = {
+	{ "str", 's' },
+	{ NULL },
+};
+static const char *const socket_types[] = { "inet", "unix", "vsock", "fd", NULL };
+static const struct qmp_member socket_members[] = {
+	{ "type", 's', FALSE, socket_types },
+	{ NULL },
+};
+static const struct qmp_schema inet_schema = { inet_members };
+static const struct qmp_schema unix_schema = { unix_members };
+static const struct qmp_schema vsock_schema = { vsock_members };
+static const struct qmp_schema fd_schema = { fd_members };
+static const struct qmp_variant socket_variants[] = {
+	{ "inet", &inet_schema }, { "unix", &unix_schema },
+	{ "vsock", &vsock_schema }, { "fd", &fd_schema },
+	{ NULL },
+};
+static const struct qmp_schema socket_schema = {
+	socket_members, "type", socket_variants,
+};
+static const struct qmp_member exec_members[] = {
+	{ "args", 'S' },
+	{ NULL },
+};
+/* QEMU requires "offset"; relive-vm's file channels always start at 0. */
+static const struct qmp_member file_members[] = {
+	{ "filename", 's' }, { "offset", 'u', TRUE },
+	{ NULL },
+};
+static const char *const transports[] = { "socket", "exec", "rdma", "file", NULL };
+static const struct qmp_member address_members[] = {
+	{ "transport", 's', FALSE, transports },
+	{ NULL },
+};
+static const struct qmp_schema exec_schema = { exec_members };
+static const struct qmp_schema file_schema = { file_members };
+static const struct qmp_variant address_variants[] = {
+	{ "socket", &socket_schema }, { "exec", &exec_schema },
+	{ "rdma", &inet_schema }, { "file", &file_schema },
+	{ NULL },
+};
+static const struct qmp_schema address_schema = {
+	address_members, "transport", address_variants,
+};
+static const char *const channel_types[] = { "main", "cpr", NULL };
+static const struct qmp_member channel_members[] = {
+	{ "channel-type", 's', FALSE, channel_types },
+	{ "addr", 'o', FALSE, NULL, &address_schema },
+	{ NULL },
+};
+static const struct qmp_schema channel_schema = { channel_members };
+
+static gboolean check_object(const char *path, JsonObject *o,
+			     const struct qmp_schema *schema, struct qmp_error *err);
+
+/* Return: the member's full name for messages, "channels[0].addr.path". */
+static char *member_path(const char *path, const char *name)
+{
+	return *path ? g_strdup_printf("%s.%s", path, name) : g_strdup(name);
+}
+
+static gboolean check_member(const char *path, JsonObject *o,
+			     const struct qmp_member *m, struct qmp_error *err)
+{
+	g_autofree char *full = member_path(path, m->name);
+	JsonNode *n = json_object_get_member(o, m->name);
+
+	if (!n) {
+		if (m->optional)
+			return TRUE;
+		qmp_error_set(err, QMP_GENERIC_ERROR, "Parameter '%s' is missing", full);
+		return FALSE;
+	}
+	switch (m->type) {
+	case 'o':
+		if (!JSON_NODE_HOLDS_OBJECT(n))
+			break;
+		return check_object(full, json_node_get_object(n), m->sub, err);
+	case 'S':
+		if (!JSON_NODE_HOLDS_ARRAY(n))
+			break;
+		for (guint i = 0; i < json_array_get_length(json_node_get_array(n)); i++) {
+			JsonNode *e = json_array_get_element(json_node_get_array(n), i);
+
+			if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+				qmp_error_set(err, QMP_GENERIC_ERROR,
+					      "Invalid parameter type for '%s[%u]', expected: string",
+					      full, i);
+				return FALSE;
+			}
+		}
+		return TRUE;
+	case 'u':
+		if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+			break;
+		if (json_node_get_int(n) < 0) {
+			qmp_error_set(err, QMP_GENERIC_ERROR, "Parameter '%s' expects uint64", full);
+			return FALSE;
+		}
+		return TRUE;
+	default:
+		if (!type_ok(n, m->type))
+			break;
+		if (m->values && !g_strv_contains(m->values, json_node_get_string(n))) {
+			/* QEMU names an enum by its own name here, not its path. */
+			qmp_error_set(err, QMP_GENERIC_ERROR,
+				      "Parameter '%s' does not accept value '%s'",
+				      m->name, json_node_get_string(n));
+			return FALSE;
+		}
+		return TRUE;
+	}
+	qmp_error_set(err, QMP_GENERIC_ERROR, "Invalid parameter type for '%s', expected: %s",
+		      full, type_name(m->type));
+	return FALSE;
+}
+
+/* Checks @schema's members of @o, a union's variant too; adds their names to @known. */
+static gboolean check_members(const char *path, JsonObject *o,
+			      const struct qmp_schema *schema, GPtrArray *known,
+			      struct qmp_error *err)
+{
+	for (const struct qmp_member *m = schema->members; m->name; m++) {
+		if (!check_member(path, o, m, err))
+			return FALSE;
+		g_ptr_array_add(known, (gpointer)m->name);
+	}
+	if (schema->tag) {
+		const char *tag = json_object_get_string_member(o, schema->tag);
+
+		for (const struct qmp_variant *v = schema->variants; v->value; v++)
+			if (!strcmp(v->value, tag))
+				return check_members(path, o, v->schema, known, err);
+	}
+	return TRUE;
+}
+
+static gboolean check_object(const char *path, JsonObject *o,
+			     const struct qmp_schema *schema, struct qmp_error *err)
+{
+	g_autoptr(GPtrArray) known = g_ptr_array_new();
+	JsonObjectIter it;
+	const char *name;
+	JsonNode *n;
+
+	if (!check_members(path, o, schema, known, err))
+		return FALSE;
+	json_object_iter_init_ordered(&it, o);
+	while (json_object_iter_next_ordered(&it, &name, &n)) {
+		if (!g_ptr_array_find_with_equal_func(known, name, g_str_equal, NULL)) {
+			g_autofree char *full = member_path(path, name);
+
+			qmp_error_set(err, QMP_GENERIC_ERROR, "Parameter '%s' is unexpected", full);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* QEMU's MigrationChannel list: every entry checked before any is used. */
+static gboolean check_channels(JsonArray *channels, struct qmp_error *err)
+{
+	for (guint i = 0; i < json_array_get_length(channels); i++) {
+		JsonNode *n = json_array_get_element(channels, i);
+		g_autofree char *path = g_strdup_printf("channels[%u]", i);
+
+		if (!JSON_NODE_HOLDS_OBJECT(n)) {
+			qmp_error_set(err, QMP_GENERIC_ERROR,
+				      "Invalid parameter type for '%s', expected: object", path);
+			return FALSE;
+		}
+		if (!check_object(path, json_node_get_object(n), &channel_schema, err))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* QEMU's rule for migrate and migrate-incoming: exactly one of uri and channels. */
 static gboolean uri_or_channels(JsonObject *args, const char *cmd,
 				const char **uri, JsonArray **channels,
@@ -455,7 +675,7 @@ static gboolean uri_or_channels(JsonObject *args, const char *cmd,
 	}
 	*uri = has_uri ? json_object_get_string_member(args, "uri") : NULL;
 	*channels = has_ch ? json_object_get_array_member(args, "channels") : NULL;
-	return TRUE;
+	return !*channels || check_channels(*channels, err);
 }
 
 static JsonNode *cmd_migrate(JsonObject *args, struct qmp_ctx *ctx,
@@ -587,6 +807,8 @@ static const char *type_name(char type)
 		return "boolean";
 	case 'i':
 		return "integer";
+	case 'u':
+		return "uint64";
 	case 'o':
 		return "object";
 	default:
@@ -665,6 +887,13 @@ static char *error_reply(struct qmp_error *err, JsonNode *id)
 	g_free(err->desc);
 	err->desc = NULL;
 	return format_line(root);
+}
+
+char *qmp_error_line(const char *desc)
+{
+	struct qmp_error err = { QMP_GENERIC_ERROR, g_strdup(desc) };
+
+	return error_reply(&err, NULL);
 }
 
 static char *return_reply(JsonNode *ret, JsonNode *id)
@@ -796,11 +1025,13 @@ static void qmp_open(ChardevConn *conn, void *opaque)
 	chardev_conn_write(conn, greeting, strlen(greeting));
 }
 
-size_t qmp_next_value(const char *buf, size_t len, size_t *start)
+size_t qmp_next_value(const char *buf, size_t len, size_t *start,
+		      gboolean *too_deep)
 {
 	gboolean in_str = FALSE, esc = FALSE;
 	size_t i = 0, depth = 0;
 
+	*too_deep = FALSE;
 	while (i < len && g_ascii_isspace(buf[i]))
 		i++;
 	*start = i;
@@ -824,7 +1055,10 @@ size_t qmp_next_value(const char *buf, size_t len, size_t *start)
 		} else if (c == '"') {
 			in_str = TRUE;
 		} else if (c == '{' || c == '[') {
-			depth++;
+			if (++depth > QMP_MAX_NESTING) {
+				*too_deep = TRUE;
+				return i + 1;
+			}
 		} else if (c == '}' || c == ']') {
 			if (--depth == 0)
 				return i + 1;
@@ -833,21 +1067,96 @@ size_t qmp_next_value(const char *buf, size_t len, size_t *start)
 	return 0;
 }
 
+/* Skip state: bit 0 inside a string, bit 1 after a backslash, then the depth. */
+#define SKIP_IN_STR 0x1u
+#define SKIP_ESC 0x2u
+#define SKIP_DEPTH_SHIFT 2
+#define SKIP_DEPTH_MAX (QMP_CONN_SKIP_MAX >> SKIP_DEPTH_SHIFT)
+
+uint32_t qmp_skip_start(void)
+{
+	return (uint32_t)(QMP_MAX_NESTING + 1) << SKIP_DEPTH_SHIFT;
+}
+
+size_t qmp_skip_value(const char *buf, size_t len, uint32_t *skip)
+{
+	gboolean in_str = !!(*skip & SKIP_IN_STR), esc = !!(*skip & SKIP_ESC);
+	uint32_t depth = *skip >> SKIP_DEPTH_SHIFT;
+	size_t i;
+
+	if (!depth) {
+		*skip = 0;
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (in_str) {
+			if (esc)
+				esc = FALSE;
+			else if (c == '\\')
+				esc = TRUE;
+			else if (c == '"')
+				in_str = FALSE;
+		} else if (c == '"') {
+			in_str = TRUE;
+		} else if (c == '{' || c == '[') {
+			/* Deeper than the flags hold: the closers end the skip early. */
+			if (depth < SKIP_DEPTH_MAX)
+				depth++;
+		} else if ((c == '}' || c == ']') && --depth == 0) {
+			*skip = 0;
+			return i + 1;
+		}
+	}
+	*skip = depth << SKIP_DEPTH_SHIFT | (in_str ? SKIP_IN_STR : 0) |
+		(esc ? SKIP_ESC : 0);
+	return len;
+}
+
+static uint32_t conn_skip(ChardevConn *conn)
+{
+	return chardev_conn_flags(conn) >> QMP_CONN_SKIP_SHIFT;
+}
+
+static void conn_set_skip(ChardevConn *conn, uint32_t skip)
+{
+	uint32_t low = chardev_conn_flags(conn) & ((1u << QMP_CONN_SKIP_SHIFT) - 1);
+
+	chardev_conn_set_flags(conn, low | skip << QMP_CONN_SKIP_SHIFT);
+}
+
 static void qmp_input(ChardevConn *conn, void *opaque)
 {
 	for (;;) {
 		gboolean neg = !!(chardev_conn_flags(conn) & QMP_CONN_NEGOTIATED);
-		gboolean quit = FALSE;
+		gboolean quit = FALSE, too_deep;
 		g_autofree char *reply = NULL;
 		g_autofree char *msg = NULL;
 		size_t len, start, end;
 		const char *buf = chardev_conn_peek(conn, &len);
 
-		end = qmp_next_value(buf, len, &start);
+		if (conn_skip(conn)) {
+			uint32_t skip = conn_skip(conn);
+
+			chardev_conn_consume(conn, qmp_skip_value(buf, len, &skip));
+			conn_set_skip(conn, skip);
+			if (skip)
+				return;
+			continue;
+		}
+		end = qmp_next_value(buf, len, &start, &too_deep);
 		if (!end) {
 			/* Blanks alone are consumed; a partial message waits. */
 			chardev_conn_consume(conn, start);
 			return;
+		}
+		if (too_deep) {
+			chardev_conn_consume(conn, end);
+			conn_set_skip(conn, qmp_skip_start());
+			reply = qmp_error_line("JSON nesting depth limit exceeded");
+			chardev_conn_write(conn, reply, strlen(reply));
+			continue;
 		}
 		msg = g_strndup(buf + start, end - start);
 		chardev_conn_consume(conn, end);
