@@ -140,7 +140,7 @@ static int run_writer(struct io_bench *b, const struct io_case *c, uint64_t size
 		rl_writer_abort(w);
 		return ret;
 	}
-	ret = rl_writer_commit(w, size);
+	ret = rl_writer_commit(w, size, NULL);
 	*secs = now_s() - t0;
 	return ret;
 }

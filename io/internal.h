@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "failpoint.h"
+#include "relive/error.h"
 #include "relive/io.h"
 
 #define RL_IO_DEFAULT_QD 32u
@@ -33,6 +34,9 @@ static inline bool rl_aligned(uint64_t v)
 
 /* ------------------------------------------------------------ pool.c */
 
+/* Who has a pool buffer: nobody, its user, or the kernel (a transfer in flight). */
+enum rl_buf_state { RL_BUF_FREE, RL_BUF_HELD, RL_BUF_BUSY };
+
 /* A fixed set of equal, 4096-aligned buffers in one mapping. */
 struct rl_pool {
 	uint8_t *base;
@@ -41,6 +45,7 @@ struct rl_pool {
 	unsigned count;
 	unsigned *free; /* stack of free buffer indexes */
 	unsigned nfree;
+	uint8_t *state; /* enum rl_buf_state of each buffer */
 };
 
 int rl_pool_init(struct rl_pool *p, unsigned count, size_t buf_size,
@@ -51,9 +56,18 @@ int rl_pool_index(const struct rl_pool *p, const void *buf);
 /* Return: the index of the buffer holding @addr, or -1. */
 int rl_pool_index_of(const struct rl_pool *p, const void *addr);
 void *rl_pool_buf(const struct rl_pool *p, unsigned idx);
-/* Return: a free buffer's index, or -1 when none is free. */
+/* Return: a free buffer's index, now held, or -1 when none is free. */
 int rl_pool_take(struct rl_pool *p);
-void rl_pool_give(struct rl_pool *p, unsigned idx);
+/* Return: 0 with held buffer @idx now busy, or -EINVAL when it is not held. */
+int rl_pool_lend(struct rl_pool *p, unsigned idx);
+/* Return: true when buffer @idx is held (taken and not lent). */
+bool rl_pool_held(const struct rl_pool *p, unsigned idx);
+/*
+ * rl_pool_give - put a held or busy buffer back among the free ones.
+ * Return: 0, or -EINVAL when @idx is already free (a second return) or out
+ * of range; the free list is then left as it was.
+ */
+int rl_pool_give(struct rl_pool *p, unsigned idx);
 
 /* ------------------------------------------------------------ operations */
 
@@ -164,12 +178,14 @@ int rl_engine_drain(struct rl_engine *e);
 
 struct rl_tmpfile {
 	int dirfd;	/* O_PATH of the parent directory */
+	char *dir;	/* the parent directory as given, for messages */
+	char *path;	/* the final path as given, for messages */
 	char *name;	/* final name inside dirfd */
 	char *tmpname;	/* temporary name inside dirfd, NULL once gone */
 };
 
 int rl_tmpfile_create(struct rl_tmpfile *t, const char *path, int *fd);
-int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync);
+int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync, struct rl_error *err);
 void rl_tmpfile_discard(struct rl_tmpfile *t);
 
 /* direct.c */

@@ -86,7 +86,12 @@ int rl_reader_open(struct rl_reader **out, const char *path,
 		ret = -errno;
 		goto err;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		close(fd);
 		goto err;

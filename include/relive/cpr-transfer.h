@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "relive/export.h"
 #include "relive/cpr.h"
 #include "relive/error.h"
 
@@ -22,14 +23,14 @@
  * a stale socket file left there is replaced) and listen.
  * Return: 0 and *@fd (SOCK_CLOEXEC, owned by the caller), or -errno with @err.
  */
-int rl_cpr_transfer_listen(const char *path, int *fd, struct rl_error *err);
+RL_EXPORT int rl_cpr_transfer_listen(const char *path, int *fd, struct rl_error *err);
 
 /*
  * rl_cpr_transfer_accept - wait for one connection on @lfd, at most
  * @timeout_ms (< 0: forever). Return: 0 and *@fd (owned by the caller),
  * -ETIMEDOUT, or -errno with @err.
  */
-int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd,
+RL_EXPORT int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd,
 			   struct rl_error *err);
 
 /*
@@ -37,7 +38,7 @@ int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd,
  * while nobody listens yet, at most @timeout_ms. Return: 0 and *@fd (owned
  * by the caller), or -errno (-ECONNREFUSED, -ENOENT ...) with @err naming @path.
  */
-int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
+RL_EXPORT int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
 			    struct rl_error *err);
 
 /*
@@ -45,7 +46,7 @@ int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
  * @sock. The descriptors are borrowed: they stay open here.
  * Return: 0 or -errno (-EPIPE: the peer went away) with @err.
  */
-int rl_cpr_transfer_send(int sock, const struct rl_cpr_state *s,
+RL_EXPORT int rl_cpr_transfer_send(int sock, const struct rl_cpr_state *s,
 			 int timeout_ms, struct rl_error *err);
 
 /*
@@ -56,7 +57,7 @@ int rl_cpr_transfer_send(int sock, const struct rl_cpr_state *s,
  * every received descriptor is closed.
  * Return: 0 or -errno (-EPROTO, -ESTALE, -ETIMEDOUT ...) with @err.
  */
-int rl_cpr_transfer_recv(int sock, struct rl_cpr_state *s, int timeout_ms,
+RL_EXPORT int rl_cpr_transfer_recv(int sock, struct rl_cpr_state *s, int timeout_ms,
 			 struct rl_error *err);
 
 /*
@@ -64,14 +65,14 @@ int rl_cpr_transfer_recv(int sock, struct rl_cpr_state *s, int timeout_ms,
  * process has read the CPR channel), at most @timeout_ms.
  * Return: 0, -ETIMEDOUT, or -errno with @err.
  */
-int rl_cpr_transfer_wait_hup(int sock, int timeout_ms, struct rl_error *err);
+RL_EXPORT int rl_cpr_transfer_wait_hup(int sock, int timeout_ms, struct rl_error *err);
 
 /*
  * rl_cpr_transfer_send_file - the main channel: @size bytes of @fd from
  * offset 0, after a small header, each write at most @timeout_ms.
  * Return: 0 or -errno with @err.
  */
-int rl_cpr_transfer_send_file(int sock, int fd, uint64_t size, int timeout_ms,
+RL_EXPORT int rl_cpr_transfer_send_file(int sock, int fd, uint64_t size, int timeout_ms,
 			      struct rl_error *err);
 
 /*
@@ -79,7 +80,7 @@ int rl_cpr_transfer_send_file(int sock, int fd, uint64_t size, int timeout_ms,
  * sent into @fd (a regular file, written from offset 0).
  * Return: 0 and *@size, or -errno (-EPROTO: short or malformed) with @err.
  */
-int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
+RL_EXPORT int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
 			      struct rl_error *err);
 
 /*
@@ -88,7 +89,7 @@ int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
  * it. Return: 0, -ETIMEDOUT, -EPIPE (the peer closed without an ack), or
  * -errno with @err.
  */
-int rl_cpr_transfer_ack(int sock, struct rl_error *err);
-int rl_cpr_transfer_wait_ack(int sock, int timeout_ms, struct rl_error *err);
+RL_EXPORT int rl_cpr_transfer_ack(int sock, struct rl_error *err);
+RL_EXPORT int rl_cpr_transfer_wait_ack(int sock, int timeout_ms, struct rl_error *err);
 
 #endif

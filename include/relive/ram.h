@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "relive/export.h"
+
 #define RL_RAM_NAME_MAX 32 /* including the NUL */
 
 enum rl_ram_backing {
@@ -67,13 +69,13 @@ struct rl_ram_registry {
 };
 
 /* rl_ram_registry_init - make @reg empty. */
-void rl_ram_registry_init(struct rl_ram_registry *reg);
+RL_EXPORT void rl_ram_registry_init(struct rl_ram_registry *reg);
 
 /*
  * rl_ram_registry_free - forget every block and free the registry's memory.
  * Closes no fd and unmaps nothing: the VMM owns both.
  */
-void rl_ram_registry_free(struct rl_ram_registry *reg);
+RL_EXPORT void rl_ram_registry_free(struct rl_ram_registry *reg);
 
 /*
  * rl_ram_add - copy @block into @reg.
@@ -82,10 +84,10 @@ void rl_ram_registry_free(struct rl_ram_registry *reg);
  * -EEXIST if a block of that name exists; -ERANGE if its guest-physical range
  * overlaps another block's; -ENOMEM.
  */
-int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *block);
+RL_EXPORT int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *block);
 
 /* Return: the block named @name in @reg, or NULL. */
-struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
+RL_EXPORT struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
 				 const char *name);
 
 /*
@@ -94,6 +96,6 @@ struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
  * "memory-backend-ram", or "RAM block" for implicit blocks.
  * Return: a constant string.
  */
-const char *rl_ram_backend_type(const struct rl_ram_block *block);
+RL_EXPORT const char *rl_ram_backend_type(const struct rl_ram_block *block);
 
 #endif

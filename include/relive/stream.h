@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "relive/export.h"
 #include "relive/error.h"
 #include "relive/io.h"
 #include "relive/migrate.h"
@@ -114,7 +115,7 @@ struct rl_stream_saver;
  * every later call of this saver writes its message there.
  * Return: 0 and *@out, or -errno (see rl_writer_open()).
  */
-int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
+RL_EXPORT int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
 			 const struct rl_stream_save_opts *opts,
 			 struct rl_error *err);
 
@@ -122,7 +123,7 @@ int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
  * rl_stream_save_config - write the configuration section. Must be the
  * first section. Return: 0 or -errno (-EINVAL: a name too long, called twice).
  */
-int rl_stream_save_config(struct rl_stream_saver *s,
+RL_EXPORT int rl_stream_save_config(struct rl_stream_saver *s,
 			  const struct rl_stream_config *cfg);
 
 /*
@@ -130,7 +131,7 @@ int rl_stream_save_config(struct rl_stream_saver *s,
  * RL_SECTION_DEVICE) named @name ("cpu/N" for vCPU N, the device's name).
  * Return: 0 or -errno (-EINVAL: wrong type, name too long, a section open).
  */
-int rl_stream_save_section_begin(struct rl_stream_saver *s,
+RL_EXPORT int rl_stream_save_section_begin(struct rl_stream_saver *s,
 				 enum rl_section_type type, const char *name);
 
 /*
@@ -141,16 +142,16 @@ int rl_stream_save_section_begin(struct rl_stream_saver *s,
  * default); use rl_stream_save_device_iov() beyond that.
  * Return: 0 and *@ptr, or -errno (-EMSGSIZE if the section would not fit).
  */
-int rl_stream_save_reserve(struct rl_stream_saver *s, size_t len, void **ptr);
+RL_EXPORT int rl_stream_save_reserve(struct rl_stream_saver *s, size_t len, void **ptr);
 
 /* rl_stream_save_advance - @len bytes (<= the last reservation) at the reserved pointer are payload. */
-int rl_stream_save_advance(struct rl_stream_saver *s, size_t len);
+RL_EXPORT int rl_stream_save_advance(struct rl_stream_saver *s, size_t len);
 
 /* rl_stream_save_put - copy @len bytes of @data into the open section. Return: 0 or -errno. */
-int rl_stream_save_put(struct rl_stream_saver *s, const void *data, size_t len);
+RL_EXPORT int rl_stream_save_put(struct rl_stream_saver *s, const void *data, size_t len);
 
 /* rl_stream_save_section_end - close the open section. Return: 0 or -errno. */
-int rl_stream_save_section_end(struct rl_stream_saver *s);
+RL_EXPORT int rl_stream_save_section_end(struct rl_stream_saver *s);
 
 /*
  * rl_stream_save_device_iov - one device section whose payload is written
@@ -158,7 +159,7 @@ int rl_stream_save_section_end(struct rl_stream_saver *s);
  * stay valid and unchanged until commit or abort returns.
  * Return: 0 or -errno.
  */
-int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
+RL_EXPORT int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
 			      const struct iovec *iov, int iovcnt);
 
 /*
@@ -169,7 +170,7 @@ int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
  * The RAM must stay unchanged until commit or abort returns.
  * Return: 0 or -errno.
  */
-int rl_stream_save_ram(struct rl_stream_saver *s,
+RL_EXPORT int rl_stream_save_ram(struct rl_stream_saver *s,
 		       const struct rl_ram_registry *ram);
 
 /*
@@ -178,23 +179,23 @@ int rl_stream_save_ram(struct rl_stream_saver *s,
  * left: the temporary file is removed and @path keeps what it had.
  * Return: 0 or -errno.
  */
-int rl_stream_save_commit(struct rl_stream_saver *s);
+RL_EXPORT int rl_stream_save_commit(struct rl_stream_saver *s);
 
 /*
  * rl_stream_save_abort - give up: remove the temporary file, free @s.
  * @path is untouched. NULL is fine. This is what a VMM calls when anything
  * after the stop fails, before it resumes the VM.
  */
-void rl_stream_save_abort(struct rl_stream_saver *s);
+RL_EXPORT void rl_stream_save_abort(struct rl_stream_saver *s);
 
 /* Return: bytes written to the stream so far (its size after commit). */
-uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
+RL_EXPORT uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
 
 /*
  * rl_stream_save_writer - the writer under @s, to ask it which backend it
  * ended up with (rl_writer_backend, rl_writer_fallback_reason). Borrowed.
  */
-const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s);
+RL_EXPORT const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s);
 
 /* ------------------------------------------------------------------- load */
 
@@ -209,14 +210,14 @@ struct rl_stream_loader;
  * Return: 0 and *@out, or -errno: -ENOENT, -ELOOP (a symlink), -EISDIR ...,
  * -EINVAL (not a state stream, corrupt header), -ENOTSUP (unknown version).
  */
-int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
+RL_EXPORT int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 			const struct rl_io_opts *opts, struct rl_error *err);
 
 /*
  * rl_stream_load_open_mem - the same over @size bytes at @data, which must
  * stay valid until close. @name is used in messages.
  */
-int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
+RL_EXPORT int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
 			    size_t size, const char *name,
 			    struct rl_error *err);
 
@@ -225,7 +226,7 @@ int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
  * VM being built. Return: 0 or -EINVAL with @err naming both values
  * ("vm.state: RAM block ram0: size 512 MiB in vm.state, 1 GiB here").
  */
-int rl_stream_load_check_config(struct rl_stream_loader *l,
+RL_EXPORT int rl_stream_load_check_config(struct rl_stream_loader *l,
 				const struct rl_stream_config *here,
 				struct rl_error *err);
 
@@ -236,38 +237,38 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
  * the file size. Nothing of the VM is touched.
  * Return: 0 or -EINVAL/-ENOTSUP/-errno with @err naming section and offset.
  */
-int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
+RL_EXPORT int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
 
 /* Return: the number of vCPUs in the stream's configuration. */
-unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l);
+RL_EXPORT unsigned rl_stream_load_nr_vcpus(const struct rl_stream_loader *l);
 
 /* Return: the number of devices in the stream's configuration. */
-unsigned rl_stream_load_nr_devices(const struct rl_stream_loader *l);
+RL_EXPORT unsigned rl_stream_load_nr_devices(const struct rl_stream_loader *l);
 
 /* Return: the name of device @i (< nr_devices) of the configuration, or NULL. */
-const char *rl_stream_load_device_name(const struct rl_stream_loader *l,
+RL_EXPORT const char *rl_stream_load_device_name(const struct rl_stream_loader *l,
 				       unsigned i);
 
 /* Return: the number of RAM blocks in the stream's configuration. */
-unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l);
+RL_EXPORT unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l);
 
 /*
  * rl_stream_load_ram_block - RAM block @i of the configuration as saved:
  * name, size, gpa, backing, shared, implicit, page_size; fd is -1, host
  * NULL, path empty (the new process fills those). Return: 0 or -ENOENT.
  */
-int rl_stream_load_ram_block(const struct rl_stream_loader *l, unsigned i,
+RL_EXPORT int rl_stream_load_ram_block(const struct rl_stream_loader *l, unsigned i,
 			     struct rl_ram_block *out);
 
 /* Return: the mode the stream was saved in. */
-enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l);
+RL_EXPORT enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l);
 
 /*
  * rl_stream_load_cpu - the payload of vCPU @index's section, valid until
  * close. Only after a successful verify.
  * Return: 0 and *@data, *@len, or -ENOENT, -EINVAL (not verified).
  */
-int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
+RL_EXPORT int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
 		       const void **data, size_t *len);
 
 /*
@@ -276,14 +277,14 @@ int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
  * -EMSGSIZE when the section was saved with rl_stream_save_device_iov()
  * (read it with rl_stream_load_device_iov()).
  */
-int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
+RL_EXPORT int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
 			  const void **data, size_t *len);
 
 /*
  * rl_stream_load_device_size - the payload size of device @name's section.
  * Return: 0 and *@len, -ENOENT or -EINVAL (not verified).
  */
-int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
+RL_EXPORT int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
 			       size_t *len);
 
 /*
@@ -297,7 +298,7 @@ int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
  * Return: 0 or -errno (-EINVAL size mismatch, CRC mismatch or not verified,
  * -ENOENT).
  */
-int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
+RL_EXPORT int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 			      const struct iovec *iov, int iovcnt,
 			      struct rl_error *err);
 
@@ -307,10 +308,10 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
  * same memfd or file (device and inode of their fd) and left alone.
  * Return: 0 or -errno with @err.
  */
-int rl_stream_load_ram(struct rl_stream_loader *l,
+RL_EXPORT int rl_stream_load_ram(struct rl_stream_loader *l,
 		       const struct rl_ram_registry *ram, struct rl_error *err);
 
 /* rl_stream_load_close - free @l. NULL is fine. */
-void rl_stream_load_close(struct rl_stream_loader *l);
+RL_EXPORT void rl_stream_load_close(struct rl_stream_loader *l);
 
 #endif

@@ -5,7 +5,9 @@
 #ifndef RELIVE_VERSION_H
 #define RELIVE_VERSION_H
 
+#include "relive/export.h"
+
 /* Return: the library's version string, e.g. "0.1.0". Never NULL. */
-const char *rl_version(void);
+RL_EXPORT const char *rl_version(void);
 
 #endif

@@ -469,11 +469,13 @@ static void case_exec_fails(void)
 
 /*
  * Writing the state fails after the stop (the file may not grow past 1 MiB):
- * the guest resumes in the old process, the partial file is gone, and
- * query-migrate says failed and why.
+ * the guest resumes in the old process, the partial file is gone, a state
+ * saved before under the same name is untouched, and query-migrate says
+ * failed and why.
  */
 static void case_write_fails(void)
 {
+	static const char old_state[] = "a state saved earlier";
 	const char *extra[] = { "-device", "state-blob,id=blob0,size=8M", NULL };
 	struct rlimit lim = { 1 << 20, 1 << 20 };
 	g_autofree char *cmd = NULL;
@@ -487,6 +489,7 @@ static void case_write_fails(void)
 	hv_vm_start(&v, accel, 256, 2, extra);
 	pid = v.pid;
 	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(g_file_set_contents(state, old_state, -1, NULL), "cannot write %s", state);
 	hv_assert(prlimit(pid, RLIMIT_FSIZE, &lim, NULL) == 0, "prlimit: %s", strerror(errno));
 	cmd = exec_command(&v, state_uri, true);
 	set_cpr_exec(&v, cmd);
@@ -502,10 +505,16 @@ static void case_write_fails(void)
 		GDir *d = g_dir_open(hv_tmpdir(), 0, NULL);
 		const char *n;
 
+		g_autofree char *text = NULL;
+
 		while ((n = g_dir_read_name(d)))
 			/* the writer's temporary name is .vm.state.XXXXXXXX.tmp */
-			hv_assert(!strstr(n, "vm.state"), "left behind: %s", n);
+			hv_assert(!(strstr(n, "vm.state") && g_str_has_suffix(n, ".tmp")),
+				  "left behind: %s", n);
 		g_dir_close(d);
+		hv_assert(g_file_get_contents(state, &text, NULL, NULL) &&
+			  !strcmp(text, old_state), "the earlier %s was changed", state);
+		unlink(state);
 	}
 	hv_vm_stop(&v);
 }
