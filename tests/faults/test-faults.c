@@ -225,11 +225,18 @@ static bool guest_runs(pid_t pid, struct qmp_client *c, const void *ram)
 
 static void start(struct hv_vm *v, const char *name, const char *env, const char *const *extra)
 {
+	g_autofree char *q = g_strdup_printf("%sqmp.sock", name ? name : "");
+	g_autofree char *qp = hv_path(q);
+
+	unlink(qp); /* left by a process killed in an earlier run */
 	if (env)
 		setenv(FP_ENV, env, 1);
 	hv_vm_start_as(v, name, "thread", RAM_MIB, 1, extra, FALSE);
 	unsetenv(FP_ENV);
-	v->qmp = connect_qmp(v->qmp_path);
+	/* a process that fails to start is not waited for */
+	for (int i = 0; i < HV_TIMEOUT_MS / 10 && access(v->qmp_path, F_OK) && alive(v->pid); i++)
+		g_usleep(10000);
+	v->qmp = alive(v->pid) ? connect_qmp(v->qmp_path) : NULL;
 }
 
 /* Stops @v and removes its log: the next run starts from an empty one. */
