@@ -9,6 +9,7 @@
  *                 RAM in a shared file: the RAM file keeps the guest's RAM;
  *                 the state file names memfds that died with the process,
  *                 and relive-vm started again on it refuses it, saying so
+ *   trampoline    the same, with relive-trampoline killed as it starts
  *   transfer-new  the new process of a cpr-transfer killed in its load: the
  *                 old process resumes the guest, query-migrate says failed
  */
@@ -87,7 +88,7 @@ static void case_save(void)
 	hv_vm_stop(&v);
 }
 
-static void case_cpr_exec_new(void)
+static void case_cpr_exec_killed(const char *fp)
 {
 	g_autofree char *ramfile = g_strdup_printf("/dev/shm/relive-kills-%d", getpid());
 	g_autofree char *obj = g_strdup_printf("memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=on",
@@ -105,10 +106,11 @@ static void case_cpr_exec_new(void)
 	int st = 0;
 	uint64_t size = (uint64_t)RAM_MIB << 20;
 	pid_t pid;
+	g_autofree char *env = g_strdup_printf("next:%s=delay:60000", fp);
 	void *ram;
 	int fd;
 
-	start_env(&v, NULL, "next:stream.load.verify=delay:60000", 0, mem, TRUE);
+	start_env(&v, NULL, env, 0, mem, TRUE);
 	pid = v.pid;
 	fd = open(ramfile, O_RDWR | O_CLOEXEC);
 	hv_assert(fd >= 0, "%s: %s", ramfile, strerror(errno));
@@ -120,7 +122,7 @@ static void case_cpr_exec_new(void)
 	args = g_strdup_printf("{\"mode\": \"cpr-exec\", \"cpr-exec-command\": %s}", cmd);
 	json_node_unref(hv_qmp(&v, "migrate-set-parameters", args));
 	json_node_unref(hv_qmp(&v, "migrate", uri));
-	hv_assert(wait_held(v.log, "stream.load.verify") == pid, "the new process is not pid %d", pid);
+	hv_assert(wait_held(v.log, fp) == pid, "the process held at %s is not pid %d", fp, pid);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	v.pid = 0;
@@ -184,11 +186,13 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "save"))
 		case_save();
 	else if (!strcmp(c, "cpr-exec-new"))
-		case_cpr_exec_new();
+		case_cpr_exec_killed("stream.load.verify");
+	else if (!strcmp(c, "trampoline"))
+		case_cpr_exec_killed(hv_trampoline() ? "trampoline.entry" : "stream.load.verify");
 	else if (!strcmp(c, "transfer-new"))
 		case_transfer_new();
 	else {
-		fprintf(stderr, "usage: test-kills save|cpr-exec-new|transfer-new\n");
+		fprintf(stderr, "usage: test-kills save|cpr-exec-new|trampoline|transfer-new\n");
 		return 2;
 	}
 	hv_cleanup();
