@@ -6,7 +6,9 @@
  * first hit, change nothing); HIT the hit of that site that fires (default
  * 1), "@N+" every hit from the Nth on; name "*" (with trace) every site. Entries prefixed "next:" are
  * for the process this one executes and are handed on to it; "list" prints
- * every failpoint of this binary and exits. Built only with fault injection.
+ * every failpoint of this binary and exits. Built only with fault injection,
+ * and so the one part of librelive that prints: a failpoint that fires says
+ * so on stderr, for the test that armed it.
  */
 #include <errno.h>
 #include <signal.h>
