@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The failpoint table and RELIVE_FAILPOINTS, read once when the process
- * starts: "name=ACTION[@HIT]" entries separated by commas, ACTION an errno
- * name or number, "crash" (SIGKILL), "delay:MS" or "trace" (say so on the
- * first hit, change nothing); HIT the hit of that site that fires (default
- * 1), "@N+" every hit from the Nth on; name "*" (with trace) every site. Entries prefixed "next:" are
- * for the process this one executes and are handed on to it; "list" prints
- * every failpoint of this binary and exits. Built only with fault injection,
- * and so the one part of librelive that prints: a failpoint that fires says
- * so on stderr, for the test that armed it.
+ * starts: "name=ACTION[@HIT]" entries separated by commas. ACTION: an errno
+ * name or number, "crash" (SIGKILL), "delay:MS" or "trace" (say so, change
+ * nothing); HIT: the hit of that site that fires (default 1), "@N+" that
+ * one and every later one; name "*" (trace only): every site. Entries
+ * prefixed "next:" are handed on to the process this one executes; "list"
+ * prints every failpoint of this binary and exits. Built only with fault
+ * injection, and so the one part of librelive that prints: a failpoint
+ * that fires says so on stderr, for the test that armed it.
  */
 #include <errno.h>
 #include <signal.h>
