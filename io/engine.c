@@ -114,6 +114,7 @@ static bool account(struct rl_engine *e, struct rl_op *op, int res)
 {
 	size_t n;
 
+	res = res < 0 ? res : (e->writing ? RL_FAILPOINT("io.write") : RL_FAILPOINT("io.read")) ?: res;
 	if (res == -EAGAIN || res == -EINTR)
 		return false;
 	if (res == -EINVAL && op->on_direct && e->direct) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "failpoint.h"
 #include "relive/error.h"
 #include "relive/io.h"
 

@@ -52,8 +52,8 @@ static int pool_map(struct rl_pool *p)
 	size_t len = p->map_len + HUGE_ALIGN;
 	uint8_t *m, *a;
 
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
+	m = RL_FAILPOINT("io.pool.mmap") ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE,
+							    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return -errno;
 	a = (uint8_t *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));

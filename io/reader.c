@@ -81,7 +81,7 @@ int rl_reader_open(struct rl_reader **out, const char *path,
 		ret = -ENOMEM;
 		goto err;
 	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = RL_FAILPOINT("io.reader.open") ? -1 : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		goto err;

@@ -14,7 +14,7 @@ static int ring_init(struct io_uring *ring, unsigned qd)
 	int ret;
 
 	/* Completions are only looked for when the ring is entered anyway. */
-	ret = io_uring_queue_init(qd, ring, IORING_SETUP_COOP_TASKRUN);
+	ret = RL_FAILPOINT("io.ring.init") ?: io_uring_queue_init(qd, ring, IORING_SETUP_COOP_TASKRUN);
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(qd, ring, 0);
 	return ret;

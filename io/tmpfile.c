@@ -43,7 +43,7 @@ static int split_path(struct rl_tmpfile *t, const char *path)
 	if (!dir)
 		return -ENOMEM;
 	t->dir = dir;
-	t->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	t->dirfd = RL_FAILPOINT("io.tmpfile.open-dir") ? -1 : open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0)
 		return -errno;
 	t->name = strdup(base);
@@ -104,7 +104,7 @@ int rl_tmpfile_create(struct rl_tmpfile *t, const char *path, int *fd)
 	for (i = 0; i < 100; i++) {
 		snprintf(tmp, blen + 32, ".%.*s.%08x.tmp", (int)blen, t->name,
 			 (unsigned)random_u64());
-		f = openat(t->dirfd, tmp,
+		f = RL_FAILPOINT("io.tmpfile.open") ? -1 : openat(t->dirfd, tmp,
 			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			   0600);
 		if (f >= 0 || errno != EEXIST)
@@ -142,7 +142,7 @@ int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync, struct rl_error *err)
 {
 	int ret = 0, d;
 
-	if (renameat(t->dirfd, t->tmpname, t->dirfd, t->name) < 0) {
+	if (RL_FAILPOINT("io.tmpfile.rename") || renameat(t->dirfd, t->tmpname, t->dirfd, t->name) < 0) {
 		ret = -errno;
 		rl_err_set(err, "%s: %s", t->path, strerror(-ret));
 		rl_tmpfile_discard(t);
@@ -152,7 +152,7 @@ int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync, struct rl_error *err)
 	t->tmpname = NULL;
 	if (sync) {
 		d = openat(t->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (d < 0 || fsync(d) < 0)
+		if (d < 0 || RL_FAILPOINT("io.tmpfile.fsync-dir") || fsync(d) < 0)
 			ret = -errno;
 		if (d >= 0)
 			close(d);

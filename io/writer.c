@@ -342,11 +342,11 @@ int rl_writer_commit(struct rl_writer *w, uint64_t size, struct rl_error *err)
 		goto out;
 	fd = w->e.fd[RL_FD_BUFFERED];
 	writer_punch(w, w->pool_end, w->ahead_end);
-	if (ftruncate(fd, (off_t)size) < 0) {
+	if (RL_FAILPOINT("io.writer.ftruncate") || ftruncate(fd, (off_t)size) < 0) {
 		ret = -errno;
 		goto out;
 	}
-	if (w->sync && fdatasync(fd) < 0) {
+	if (w->sync && (RL_FAILPOINT("io.writer.fdatasync") || fdatasync(fd) < 0)) {
 		ret = -errno;
 		goto out;
 	}

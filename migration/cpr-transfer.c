@@ -108,7 +108,7 @@ int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd, struct rl_error *er
 				   strerror(-ret));
 			return ret;
 		}
-		s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		s = RL_FAILPOINT("cpr-transfer.accept") ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (s >= 0)
 			break;
 		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
@@ -132,7 +132,7 @@ int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
 	if (ret)
 		return ret;
 	for (;;) {
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		s = RL_FAILPOINT("cpr-transfer.connect.socket") ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0) {
 			ret = -errno;
 			rl_err_set(err, "%s: socket: %s", path, strerror(-ret));
@@ -181,7 +181,7 @@ static int send_all(int sock, const void *buf, size_t len, const int *fds,
 		ret = wait_fd(sock, POLLOUT, deadline);
 		if (ret)
 			return ret;
-		n = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.send") ? -1 : sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -212,7 +212,7 @@ static int recv_all(int sock, void *buf, size_t len, int *fds, unsigned max,
 		ret = wait_fd(sock, POLLIN, deadline);
 		if (ret)
 			return ret;
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.recv") ? -1 : recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -440,14 +440,14 @@ int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
 		ret = wait_fd(sock, POLLIN, deadline_of(timeout_ms));
 		if (ret)
 			break;
-		n = recv(sock, buf, want, MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.recv-state") ? -1 : recv(sock, buf, want, MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			ret = n == 0 ? -EPIPE : -errno;
 			break;
 		}
-		if (pwrite(fd, buf, (size_t)n, (off_t)done) != n) {
+		if (RL_FAILPOINT("cpr-transfer.write-state") || pwrite(fd, buf, (size_t)n, (off_t)done) != n) {
 			ret = errno ? -errno : -EIO;
 			break;
 		}

@@ -247,13 +247,13 @@ int rl_cpr_state_write_memfd(const struct rl_cpr_state *s, int *out,
 		rl_err_set(err, "CPR state: cannot encode the table");
 		goto out_free;
 	}
-	fd = memfd_create("relive-cpr-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = RL_FAILPOINT("cpr.state.memfd") ? -1 : memfd_create("relive-cpr-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		ret = -errno;
 		rl_err_set(err, "CPR state: memfd_create: %s", strerror(-ret));
 		goto out_free;
 	}
-	n = pwrite(fd, buf, len, 0);
+	n = RL_FAILPOINT("cpr.state.write") ? -1 : pwrite(fd, buf, len, 0);
 	if (n != (ssize_t)len) {
 		ret = n < 0 ? -errno : -EIO;
 		rl_err_set(err, "CPR state: writing %zu bytes to the memfd: %s",
@@ -297,7 +297,7 @@ int rl_cpr_state_read_fd(int fd, struct rl_cpr_state *s, struct rl_error *err)
 	buf = malloc(st.st_size);
 	if (!buf)
 		return -ENOMEM;
-	n = pread(fd, buf, st.st_size, 0);
+	n = RL_FAILPOINT("cpr.state.read") ? -1 : pread(fd, buf, st.st_size, 0);
 	if (n != st.st_size) {
 		ret = n < 0 ? -errno : -EIO;
 		rl_err_set(err, "CPR state fd %d: short read (%zd of %lld bytes)",

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "failpoint.h"
 #include "relive/error.h"
 
 /* rl_err_set - printf into @err->msg; NULL @err is fine. */

@@ -320,7 +320,7 @@ static int pread_full(int fd, unsigned char *buf, size_t len, size_t *got)
 	ssize_t n;
 
 	while (done < len) {
-		n = pread(fd, buf + done, len - done, (off_t)done);
+		n = RL_FAILPOINT("stream.load.read") ? -1 : pread(fd, buf + done, len - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -347,7 +347,7 @@ static int read_small(struct rl_stream_loader *l, const char *path, bool *cached
 	size_t got = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = RL_FAILPOINT("stream.load.open") ? -1 : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -515,6 +515,8 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 	struct rl_error cerr = { { 0 } };
 	char a[32], b[32];
 
+	if (RL_FAILPOINT("stream.load.check-config"))
+		return lerr(l, err, -errno, "configuration check: %s", strerror(errno));
 	if (rl_stream_config_check(here, &cerr))
 		return lerr(l, err, -EINVAL, "this VM's configuration cannot be loaded into: %s",
 			    cerr.msg);
@@ -826,6 +828,8 @@ int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err)
 	struct sec s;
 	int ret;
 
+	if (RL_FAILPOINT("stream.load.verify"))
+		return lerr(l, err, -errno, "verify: %s", strerror(errno));
 	free_secs(l);
 	for (;;) {
 		ret = read_section(l, off, &s, &next, err);
@@ -910,8 +914,8 @@ int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
 	char name[RL_SECTION_NAME_MAX];
 	const struct sec *s;
 
-	if (!l->verified)
-		return -EINVAL;
+	if (!l->verified || RL_FAILPOINT("stream.load.cpu"))
+		return l->verified ? -errno : -EINVAL;
 	snprintf(name, sizeof(name), "cpu/%u", index);
 	s = find_sec(l, RL_SECTION_CPU, name);
 	if (!s)
@@ -926,8 +930,8 @@ int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
 {
 	const struct sec *s;
 
-	if (!l->verified)
-		return -EINVAL;
+	if (!l->verified || RL_FAILPOINT("stream.load.device"))
+		return l->verified ? -errno : -EINVAL;
 	s = find_sec(l, RL_SECTION_DEVICE, name);
 	if (!s)
 		return -ENOENT;
@@ -1000,6 +1004,8 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 
 	if (!l->verified)
 		return lerr(l, err, -EINVAL, "RAM: the stream is not verified");
+	if (RL_FAILPOINT("stream.load.ram"))
+		return lerr(l, err, -errno, "RAM: %s", strerror(errno));
 	/* Every check first, so that a refusal leaves all RAM as it was. */
 	for (unsigned i = 0; i < l->nsecs; i++) {
 		const struct sec *s = &l->secs[i];

@@ -203,6 +203,8 @@ static int sec_begin(struct rl_stream_saver *s, enum rl_section_type type,
 
 	if (s->ret)
 		return s->ret;
+	if (RL_FAILPOINT("stream.save.section"))
+		return fail(s, -errno, "section '%s': %s", name, strerror(errno));
 	if (s->in_sec)
 		return fail(s, -EINVAL, "section '%s' begun while '%s' is open",
 			    name, s->sec.name);
@@ -531,6 +533,8 @@ int rl_stream_save_ram(struct rl_stream_saver *s,
 
 	if (s->ret)
 		return s->ret;
+	if (RL_FAILPOINT("stream.save.ram"))
+		return fail(s, -errno, "RAM: %s", strerror(errno));
 	if (!s->have_config)
 		return fail(s, -EINVAL, "RAM before the configuration");
 	for (unsigned i = 0; ram && i < ram->count && !ret; i++)

@@ -35,7 +35,7 @@ int rl_unix_listen(const char *path, int backlog, int flags, int *fd,
 		}
 		unlink(path);
 	}
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	s = RL_FAILPOINT("unix.listen.socket") ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
 	if (s < 0) {
 		ret = -errno;
 		rl_err_set(err, "%s: socket: %s", path, strerror(-ret));
@@ -46,7 +46,7 @@ int rl_unix_listen(const char *path, int backlog, int flags, int *fd,
 		ret = -errno;
 		goto err;
 	}
-	if (chmod(path, 0600) < 0 || listen(s, backlog) < 0) {
+	if (chmod(path, 0600) < 0 || RL_FAILPOINT("unix.listen") || listen(s, backlog) < 0) {
 		ret = -errno;
 		unlink(path);
 		goto err;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 
 #include "cpr-internal.h"
+#include "failpoint.h"
 #include "lib.h"
 #include "sys.h"
 
@@ -753,6 +754,7 @@ int tramp_main(int argc, char **argv, char **envp)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 
+	tramp_failpoint(envp, "trampoline.entry");
 	ret = load_state(envp, o.verbose);
 	if (ret)
 		return failed(&o, envp, ret, entry);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "machine/memory.h"
 #include "vm-error.h"
 
@@ -41,7 +42,7 @@ static gboolean map_block(struct rl_ram_block *b, bool map_shared,
 
 	if (b->fd < 0)
 		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	p = mmap(NULL, b->size, PROT_READ | PROT_WRITE, flags, b->fd, 0);
+	p = RL_FAILPOINT("vm.memory.mmap") ? MAP_FAILED : mmap(NULL, b->size, PROT_READ | PROT_WRITE, flags, b->fd, 0);
 	if (p == MAP_FAILED) {
 		vm_error(errp, "%s %s: cannot map %" G_GUINT64_FORMAT " bytes: %s",
 			 rl_ram_backend_type(b), b->name, b->size, g_strerror(errno));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "machine/machine.h"
 #include "monitors/monitors.h"
 #include "update/migrate.h"
@@ -73,7 +74,7 @@ gboolean monitors_load(GError **errp)
 		close(fd);
 		return FALSE;
 	}
-	ops = dlsym(h, VM_MONITORS_SYMBOL);
+	ops = RL_FAILPOINT("vm.monitors.load") ? NULL : dlsym(h, VM_MONITORS_SYMBOL);
 	if (!ops) {
 		vm_error(errp, "monitors module %s: no %s: not built with relive-vm", path,
 			 VM_MONITORS_SYMBOL);

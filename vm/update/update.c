@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "machine/machine.h"
 #include "monitors/monitors.h"
 #include "update/update.h"
@@ -166,6 +167,10 @@ static gboolean cpr_state_begin(struct update *u, GError **errp)
 	return TRUE;
 }
 
+/* A failpoint in front of an update step: TRUE with @errp set as the step's own failure. */
+#define STEP_FAULT(name, errp) \
+	(RL_FAILPOINT(name) ? (vm_error(errp, "%s: %s", name, g_strerror(errno)), TRUE) : FALSE)
+
 static gboolean update_run(gpointer opaque)
 {
 	struct update *u = pending;
@@ -179,7 +184,7 @@ static gboolean update_run(gpointer opaque)
 	/* prepare: everything that can happen before the stop does */
 	for (unsigned i = 0; i < vm.blobs->len; i++)
 		state_blob_reseed(g_ptr_array_index(vm.blobs, i));
-	if ((u->ops->cpr_state && !cpr_state_begin(u, &e)) ||
+	if (STEP_FAULT("update.prepare", &e) || (u->ops->cpr_state && !cpr_state_begin(u, &e)) ||
 	    (u->ops->prepare && !u->ops->prepare(u, &e))) {
 		if (u->ops->done)
 			u->ops->done(u);
@@ -199,7 +204,7 @@ static gboolean update_run(gpointer opaque)
 	}
 
 	/* hand over */
-	if (u->ops->hand_over && !u->ops->hand_over(u, &e))
+	if (STEP_FAULT("update.hand-over", &e) || (u->ops->hand_over && !u->ops->hand_over(u, &e)))
 		goto roll_back;
 	if (u->ops->done)
 		u->ops->done(u);
