@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""relive-holder.so in front of a real QEMU: a cpr-exec with the holder
-preloaded completes through relive-trampoline --strays=refuse, the guest's
+"""relive-holder.so in front of a real QEMU: a cpr-exec whose execvp fails
+leaves the guest running in the old QEMU with the holder already killed;
+then a cpr-exec with the holder preloaded completes through relive-trampoline --strays=refuse, the guest's
 heartbeat moves again afterwards, the holder held the old address space
 while the new QEMU started and was released (not bounded), and no zombie
 or stray process is left. The test is its own subreaper, so the orphaned
@@ -183,6 +184,30 @@ def main():
             fail("no heartbeat before the update")
         if any(c[1] == HOLDER_NAME for c in children(os.getpid())):
             fail("a holder before any cpr-exec")
+
+        # A cpr-exec whose execvp fails: QEMU's own recovery resumes the
+        # guest, and the holder was killed before execvp returned.
+        qmp.cmd("migrate-set-parameters", {"mode": "cpr-exec",
+                                           "cpr-exec-command": ["/nonexistent/qemu"]})
+        qmp.cmd("migrate", {"uri": "file:" + state})
+        deadline = time.monotonic() + 60
+        while qmp.cmd("query-migrate").get("status") != "failed":
+            if time.monotonic() > deadline:
+                fail("the failed cpr-exec never showed as failed")
+            time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while not qmp.cmd("query-status")["running"]:
+            if time.monotonic() > deadline:
+                fail("the guest did not resume after the failed exec")
+            time.sleep(0.01)
+        killed = [c for c in children(os.getpid()) if c[1] == HOLDER_NAME]
+        if len(killed) != 1 or killed[0][2] != "Z":
+            fail("after the failed exec, holders %s; wanted one, already dead" % killed)
+        _, status = os.waitpid(killed[0][0], 0)
+        if not os.WIFSIGNALED(status) or os.WTERMSIG(status) != signal.SIGKILL:
+            fail("holder status %#x after the failed exec, wanted SIGKILL" % status)
+        if not heartbeat_moves(ram):
+            fail("no heartbeat after the failed exec")
 
         cmd = [trampoline, "--strays=refuse", "--"] + args + ["-incoming", "file:" + state]
         qmp.cmd("migrate-set-parameters", {"mode": "cpr-exec", "cpr-exec-command": cmd})

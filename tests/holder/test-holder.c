@@ -291,6 +291,8 @@ static void start_victim(struct victim *v, const char *self, const char *holder_
 	if (!v->pid) {
 		dup2(to[0], 0);
 		dup2(from[1], 1);
+		/* Whatever the test inherited stays out: the victim's fds are known. */
+		close_range(3, ~0u, 0);
 		setenv("LD_PRELOAD", holder_so, 1);
 		setenv("RELIVE_HOLDER_TIMEOUT_MS", timeout_ms, 1);
 		execl(self, self, "old", kind, cpr ? "cpr" : "plain", fail ? "fail" : "ok",
