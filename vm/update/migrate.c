@@ -65,12 +65,15 @@ static char **rollback_argv(const char *path)
 /* The part of the CPR state known before the stop: RAM memfds, rollback command. */
 static struct rl_cpr_state *cpr_table_begin(const char *path, GError **errp)
 {
-	struct rl_cpr_state *s = g_new0(struct rl_cpr_state, 1);
+	struct rl_cpr_state *s = rl_cpr_state_new();
 	g_auto(GStrv) rb = rollback_argv(path);
 	int ret;
 
-	rl_cpr_state_init(s);
-	s->mode = RL_MODE_CPR_EXEC;
+	if (!s) {
+		vm_error(errp, "CPR state: %s", g_strerror(ENOMEM));
+		return NULL;
+	}
+	rl_cpr_state_set_mode(s, RL_MODE_CPR_EXEC);
 	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
 		struct rl_ram_block *b = &vm.mem.reg.blocks[i];
 
@@ -90,7 +93,7 @@ static struct rl_cpr_state *cpr_table_begin(const char *path, GError **errp)
 	}
 	return s;
 err:
-	g_free(s);
+	rl_cpr_state_free(s);
 	return NULL;
 }
 
@@ -140,7 +143,7 @@ static gboolean migrate_run(gpointer opaque)
 	g_autofree char *path = pending_path;
 	struct rl_stream_saver *s = pending_saver;
 	struct rl_error *err = &saver_err;
-	g_autofree struct rl_cpr_state *st = NULL;
+	g_autoptr(RlCprState) st = NULL;
 	GError *e = NULL;
 	bool was_running = rl_run_state_is_running(vm.run);
 	int ret;
@@ -291,16 +294,16 @@ gboolean cpr_incoming_begin(GError **errp)
 		}
 		unsetenv(RL_CPR_TRAMPOLINE_ENV);
 	}
-	cpr = g_new0(struct rl_cpr_state, 1);
-	ret = rl_cpr_state_load(cpr, &err);
+	cpr = rl_cpr_state_new();
+	ret = cpr ? rl_cpr_state_load(cpr, &err) : -ENOMEM;
 	if (ret == -ENOENT) {
-		g_clear_pointer(&cpr, g_free);
+		g_clear_pointer(&cpr, rl_cpr_state_free);
 		return TRUE;
 	}
 	if (ret < 0) {
 		vm_error(errp, "CPR state (%s): %s", RL_CPR_ENV,
 			 err.msg[0] ? err.msg : g_strerror(-ret));
-		g_clear_pointer(&cpr, g_free);
+		g_clear_pointer(&cpr, rl_cpr_state_free);
 		return FALSE;
 	}
 	rl_cpr_time_get(cpr, "stop-request", &vm.t.stop);
@@ -311,7 +314,7 @@ gboolean cpr_incoming_begin(GError **errp)
 
 void cpr_incoming_set(struct rl_cpr_state *s)
 {
-	g_free(cpr);
+	rl_cpr_state_free(cpr);
 	cpr = s;
 }
 
@@ -347,18 +350,15 @@ static void rollback(void)
 	uint64_t done = 0;
 	const char *p;
 
-	if (!cpr || !cpr->argc)
+	if (!cpr || !rl_cpr_rollback_argc(cpr))
 		return;
 	if (rl_cpr_value_get(cpr, ROLLBACK_VALUE, &done) == 0 && done) {
 		fprintf(stderr, "relive-vm: this is already the rollback; giving up\n");
 		return;
 	}
 	argv = g_ptr_array_new();
-	p = cpr->argv;
-	for (uint32_t i = 0; i < cpr->argc; i++) {
+	for (unsigned i = 0; (p = rl_cpr_rollback_arg(cpr, i)); i++)
 		g_ptr_array_add(argv, (gpointer)p);
-		p += strlen(p) + 1;
-	}
 	g_ptr_array_add(argv, NULL);
 	fprintf(stderr, "relive-vm: rolling back: %s", (char *)argv->pdata[0]);
 	for (unsigned i = 1; i + 1 < argv->len; i++)

@@ -111,13 +111,14 @@ gboolean transfer_incoming_begin(const struct incoming_spec *in, GError **errp)
 		vm_error(errp, "cpr channel %s: %s", in->cpr_path, err.msg);
 		return FALSE;
 	}
-	s = g_new0(struct rl_cpr_state, 1);
-	ret = rl_cpr_transfer_recv(fd, s, TIMEOUT_MS, &err);
+	s = rl_cpr_state_new();
+	ret = s ? rl_cpr_transfer_recv(fd, s, TIMEOUT_MS, &err) : -ENOMEM;
 	/* closing it is what tells the old process to send the main channel */
 	close(fd);
 	if (ret < 0) {
-		vm_error(errp, "cpr channel %s: %s", in->cpr_path, err.msg);
-		g_free(s);
+		vm_error(errp, "cpr channel %s: %s", in->cpr_path,
+			 s ? err.msg : g_strerror(ENOMEM));
+		rl_cpr_state_free(s);
 		return FALSE;
 	}
 	rl_cpr_time_get(s, "stop-request", &vm.t.stop);
@@ -201,10 +202,13 @@ static void fail(GError *e)
 
 static struct rl_cpr_state *table_new(GError **errp)
 {
-	struct rl_cpr_state *s = g_new0(struct rl_cpr_state, 1);
+	struct rl_cpr_state *s = rl_cpr_state_new();
 
-	rl_cpr_state_init(s);
-	s->mode = RL_MODE_CPR_TRANSFER;
+	if (!s) {
+		vm_error(errp, "CPR state: %s", g_strerror(ENOMEM));
+		return NULL;
+	}
+	rl_cpr_state_set_mode(s, RL_MODE_CPR_TRANSFER);
 	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
 		struct rl_ram_block *b = &vm.mem.reg.blocks[i];
 		int ret;
@@ -215,7 +219,7 @@ static struct rl_cpr_state *table_new(GError **errp)
 		if (ret < 0) {
 			vm_error(errp, "CPR fd table: RAM block %s (fd %d): %s", b->name, b->fd,
 				 g_strerror(-ret));
-			g_free(s);
+			rl_cpr_state_free(s);
 			return NULL;
 		}
 	}
@@ -224,7 +228,7 @@ static struct rl_cpr_state *table_new(GError **errp)
 
 static gboolean transfer_run(gpointer opaque)
 {
-	g_autofree struct rl_cpr_state *st = NULL;
+	g_autoptr(RlCprState) st = NULL;
 	struct rl_stream_saver *saver = out_saver;
 	struct rl_error err = { { 0 } };
 	bool was_running = rl_run_state_is_running(vm.run);
