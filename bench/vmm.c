@@ -3,7 +3,8 @@
  * Command lines and processes of the VMMs the bench measures. relive-vm and
  * QEMU take the same options; QEMU additionally gets the bench's firmware
  * and a pc machine without default devices, and with the holder its
- * environment names it in LD_PRELOAD.
+ * environment names it in LD_PRELOAD. Used by run.c and update.c; uses the
+ * QMP client and reads scenario.h.
  */
 #include "vmm.h"
 
