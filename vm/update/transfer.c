@@ -68,6 +68,12 @@ static void guest_unlock(void)
 		flock(guest_lock_fd, LOCK_UN);
 }
 
+gboolean transfer_may_run(void)
+{
+	/* never part of a cpr-transfer, or the lock is (again) this process's */
+	return guest_lock_fd < 0 || guest_lock() == 0;
+}
+
 /*
  * A test holds a step back: RELIVE_VM_TEST_DELAY=STEP:MS (tests/vm,
  * transfer-commit). Nothing else reads it.
