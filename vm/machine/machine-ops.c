@@ -36,6 +36,10 @@ static gboolean cont(GError **errp)
 		vm_error(errp, "Migration is in progress");
 		return FALSE;
 	}
+	if (!transfer_may_run()) {
+		vm_error(errp, "The guest runs in the new process (cpr-transfer): it holds the guest's lock");
+		return FALSE;
+	}
 	if (vm.cpus.failed) {
 		vm_error(errp, "The vCPUs stopped on an error: %s",
 			 vm.cpus.fail_msg ? vm.cpus.fail_msg : "unknown");
