@@ -38,6 +38,7 @@ struct rl_stream_saver {
 
 	bool have_config;
 	unsigned nsections;
+	uint64_t data_bytes;	/* submitted, holes of zero pages left out */
 	int ret;		/* first failure; the saver is unusable after it */
 };
 
@@ -73,6 +74,7 @@ static int submit_buf(struct rl_stream_saver *s, size_t len)
 	ret = rl_writer_buf_submit(s->w, buf, len, s->base);
 	if (ret < 0)
 		return io_fail(s, ret, "write");
+	s->data_bytes += len;
 	return 0;
 }
 
@@ -277,6 +279,8 @@ static int write_extent(struct rl_stream_saver *s, uint64_t ext_len,
 		ret = rl_writer_write_iov(s->w, iov, iovcnt, ext_off + iov_off);
 		if (ret < 0)
 			return io_fail(s, ret, "write");
+		for (int i = 0; i < iovcnt; i++)
+			s->data_bytes += iov[i].iov_len;
 	}
 	return new_buf(s, rl_align_up(ext_off + ext_len, RL_IO_ALIGN));
 }
@@ -419,14 +423,21 @@ int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
 }
 
 
-/* Whether @b's bytes stay in place (described, not written) in this mode. */
+/*
+ * Whether @b's bytes stay in place (described, not written) in this mode.
+ * cpr-reboot keeps, with x-ignore-shared, only what a restarted process can
+ * open again by name: a shared file. A memfd dies with this process (as
+ * QEMU's rule, block by block: one memfd does not make the files written).
+ */
 static bool kept_in_place(const struct rl_stream_saver *s,
 			  const struct rl_ram_block *b)
 {
 	if (!rl_mig_mode_is_cpr(s->mode) || !b->shared || b->fd < 0 ||
 	    b->backing == RL_RAM_ANON)
 		return false;
-	return s->mode != RL_MODE_CPR_REBOOT || s->ignore_shared;
+	if (s->mode == RL_MODE_CPR_REBOOT)
+		return s->ignore_shared && b->backing == RL_RAM_FILE;
+	return true;
 }
 
 static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
@@ -519,6 +530,8 @@ static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 			ret = rl_writer_write_iov(s->w, &iov, 1, ext_off + off);
 			if (ret < 0)
 				ret = io_fail(s, ret, "write of RAM");
+			else
+				s->data_bytes += iov.iov_len;
 		}
 	}
 out:
@@ -545,6 +558,11 @@ int rl_stream_save_ram(struct rl_stream_saver *s,
 uint64_t rl_stream_save_size(const struct rl_stream_saver *s)
 {
 	return s->base + s->fill;
+}
+
+uint64_t rl_stream_save_data_bytes(const struct rl_stream_saver *s)
+{
+	return s->data_bytes + s->fill;
 }
 
 const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s)

@@ -98,9 +98,10 @@ RL_EXPORT int rl_stream_config_check(const struct rl_stream_config *cfg,
 
 /*
  * struct rl_stream_save_opts - zero-initialise, set what you need.
- * @mode: decides what RAM is written: in the CPR modes shared memfd and file
- *        blocks are described, not written; in cpr-reboot only with
- *        @ignore_shared (capability x-ignore-shared)
+ * @mode: decides what RAM is written: in cpr-exec and cpr-transfer shared
+ *        memfd and file blocks are described, not written; in cpr-reboot,
+ *        with @ignore_shared (capability x-ignore-shared), only shared file
+ *        blocks (a memfd does not outlive the process), block by block
  * @direct: use O_DIRECT in cpr-exec and cpr-transfer too, where the stream
  *          is written through the page cache by default (the next process
  *          reads it at once; waiting for the disk would lengthen the pause)
@@ -216,8 +217,17 @@ RL_EXPORT int rl_stream_save_commit(struct rl_stream_saver *s);
  */
 RL_EXPORT void rl_stream_save_abort(struct rl_stream_saver *s);
 
-/* Return: bytes written to the stream so far (its size after commit). */
+/*
+ * Return: the stream's length so far (the file's size after commit). RAM
+ * extents count whole: their zero pages are holes, never written.
+ */
 RL_EXPORT uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
+/*
+ * Return: the bytes of the stream that hold data so far: rl_stream_save_size()
+ * without the holes of zero pages (what reaches the disk). RAM kept in
+ * place counts in neither.
+ */
+RL_EXPORT uint64_t rl_stream_save_data_bytes(const struct rl_stream_saver *s);
 
 /*
  * rl_stream_save_writer - the writer under @s, to ask it which backend it

@@ -96,6 +96,12 @@ static void add_devices(struct synth_vm *vm)
 }
 
 /* cpr-reboot with x-ignore-shared: the memfd stays in place, ram1 is written. */
+/* The shared block stands for a shared memory-backend-file, which cpr-reboot keeps. */
+static void shared_as_file(struct synth_vm *vm)
+{
+	vm->ram.blocks[0].backing = RL_RAM_FILE;
+}
+
 static void test_round_trip_cpr(void **state)
 {
 	struct fix *f = *state;
@@ -105,6 +111,7 @@ static void test_round_trip_cpr(void **state)
 	struct stat st;
 
 	synth_vm_init(&vm, 64 * MiB, 8 * MiB);
+	shared_as_file(&vm);
 	add_devices(&vm);
 	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
 	assert_int_equal(stat(f->path, &st), 0);
@@ -257,6 +264,23 @@ static void test_update_id(void **state)
 	synth_vm_free(&vm);
 }
 
+/*
+ * cpr-reboot with x-ignore-shared keeps only shared files in place: a
+ * shared memfd dies with the process, so its pages are written, block by
+ * block, whatever the other blocks are.
+ */
+static void test_cpr_reboot_ignore_shared_writes_memfd(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_REBOOT, .ignore_shared = true };
+	struct synth_vm vm;
+
+	synth_vm_init(&vm, 1 * MiB, 0);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_true(file_has(f->path, "SHAREDPG"));
+	synth_vm_free(&vm);
+}
+
 /* cpr-reboot without x-ignore-shared writes shared blocks too. */
 static void test_cpr_reboot_writes_shared(void **state)
 {
@@ -353,6 +377,8 @@ static void test_small_and_large_files(void **state)
 		uint64_t size;
 
 		synth_vm_init(&vm, 4 * MiB, cases[i].priv);
+		if (cases[i].mode == RL_MODE_CPR_REBOOT)
+			shared_as_file(&vm);
 		synth_vm_add_device(&vm, "serial0", 300, false, 1);
 		synth_vm_add_device(&vm, "rtc0", 2000, false, 2);
 		synth_vm_add_device(&vm, "blob0", 64 * 1024, true, 3);
@@ -546,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_normal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_refuses_what_load_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpr_reboot_ignore_shared_writes_memfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpr_reboot_writes_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sections_small_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_and_large_files, setup, teardown),

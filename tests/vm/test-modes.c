@@ -524,7 +524,7 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	const char *extra[8] = { NULL };
 	uint64_t size = (uint64_t)mib << 20;
 	struct hv_vm v, nv;
-	gint64 t0, t_save, t_load;
+	gint64 t0, t_save, t_load, state_bytes;
 	uint64_t hb[2];
 	struct stat sb;
 	unsigned n = 0;
@@ -566,10 +566,19 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 								     "error-desc", ""));
 		g_usleep(20000);
 	}
-	json_node_unref(hv_wait_migration(&v, "completed"));
+	{
+		g_autoptr(JsonNode) r = hv_wait_migration(&v, "completed");
+
+		state_bytes = json_object_get_int_member_with_default(json_node_get_object(r),
+								       "relive-state-bytes", -1);
+	}
 	t_save = g_get_monotonic_time() - t0;
 	assert_status(&v, "postmigrate");
 	hv_assert(stat(state, &sb) == 0 && (sb.st_mode & 0777) == 0600, "%s: not a 0600 file", state);
+	/* what holds data: neither RAM kept in place nor the holes of zero pages */
+	hv_assert(state_bytes > 0 && state_bytes <= (gint64)sb.st_blocks * 512,
+		  "relive-state-bytes %" G_GINT64_FORMAT " for %lld bytes on disk",
+		  state_bytes, (long long)sb.st_blocks * 512);
 	printf("%s: state file %lld bytes on disk (%lld apparent)\n", mode,
 	       (long long)sb.st_blocks * 512, (long long)sb.st_size);
 	hv_assert(!small || sb.st_blocks * 512 < (8 << 20),
@@ -687,6 +696,15 @@ int main(int argc, char **argv)
 		g_autofree char *o = g_strdup_printf("memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=on",
 						     RAM_MIB, f);
 		const char *mem[] = { "-object", o, "-machine", "memory-backend=ram0", NULL };
+
+		save_restore("cpr-reboot", mem, f, true, 0);
+		unlink(f);
+	} else if (!strcmp(c, "reboot-shared-aux")) {
+		/* aux-ram-share puts the ROM in a memfd: written, the file still not */
+		g_autofree char *f = g_strdup_printf("/dev/shm/relive-test-%d", getpid());
+		g_autofree char *o = g_strdup_printf("memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=on",
+						     RAM_MIB, f);
+		const char *mem[] = { "-object", o, "-machine", "memory-backend=ram0,aux-ram-share=on", NULL };
 
 		save_restore("cpr-reboot", mem, f, true, 0);
 		unlink(f);

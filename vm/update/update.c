@@ -115,7 +115,7 @@ gboolean update_stop_and_save(struct update *u, GError **errp)
 		rl_stream_save_abort(s);
 		return FALSE;
 	}
-	vm.state_size = rl_stream_save_size(s);
+	vm.state_size = rl_stream_save_data_bytes(s);
 	ret = rl_stream_save_commit(s);
 	if (ret < 0) {
 		vm_error(errp, "%s: %s", u->path,
@@ -245,13 +245,6 @@ gboolean update_start(const struct update_ops *ops, const char *path,
 	so.ignore_shared = vm.params.caps[RL_CAP_X_IGNORE_SHARED];
 	so.io.force_fallback = vm.writer_fallback;
 	so.io.buf_size = update_stream_buf_size();
-	/*
-	 * As QEMU, x-ignore-shared keeps only RAM a restarted process can open
-	 * again by name: a memfd dies with this process, so its pages are written.
-	 */
-	for (unsigned i = 0; ops->mode == RL_MODE_CPR_REBOOT && i < vm.mem.reg.count; i++)
-		if (vm.mem.reg.blocks[i].shared && vm.mem.reg.blocks[i].backing != RL_RAM_FILE)
-			so.ignore_shared = false;
 	so.io.sync = ops->sync;
 	/* the stream and the CPR state name the same update */
 	if (ops->cpr_state) {
