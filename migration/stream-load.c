@@ -639,38 +639,12 @@ static void crc_present(const struct ram_walk *w, const unsigned char *data,
 	}
 }
 
-static int range_crc(struct rl_stream_loader *l, const struct ram_walk *w,
-		     uint64_t ext_off, uint64_t off, uint64_t len, uint32_t *crc)
-{
-	const void *data;
-	size_t n;
-	int ret;
-
-	if (ext_off + off > l->size || len > l->size - ext_off - off)
-		return -ENODATA;
-	if (!l->r) {
-		crc_present(w, l->mem + ext_off + off, len, off, crc);
-		return 0;
-	}
-	ret = rl_reader_stream_start(l->r, ext_off + off, len);
-	if (ret < 0)
-		return ret;
-	while ((ret = rl_reader_stream_next(l->r, &data, &n)) > 0) {
-		crc_present(w, data, n, off, crc);
-		off += n;
-	}
-	return ret;
-}
-
 static int check_ram_section(struct rl_stream_loader *l, struct sec *s,
 			     struct rl_error *err)
 {
 	const struct rl_ram_desc *c = cfg_ram_find(l, s->h.name);
-	uint64_t nchunks, chunk, bmlen, i, off, len;
+	uint64_t nchunks, chunk, bmlen, i;
 	const unsigned char *bm;
-	struct ram_walk w;
-	uint32_t crc = 0;
-	int ret;
 
 	if (!c)
 		return SEC_ERR(l, err, -EINVAL, s, "RAM block not in the configuration");
@@ -695,16 +669,11 @@ static int check_ram_section(struct rl_stream_loader *l, struct sec *s,
 	for (i = nchunks; i < bmlen * 8; i++)
 		if (bit(bm, i))
 			return SEC_ERR(l, err, -EINVAL, s, "page bitmap has bits past the block's end");
-	ram_walk_init(&w, s);
-	for (i = 0; next_range(&w, &i, &off, &len);) {
-		ret = range_crc(l, &w, s->ext_off, off, len, &crc);
-		if (ret < 0)
-			return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
-				       (unsigned long long)(s->ext_off + off),
-				       strerror(-ret));
-	}
-	if (crc != s->h.ext_crc)
-		return SEC_ERR(l, err, -EINVAL, s, "RAM pages: CRC mismatch");
+	/*
+	 * The pages' CRC is checked by rl_stream_load_ram() as they land in
+	 * guest memory: RAM crosses the file once, and what is checked is
+	 * what the guest gets.
+	 */
 	return 0;
 }
 
@@ -1006,7 +975,11 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		return lerr(l, err, -EINVAL, "RAM: the stream is not verified");
 	if (RL_FAILPOINT("stream.load.ram"))
 		return lerr(l, err, -errno, "RAM: %s", strerror(errno));
-	/* Every check first, so that a refusal leaves all RAM as it was. */
+	/*
+	 * Every check that needs no page first, so that a refusal leaves all
+	 * RAM as it was. A CRC mismatch is found as the pages land: the RAM
+	 * is then half loaded, and the VM must not run.
+	 */
 	for (unsigned i = 0; i < l->nsecs; i++) {
 		const struct sec *s = &l->secs[i];
 		const struct rl_ram_block *b;
@@ -1040,6 +1013,7 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		unsigned char *host;
 		uint64_t j, off, len;
 		struct ram_walk w;
+		uint32_t crc = 0;
 
 		if (s->h.type != RL_SECTION_RAM || !(s->ram.flags & RL_RAM_F_PAGES))
 			continue;
@@ -1051,9 +1025,15 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 
 			ret = src_read_iov(l, &iov, 1, s->ext_off + off);
 			if (ret < 0)
-				return SEC_ERR(l, err, ret, s, "read of RAM: %s",
+				return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
+					       (unsigned long long)(s->ext_off + off),
 					       strerror(-ret));
+			/* checked where it landed: the bytes the guest will see */
+			crc_present(&w, host + off, len, off, &crc);
 		}
+		if (crc != s->h.ext_crc)
+			return SEC_ERR(l, err, -EINVAL, s, "RAM pages at offset %llu: CRC mismatch (damaged, or changed since it was written)",
+				       (unsigned long long)s->ext_off);
 		/* Absent chunks become zero; untouched zero pages stay unallocated. */
 		for (j = 0; j < w.nchunks; j++) {
 			uint64_t o = j << w.shift, e = (j + 1) << w.shift;

@@ -284,10 +284,11 @@ RL_EXPORT int rl_stream_load_check_config(struct rl_stream_loader *l,
 					  struct rl_error *err);
 
 /*
- * rl_stream_load_verify - read every section, check every CRC (RAM regions
- * included; device extents only for bounds and padding, see
- * rl_stream_load_device_iov()), section order, duplicates, the footer and
- * the file size. Nothing of the VM is touched.
+ * rl_stream_load_verify - read every section, check every CRC (extents, of
+ * devices and of RAM pages, only for bounds and padding: their CRC is
+ * checked as they are read into place, see rl_stream_load_device_iov() and
+ * rl_stream_load_ram()), section order, duplicates, the footer and the file
+ * size. Nothing of the VM is touched.
  * Return: 0 or -EINVAL/-ENOTSUP/-errno with @err naming section and offset.
  */
 RL_EXPORT int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err);
@@ -358,7 +359,12 @@ RL_EXPORT int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *
 /*
  * rl_stream_load_ram - fill every block of @ram whose pages are in the stream
  * (absent pages become zero); blocks kept in place are checked to be the
- * same memfd or file (device and inode of their fd) and left alone.
+ * same memfd or file (device and inode of their fd) and left alone. Every
+ * block is checked (sizes, mappings, fds) before the first page is written.
+ * Each block's pages are then read once, straight into @ram, and their CRC
+ * checked where they landed: on a mismatch (a damaged file, or one changed
+ * since the verify) the RAM holds part of the state, and the VM must not
+ * run; the message names the section and the offset.
  * Return: 0 or -errno with @err.
  */
 RL_EXPORT int rl_stream_load_ram(struct rl_stream_loader *l,

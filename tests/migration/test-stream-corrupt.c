@@ -6,7 +6,8 @@
  * and from one large enough for the io reader. Each is refused with a message
  * naming file, section and offset, and the destination VM keeps its sentinel
  * contents: all of them, or, for damage inside a device extent (whose CRC is
- * checked as it is read into the device), its guest RAM.
+ * checked as it is read into the device), its guest RAM. Damage in RAM pages
+ * is found as they land in guest RAM (read once, checked where they are).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -161,11 +162,6 @@ static void refused_in_extent(struct fix *f, int ret, const char *file,
 	synth_vm_empty_like(&f->out, &f->vm, SENTINEL);
 }
 
-static bool in_extent(const struct fix *f, size_t off, size_t size)
-{
-	return size == f->size && off >= f->blob_ext && off < f->blob_end;
-}
-
 /*
  * The bytes the format leaves undefined: the holes of ram1's region where
  * its zero pages would be (pages 1-3 of every 4; the loader never reads them).
@@ -177,6 +173,38 @@ static bool in_hole(const struct fix *f, size_t off)
 	return off >= region && off < region + f->ram_size && ((off - region) / 4096) % 4;
 }
 
+/* A byte of ram1's pages (the region, not its holes), in a file of full size. */
+static bool in_ram_pages(const struct fix *f, size_t off, size_t size)
+{
+	size_t region = f->size - 80 - f->ram_size;
+
+	return size == f->size && off >= region && off < region + f->ram_size && !in_hole(f, off);
+}
+
+/*
+ * A byte of ram1's pages: they are read once, straight into guest RAM, and
+ * their CRC checked as they land. The load fails naming the section and the
+ * offset; what it wrote is half a load, which the VM must never run (the
+ * VMM exits, or hands the guest back). The sentinels are put back.
+ */
+static void refused_in_ram(struct fix *f, int ret, const char *file,
+			   const char *what, size_t at)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s: section 'ram1' at offset ", file);
+	if (ret != -EINVAL || strncmp(f->err.msg, want, strlen(want)) ||
+	    !strstr(f->err.msg, "RAM pages at offset") || !strstr(f->err.msg, "CRC mismatch"))
+		fail_msg("%s at %zu: %d, message '%s'", what, at, ret, f->err.msg);
+	synth_vm_free(&f->out);
+	synth_vm_empty_like(&f->out, &f->vm, SENTINEL);
+}
+
+static bool in_extent(const struct fix *f, size_t off, size_t size)
+{
+	return size == f->size && off >= f->blob_ext && off < f->blob_end;
+}
+
 static void refused(struct fix *f, const void *data, size_t size,
 		    const char *what, size_t at)
 {
@@ -186,6 +214,10 @@ static void refused(struct fix *f, const void *data, size_t size,
 	ret = synth_vm_load_mem(&f->out, data, size, &f->err);
 	if (in_extent(f, at, size)) {
 		refused_in_extent(f, ret, "vm.state", what, at);
+		return;
+	}
+	if (in_ram_pages(f, at, size)) {
+		refused_in_ram(f, ret, "vm.state", what, at);
 		return;
 	}
 	if (ret >= 0)
@@ -270,6 +302,10 @@ static void refused_file(struct fix *f, int ret, const char *what, size_t at,
 {
 	if (in_extent(f, at, size)) {
 		refused_in_extent(f, ret, f->path, what, at);
+		return;
+	}
+	if (in_ram_pages(f, at, size)) {
+		refused_in_ram(f, ret, f->path, what, at);
 		return;
 	}
 	if (ret >= 0)
@@ -373,6 +409,28 @@ static void test_large_file_path(void **state)
 	write_file(f->path, f->good, f->size);
 	assert_int_equal(synth_vm_load_file(&f->out, f->path, &f->err), 0);
 	assert_memory_equal(f->out.ram.blocks[0].host, f->vm.ram.blocks[0].host, f->ram_size);
+}
+
+/*
+ * A file changed after it was verified, before its RAM was read: the pages
+ * are checked where they land, so the change is refused, never loaded.
+ */
+static void test_changed_after_verify(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_config cfg = synth_vm_config(&f->out);
+	size_t region = f->size - 80 - f->ram_size;
+	struct rl_stream_loader *l;
+	int ret;
+
+	write_file(f->path, f->good, f->size);
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_check_config(l, &cfg, &f->err), 0);
+	assert_int_equal(rl_stream_load_verify(l, &f->err), 0);
+	flip_in_file(f->path, region + 4 * 4096 + 100);
+	ret = rl_stream_load_ram(l, &f->out.ram, &f->err);
+	rl_stream_load_close(l);
+	refused_in_ram(f, ret, f->path, "changed after verify", region + 4 * 4096 + 100);
 }
 
 /* Rewrite the section header at @off through @fn and fix its CRC. */
@@ -490,6 +548,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_file_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_file_path, setup_large, teardown),
+		cmocka_unit_test_setup_teardown(test_changed_after_verify, setup_large, teardown),
 		cmocka_unit_test_setup_teardown(test_specific_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_and_missing_sections, setup, teardown),
 	};

@@ -629,6 +629,60 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	hv_vm_stop(&nv);
 }
 
+/*
+ * A state file damaged in its RAM pages: the restore reads each page once,
+ * into guest RAM, and checks it there. The new process exits naming the
+ * section and the offset, its guest never runs, and the file stays for a
+ * retry.
+ */
+static void case_normal_corrupt(void)
+{
+	g_autofree char *state = hv_path("vm.state");
+	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
+	g_autofree char *in = g_strdup_printf("file:%s", state);
+	const char *extra[] = { "-incoming", in, NULL };
+	g_autofree char *log = NULL;
+	unsigned char page[4096], *file, *at;
+	uint64_t size = (uint64_t)RAM_MIB << 20;
+	struct hv_vm v, nv;
+	struct stat sb;
+	int fd, status = 0;
+	void *ram;
+
+	hv_vm_start_as(&v, NULL, accel, RAM_MIB, 1, NULL, TRUE);
+	ram = hv_map_ram(v.pid, "ram0", size);
+	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, SEED);
+	munmap(ram, size);
+	set_mode(&v, "normal");
+	json_node_unref(hv_qmp(&v, "migrate", uri));
+	json_node_unref(hv_wait_migration(&v, "completed"));
+	hv_vm_stop(&v);
+
+	/* one byte of the pattern's first page, wherever the file holds it */
+	hv_pattern_fill(page, sizeof(page), SEED);
+	fd = open(state, O_RDWR | O_CLOEXEC);
+	hv_assert(fd >= 0 && fstat(fd, &sb) == 0, "cannot open %s", state);
+	file = mmap(NULL, sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	hv_assert(file != MAP_FAILED, "cannot map %s", state);
+	at = memmem(file, sb.st_size, page, sizeof(page));
+	hv_assert(at, "the pattern is not in %s", state);
+	at[100] ^= 0xff;
+	munmap(file, sb.st_size);
+	close(fd);
+
+	hv_vm_start_as(&nv, "new-", accel, RAM_MIB, 1, extra, FALSE);
+	for (int i = 0; i < 2000 && !hv_vm_exited(&nv, &status); i++)
+		g_usleep(10000);
+	hv_assert(nv.pid == 0, "the VM did not exit on a damaged state file");
+	hv_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %d", status);
+	log = hv_vm_log(&nv);
+	hv_assert(strstr(log, "section 'ram0' at offset") && strstr(log, "CRC mismatch"),
+		  "the error does not name the section and offset:\n%s", log);
+	hv_assert(stat(state, &sb) == 0, "the state file is gone");
+	printf("%s", log);
+}
+
 /* A restart with other machine arguments is refused, naming the option. */
 static void case_reboot_mismatch(void)
 {
@@ -712,6 +766,8 @@ int main(int argc, char **argv)
 		case_reboot_mismatch();
 	else if (!strcmp(c, "normal"))
 		save_restore("normal", NULL, NULL, false, 0);
+	else if (!strcmp(c, "normal-corrupt"))
+		case_normal_corrupt();
 	else if (!strcmp(c, "normal-full"))
 		save_restore("normal", NULL, NULL, false, argc > 3 ? atoi(argv[3]) : 1024);
 	else {

@@ -46,7 +46,8 @@ int cpr_ram_fd(const char *name, void *opaque);
  * Loads @path into the machine built around the preserved RAM and resumes
  * it if it ran before. On failure: prints the error, and when this process
  * came from an update with a rollback command, execs it (once); otherwise
- * exits non-zero. Guest RAM is not touched by a failed load.
+ * exits non-zero. A failed load never runs the guest (RAM kept in place is
+ * not touched; RAM loaded from the file may hold part of the state).
  */
 void incoming_load(const char *path);
 /*
