@@ -20,6 +20,7 @@
 #include "cpr-internal.h"
 #include "error-internal.h"
 #include "relive/cpr-transfer.h"
+#include "relive/unix-socket.h"
 
 #define CT_MAGIC 0x54434c52u	/* "RLCT" */
 #define CT_FILE_MAGIC 0x46434c52u	/* "RLCF" */
@@ -92,37 +93,7 @@ static uint64_t deadline_of(int timeout_ms)
 
 int rl_cpr_transfer_listen(const char *path, int *fd, struct rl_error *err)
 {
-	struct sockaddr_un a;
-	struct stat st;
-	int s, ret;
-
-	ret = addr_of(path, &a, err);
-	if (ret)
-		return ret;
-	/* a socket left by a process that died is replaced, nothing else is */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			rl_err_set(err, "%s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		ret = -errno;
-		rl_err_set(err, "%s: socket: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fchmod(s, 0600) < 0 ||
-	    bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(s, 1) < 0) {
-		ret = -errno;
-		rl_err_set(err, "%s: cannot listen: %s", path, strerror(-ret));
-		close(s);
-		return ret;
-	}
-	*fd = s;
-	return 0;
+	return rl_unix_listen(path, 1, 0, fd, err);
 }
 
 int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd, struct rl_error *err)

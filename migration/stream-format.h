@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "relive/stream.h"
+#include "le.h"
 
 #define RL_STREAM_MAGIC "RLSTREAM"	/* 8 bytes, no NUL */
 #define RL_STREAM_HDR_LEN 128u
@@ -39,45 +40,13 @@ static inline uint64_t rl_align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-static inline void rl_put16(unsigned char *p, uint16_t v)
+/* Return: true when all @len bytes at @p are zero (@len at least 8). */
+static inline bool rl_is_zero(const unsigned char *p, size_t len)
 {
-	p[0] = v;
-	p[1] = v >> 8;
-}
+	static const unsigned char zero[8];
 
-static inline void rl_put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static inline void rl_put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
-
-static inline uint16_t rl_get16(const unsigned char *p)
-{
-	return p[0] | (uint16_t)p[1] << 8;
-}
-
-static inline uint32_t rl_get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline uint64_t rl_get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	/* p[0..8) zero and p[i] == p[i + 8] for all i: every byte is zero */
+	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
 }
 
 struct rl_stream_hdr {

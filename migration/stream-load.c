@@ -21,6 +21,7 @@
 
 #include "error-internal.h"
 #include "relive/crc32c.h"
+#include "relive/size.h"
 #include "stream-format.h"
 
 struct sec {
@@ -474,11 +475,11 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 
 		if (!blk)
 			return lerr(l, err, -EINVAL, "RAM block %s: in %s (%s), not here",
-				    d->name, f, rl_size_str(d->size, a, sizeof(a)));
+				    d->name, f, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)));
 		if (blk->size != d->size)
 			return lerr(l, err, -EINVAL, "RAM block %s: size %s in %s, %s here",
-				    d->name, rl_size_str(d->size, a, sizeof(a)), f,
-				    rl_size_str(blk->size, b, sizeof(b)));
+				    d->name, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)), f,
+				    rl_size_format(blk->size, RL_SIZE_LONG, b, sizeof(b)));
 		if (blk->gpa != d->gpa)
 			return lerr(l, err, -EINVAL, "RAM block %s: guest-physical address 0x%llx in %s, 0x%llx here",
 				    d->name, (unsigned long long)d->gpa, f,
@@ -488,7 +489,7 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 		if (!cfg_ram_find(l, ram->blocks[i].name))
 			return lerr(l, err, -EINVAL, "RAM block %s: here (%s), not in %s",
 				    ram->blocks[i].name,
-				    rl_size_str(ram->blocks[i].size, a, sizeof(a)), f);
+				    rl_size_format(ram->blocks[i].size, RL_SIZE_LONG, a, sizeof(a)), f);
 	if (l->nr_devices != here->nr_devices)
 		return lerr(l, err, -EINVAL, "device count: %u in %s, %u here",
 			    l->nr_devices, f, here->nr_devices);
@@ -938,12 +939,6 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 	return 0;
 }
 
-static bool chunk_is_zero(const unsigned char *p, size_t len)
-{
-	static const unsigned char zero[8];
-
-	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
-}
 
 int rl_stream_load_ram(struct rl_stream_loader *l,
 		       const struct rl_ram_registry *ram, struct rl_error *err)
@@ -1010,7 +1005,7 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 			if (e > w.size)
 				e = w.size;
 			for (; o < e; o += 4096)
-				if (!chunk_is_zero(host + o, 4096))
+				if (!rl_is_zero(host + o, 4096))
 					memset(host + o, 0, 4096);
 		}
 	}

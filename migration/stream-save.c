@@ -418,13 +418,6 @@ int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
 	return ret;
 }
 
-static bool chunk_is_zero(const unsigned char *p, size_t len)
-{
-	static const unsigned char zero[8];
-
-	/* p[0..8) zero and p[i] == p[i + 8] for all i: every byte is zero */
-	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
-}
 
 /* Whether @b's bytes stay in place (described, not written) in this mode. */
 static bool kept_in_place(const struct rl_stream_saver *s,
@@ -477,7 +470,7 @@ static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 			uint64_t off = i << d.chunk_shift;
 			size_t len = b->size - off < chunk ? b->size - off : chunk;
 
-			if (chunk_is_zero(host + off, len))
+			if (rl_is_zero(host + off, len))
 				continue;
 			bitmap[i / 8] |= 1u << (i % 8);
 			crc = rl_crc32c(crc, host + off, len);

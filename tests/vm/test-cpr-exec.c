@@ -594,6 +594,67 @@ static void case_rollback(void)
 }
 
 /*
+ * The new binary fails before it loads anything: another RAM size (the
+ * preserved memfd does not fit), an option it does not know, no -incoming.
+ * Each time the old binary comes back through the rollback command: same
+ * PID, running, its RAM pattern intact, heartbeats advancing.
+ */
+static void case_early_rollback(void)
+{
+	static const struct {
+		const char *what;
+		const char *from, *to;	/* edit of the command line's JSON */
+		const char *want;	/* in the log */
+	} variants[] = {
+		{ "other RAM size", "size=256M", "size=128M", "134217728" },
+		{ "unknown option", "\"-incoming\"", "\"-bogus\", \"-incoming\"", "-bogus" },
+		{ "no -incoming", NULL, NULL, "without -incoming" },
+	};
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	for (unsigned i = 0; i < G_N_ELEMENTS(variants); i++) {
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		const char *suf[] = { "-incoming", state_uri, NULL };
+		g_autofree char *cmd = NULL;
+		g_autofree char *log = NULL;
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+
+		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL,
+				      variants[i].from ? suf : NULL);
+		if (variants[i].from) {
+			g_auto(GStrv) parts = g_strsplit(cmd, variants[i].from, 2);
+
+			hv_assert(parts[1], "%s: '%s' not in %s", variants[i].what,
+				  variants[i].from, cmd);
+			g_free(cmd);
+			cmd = g_strjoin(variants[i].to, parts[0], parts[1], NULL);
+		}
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "%s: the VM is gone",
+			  variants[i].what);
+		assert_running(&v);
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),
+			  "%s: heartbeats stuck after the rollback", variants[i].what);
+		hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+			  PATTERN_LEN, "%s: guest RAM changed", variants[i].what);
+		log = hv_vm_log(&v);
+		hv_assert(strstr(log, variants[i].want) && strstr(log, "rolling back"),
+			  "%s: the log does not say why and that it rolled back:\n%s",
+			  variants[i].what, log);
+		unlink(state);
+	}
+	hv_vm_stop(&v);
+}
+
+/*
  * The new binary does not exist: the blocker check sees the trampoline, the
  * trampoline cannot exec the binary and runs the rollback command instead.
  */
@@ -726,6 +787,71 @@ static void case_module(void)
 		  "the log does not say why and that it rolled back:\n%s", log);
 	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
 		  PATTERN_LEN, "guest RAM changed across the rollback");
+	hv_vm_stop(&v);
+}
+
+/*
+ * A package upgrade renames new files over the old binary and its module
+ * while the VM runs, then the update fails: the rollback brings back the
+ * binary that wrote the state and the module it had loaded, not what the
+ * paths name now (a script that exits, a module from another build).
+ */
+static void case_replaced_rollback(void)
+{
+	g_autofree char *dir = hv_path("installed");
+	g_autofree char *bin = binary_with_module(dir, RELIVE_BUILD_ROOT "/vm/relive-vm-monitors.so");
+	g_autofree char *mod = g_build_filename(dir, "relive-vm-monitors.so", NULL);
+	g_autofree char *fake = g_build_filename(RELIVE_BUILD_ROOT, "tests", "vm",
+						 "fake-monitors.so", NULL);
+	g_autofree char *cmd = NULL, *log = NULL, *exe = NULL, *link = NULL, *data = NULL;
+	g_autofree char *bin_new = g_strconcat(bin, ".new", NULL);
+	g_autofree char *mod_new = g_strconcat(mod, ".new", NULL);
+	uint64_t before[2];
+	struct hv_vm v;
+	gsize len;
+	void *ram;
+	pid_t pid;
+
+	setenv("RELIVE_VM", bin, 1);
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	unsetenv("RELIVE_VM");
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+
+	/* the upgrade: new files written beside, renamed over */
+	hv_assert(g_file_set_contents(bin_new, "#!/bin/sh\nexit 3\n", -1, NULL) &&
+		  chmod(bin_new, 0755) == 0 && rename(bin_new, bin) == 0, "replace %s", bin);
+	hv_assert(g_file_get_contents(fake, &data, &len, NULL) &&
+		  g_file_set_contents(mod_new, data, len, NULL) && rename(mod_new, mod) == 0,
+		  "replace %s", mod);
+
+	/* the new binary (the build tree's) is started with 3 vCPUs: the state has 2 */
+	{
+		const char *suf[] = { "-smp", "3", "-incoming", state_uri, NULL };
+		char *old = v.argv[0];
+
+		v.argv[0] = (char *)hv_vm_binary();
+		cmd = hv_vm_argv_json(&v, NULL, suf);
+		v.argv[0] = old;
+	}
+	set_cpr_exec(&v, cmd);
+	before[0] = hv_heartbeat(ram, 0);
+	before[1] = hv_heartbeat(ram, 1);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	log = hv_vm_log(&v);
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone:\n%s", log);
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "heartbeats stuck after rollback");
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "guest RAM changed across the rollback");
+	hv_assert(strstr(log, "rolling back"), "the log does not say it rolled back:\n%s", log);
+	/* it is the old executable: the one whose path was renamed over */
+	exe = g_strdup_printf("/proc/%d/exe", pid);
+	link = g_file_read_link(exe, NULL);
+	hv_assert(link && g_str_has_suffix(link, " (deleted)"),
+		  "the rolled-back process runs %s, not the replaced binary", link ? link : "?");
 	hv_vm_stop(&v);
 }
 
@@ -896,6 +1022,8 @@ int main(int argc, char **argv)
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
 		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
+		{ "early-rollback", case_early_rollback },
+		{ "replaced-rollback", case_replaced_rollback },
 		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },

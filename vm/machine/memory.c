@@ -33,8 +33,6 @@
 
 static volatile int populate_stop;
 
-G_DEFINE_QUARK(relive-vm-error-quark, vm_error)
-
 static gboolean map_block(struct rl_ram_block *b, bool map_shared,
 			  GError **errp)
 {
@@ -100,6 +98,12 @@ static gboolean create_block(struct vm_memory *mem, struct rl_ram_block *b,
 	if (m && m->hugetlb)
 		b->page_size = HUGE_2M;
 
+	if (fd == MEMORY_FD_UNUSABLE) {
+		/* a fresh block would run the guest without its RAM */
+		vm_error(errp, "RAM block %s: the preserved memory does not fit this configuration",
+			 b->name);
+		return FALSE;
+	}
 	if (fd >= 0) {
 		b->backing = RL_RAM_MEMFD;
 		b->shared = true;

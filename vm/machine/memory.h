@@ -33,9 +33,11 @@ struct vm_memory {
 };
 
 /*
- * Looks up a preserved fd by block name (the CPR fd table); -1 if absent.
+ * Looks up a preserved fd by block name (the CPR fd table); -1 if absent,
+ * MEMORY_FD_UNUSABLE if present but not usable (the lookup said why).
  * NULL on a first start.
  */
+#define MEMORY_FD_UNUSABLE (-2)
 typedef int (*memory_fd_lookup)(const char *name, void *opaque);
 
 /*

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Migration on the machine side: the outgoing migration run from the main
- * loop (stop, save, and for cpr-exec the exec), and the incoming side of
- * cpr-exec (CPR state read first, preserved fds, rollback, timestamps).
+ * Migration on the machine side, as the monitors and main() call it: the
+ * file modes and cpr-exec started from a monitor, and the incoming side of
+ * cpr-exec (CPR state read first, preserved fds, timestamps). The sequence
+ * itself is update.h's.
  */
 #ifndef VM_MIGRATE_H
 #define VM_MIGRATE_H
@@ -13,7 +14,6 @@
 #include "relive/cpr.h"
 
 struct rl_error;
-struct rl_stream_saver;
 
 /* ---------------------------------------------------------------- outgoing */
 
@@ -25,15 +25,6 @@ struct rl_stream_saver;
 gboolean migrate_start(const char *path, GError **errp);
 /* Return: TRUE if a migration was scheduled and not started yet (now cancelled). */
 gboolean migrate_cancel_pending(void);
-
-/*
- * The stop and the save every outgoing migration shares: the guest stopped
- * (vm.t.stop, vm.t.stopped), its state written through @s, whose errors go
- * to @serr, and committed at @path (vm.t.written, vm.state_size). Return:
- * FALSE with @errp naming @path; @s is gone either way, the guest stopped.
- */
-gboolean migrate_stop_and_save(struct rl_stream_saver *s, const char *path,
-			       const struct rl_error *serr, GError **errp);
 
 /* ---------------------------------------------------------------- incoming */
 
@@ -58,6 +49,12 @@ int cpr_ram_fd(const char *name, void *opaque);
  * exits non-zero. Guest RAM is not touched by a failed load.
  */
 void incoming_load(const char *path);
+/*
+ * In a process that a rollback started: the monitors module the old
+ * binary had loaded (held across the update, whatever was installed over
+ * its path since), or -1.
+ */
+int cpr_rollback_module_fd(void);
 /* Adopts the monitor and serial sockets that came across the exec. */
 gboolean cpr_restore_monitors(GError **errp);
 /* After resume: monitors adopted, events sent, holder released, RAM populated. */
