@@ -276,7 +276,7 @@ static int load_state(char **envp, bool verbose)
 	const char *var = RL_CPR_ENV, *val;
 	struct stat st;
 	size_t off = 0;
-	char num[22];
+	char num[22], *p;
 	long n;
 	int ret;
 
@@ -302,10 +302,10 @@ static int load_state(char **envp, bool verbose)
 		endl(" (", var, "): not open");
 		return EXIT_STATE_MISSING;
 	}
-	t_u64(state_id, st.st_dev);
-	state_id[t_strlen(state_id) + 1] = 0;
-	state_id[t_strlen(state_id)] = ':';
-	t_u64(state_id + t_strlen(state_id), st.st_ino);
+	p = t_u64(state_id, st.st_dev);
+	p += t_strlen(p);
+	*p++ = ':';
+	t_u64(p, st.st_ino);
 	if (st.st_size > (long)sizeof(state_buf)) {
 		t_err("relive-trampoline: CPR state fd ");
 		t_err_num(state_fd);
@@ -319,8 +319,6 @@ static int load_state(char **envp, bool verbose)
 		off += (size_t)n;
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
-	if (!ret)
-		mute_if_stderr_preserved();
 	if (ret) {
 		/* Nothing of a state that failed to parse is used, not even its rollback. */
 		rl_cpr_state_init(&state);
@@ -333,6 +331,7 @@ static int load_state(char **envp, bool verbose)
 		endl(": ", diag.what, ret == -EBADMSG ? " (corrupt)" : "");
 		return EXIT_STATE_CORRUPT;
 	}
+	mute_if_stderr_preserved();
 	if (state.format == RL_CPR_FORMAT_RELIVE && (ret = check_seals(var))) {
 		rl_cpr_state_init(&state);
 		return ret;
