@@ -300,7 +300,7 @@ int bench_cpr_exec(int argc, char **argv)
 		fprintf(stderr, "relive-bench cpr-exec: %s\n", gerr->message);
 		goto out;
 	}
-	if ((size_s && !bench_parse_size(size_s, &size)) || !size || runs < 1) {
+	if ((size_s && rl_size_parse(size_s, 1, &size) < 0) || !size || runs < 1) {
 		fprintf(stderr, "relive-bench cpr-exec: bad --size or --runs\n");
 		goto out;
 	}
@@ -324,7 +324,7 @@ int bench_cpr_exec(int argc, char **argv)
 		}
 	}
 	printf("relive-bench cpr-exec: %d execs each, %s populated shared memfd mapping\n",
-	       runs, bench_size_str(size, sz));
+	       runs, rl_size_format(size, RL_SIZE_SHORT, sz, sizeof(sz)));
 	printf("  %-34s %10.3f ms (median)\n", "with the address-space holder",
 	       bench_median(with, runs) / 1e6);
 	printf("  %-34s %10.3f ms (median)\n", "without (--no-holder)",

@@ -22,7 +22,7 @@ int rl_open_direct_twin(int dirfd, const char *name, int flags,
 	struct stat st2;
 	int fd;
 
-	fd = openat(dirfd, name, flags | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+	fd = RL_FAILPOINT("io.open-direct") ? -1 : openat(dirfd, name, flags | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st2) < 0 || st2.st_dev != st->st_dev ||

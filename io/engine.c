@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Operations in flight, shared by the writer and the reader and by both
- * backends: a fixed table of queue-depth slots, the choice between the
- * O_DIRECT and the buffered file, and what a result means (short transfer:
- * resubmit the rest; -EAGAIN: resubmit; -EINVAL from O_DIRECT: stop using
- * O_DIRECT and resubmit buffered).
+ * Operations in flight, shared by the writer and the reader: a fixed table
+ * of queue-depth slots, the choice of backend, of the O_DIRECT or the
+ * buffered file and of copying a buffered write at once, and what a result
+ * means (short transfer: resubmit the rest; -EAGAIN: resubmit; -EINVAL from
+ * O_DIRECT: stop using O_DIRECT and resubmit buffered). The backend only
+ * carries out or queues operations and returns their results here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ int rl_engine_init(struct rl_engine *e, const struct rl_io_opts *opts,
 
 	e->ops = calloc(qd, sizeof(*e->ops));
 	e->free_ops = calloc(qd, sizeof(*e->free_ops));
-	if (!e->ops || !e->free_ops) {
+	e->done = calloc(qd, sizeof(*e->done));
+	if (!e->ops || !e->free_ops || !e->done) {
 		rl_engine_fini(e);
 		return -ENOMEM;
 	}
@@ -46,13 +48,13 @@ int rl_engine_init(struct rl_engine *e, const struct rl_io_opts *opts,
 		e->free_ops[i] = qd - 1 - i;
 	e->nfree_ops = qd;
 
-	e->backend = RL_IO_FALLBACK;
+	e->be = &rl_fallback_ops;
 	if (!(opts && opts->force_fallback)) {
 		ret = rl_ring_setup(e, qd);
 		if (ret < 0)
 			e->fallback_reason = ret;
 		else
-			e->backend = RL_IO_URING;
+			e->be = &rl_ring_ops;
 	}
 	return 0;
 }
@@ -62,8 +64,7 @@ int rl_engine_set_files(struct rl_engine *e, int fd_direct, int fd_buffered)
 	e->fd[RL_FD_DIRECT] = fd_direct;
 	e->fd[RL_FD_BUFFERED] = fd_buffered;
 	e->direct = fd_direct >= 0;
-	if (e->ring_ok)
-		rl_ring_register(e);
+	e->be->attach(e);
 	return 0;
 }
 
@@ -71,8 +72,8 @@ void rl_engine_fini(struct rl_engine *e)
 {
 	int i;
 
-	if (e->ring_ok)
-		rl_ring_teardown(e);
+	if (e->be)
+		e->be->teardown(e);
 	for (i = 0; i < 2; i++)
 		if (e->fd[i] >= 0)
 			close(e->fd[i]);
@@ -80,11 +81,13 @@ void rl_engine_fini(struct rl_engine *e)
 	rl_pool_fini(&e->pool);
 	free(e->ops);
 	free(e->free_ops);
+	free(e->done);
 	e->ops = NULL;
 	e->free_ops = NULL;
+	e->done = NULL;
 }
 
-int rl_engine_pick_fd(const struct rl_engine *e, const struct rl_op *op)
+static int pick_fd(const struct rl_engine *e, const struct rl_op *op)
 {
 	if (e->direct && rl_aligned((uintptr_t)op->addr) && rl_aligned(op->off) &&
 	    rl_aligned(op->len))
@@ -92,15 +95,7 @@ int rl_engine_pick_fd(const struct rl_engine *e, const struct rl_op *op)
 	return RL_FD_BUFFERED;
 }
 
-void rl_engine_issue(struct rl_engine *e, struct rl_op *op)
-{
-	if (e->backend == RL_IO_URING)
-		rl_ring_issue(e, op);
-	else
-		rl_fallback_issue(e, op);
-}
-
-void rl_engine_finish(struct rl_engine *e, struct rl_op *op, int res)
+static void finish(struct rl_engine *e, struct rl_op *op, int res)
 {
 	unsigned slot = (unsigned)(op - e->ops);
 
@@ -111,33 +106,32 @@ void rl_engine_finish(struct rl_engine *e, struct rl_op *op, int res)
 }
 
 /*
- * rl_engine_progress - account one result of @op and either finish it or
- * issue the rest again.
+ * account - take in one result of @op.
+ * Return: true when @op is finished (and handed to the owner), false when
+ * the rest must be issued again.
  */
-void rl_engine_progress(struct rl_engine *e, struct rl_op *op, int res)
+static bool account(struct rl_engine *e, struct rl_op *op, int res)
 {
 	size_t n;
 
-	if (res == -EAGAIN || res == -EINTR) {
-		rl_engine_issue(e, op);
-		return;
-	}
+	res = res < 0 ? res : (e->writing ? RL_FAILPOINT("io.write") : RL_FAILPOINT("io.read")) ?: res;
+	if (res == -EAGAIN || res == -EINTR)
+		return false;
 	if (res == -EINVAL && op->on_direct && e->direct) {
 		/* The file system took O_DIRECT at open but refuses the I/O. */
 		e->direct = false;
-		rl_engine_issue(e, op);
-		return;
+		return false;
 	}
 	if (res < 0) {
-		rl_engine_finish(e, op, res);
-		return;
+		finish(e, op, res);
+		return true;
 	}
 	if (res == 0) {
 		if (op->len && e->writing)
-			rl_engine_finish(e, op, -EIO);
+			finish(e, op, -EIO);
 		else
-			rl_engine_finish(e, op, op->need ? -ENODATA : 0);
-		return;
+			finish(e, op, op->need ? -ENODATA : 0);
+		return true;
 	}
 	n = (size_t)res;
 	if (n > op->len)
@@ -147,10 +141,33 @@ void rl_engine_progress(struct rl_engine *e, struct rl_op *op, int res)
 	op->len -= n;
 	op->need = op->need > n ? op->need - n : 0;
 	if (!op->len || !op->need) {
-		rl_engine_finish(e, op, 0);
-		return;
+		finish(e, op, 0);
+		return true;
 	}
-	rl_engine_issue(e, op);
+	return false;
+}
+
+/*
+ * issue - hand @op to the backend, or carry it out here, until it is
+ * queued or finished.
+ *
+ * A buffered write is a copy into the page cache, not device I/O. File
+ * systems that cannot do it without blocking (ext4) make io_uring hand it
+ * to a worker thread, one write per file at a time, at half the speed of
+ * copying right here. So it is done here, synchronously, with any backend.
+ */
+static void issue(struct rl_engine *e, struct rl_op *op)
+{
+	int which, res;
+
+	do {
+		which = pick_fd(e, op);
+		op->on_direct = which == RL_FD_DIRECT;
+		if (e->writing && which == RL_FD_BUFFERED)
+			res = rl_pio(e->fd[which], op, true);
+		else if (e->be->issue(e, op, which, &res))
+			return;
+	} while (!account(e, op, res));
 }
 
 /*
@@ -179,30 +196,49 @@ int rl_engine_start(struct rl_engine *e, void *addr, size_t len, size_t need,
 	op->busy = true;
 	op->on_direct = false;
 	e->inflight++;
-	rl_engine_issue(e, op);
+	issue(e, op);
 	return 0;
 }
 
 /* Return: 0 or -errno; hands prepared operations to the kernel. */
 int rl_engine_submit(struct rl_engine *e)
 {
-	if (e->backend != RL_IO_URING)
-		return 0;
-	return rl_ring_submit(e);
+	int ret = e->be->submit(e);
+
+	/* The kernel wants completions taken first; taking them submits too. */
+	if (ret == -EAGAIN || ret == -EBUSY)
+		return rl_engine_wait(e, 0);
+	return ret;
 }
 
 /*
  * rl_engine_wait - submit what is prepared and process completions, waiting
  * for at least @min when operations are in flight.
- * Return: 0 or -errno when the ring itself fails.
+ * Return: 0 or -errno when the backend itself fails.
  */
 int rl_engine_wait(struct rl_engine *e, unsigned min)
 {
-	if (e->backend != RL_IO_URING)
-		return 0;
+	unsigned seen = 0;
+	int i, n;
+
 	if (!e->inflight)
 		min = 0;
-	return rl_ring_reap(e, min);
+	for (;;) {
+		n = e->be->reap(e, e->done, e->nops, seen < min);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			struct rl_op *op = e->done[i].op;
+
+			if (!account(e, op, e->done[i].res))
+				issue(e, op);
+		}
+		seen += (unsigned)n;
+		if (seen >= min && !e->queued)
+			return 0;
+		if (!e->inflight && !e->queued)
+			return 0;
+	}
 }
 
 /* Return: 0 once nothing is in flight, or -errno when the ring fails. */

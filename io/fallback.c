@@ -2,43 +2,42 @@
 /*
  * The pwritev/preadv backend, used where io_uring cannot be (disabled by
  * sysctl, refused by seccomp, missing) or when an option forces it. Each
- * operation is carried out at once, so nothing is ever in flight between
- * calls; the engine's rules for short transfers and errors still apply.
+ * operation is carried out when issued, so nothing is ever queued or in
+ * flight between calls; the engine's rules for results still apply.
  */
-#include <errno.h>
-#include <sys/uio.h>
-
 #include "internal.h"
 
-static int fallback_io(struct rl_engine *e, struct rl_op *op)
+static void fallback_attach(struct rl_engine *e)
 {
-	int which = rl_engine_pick_fd(e, op);
-	struct iovec iov = { .iov_base = op->addr, .iov_len = op->len };
-	ssize_t n;
-
-	op->on_direct = which == RL_FD_DIRECT;
-	if (e->writing)
-		n = pwritev(e->fd[which], &iov, 1, (off_t)op->off);
-	else
-		n = preadv(e->fd[which], &iov, 1, (off_t)op->off);
-	if (n < 0)
-		return -errno;
-	return n > (ssize_t)(1u << 30) ? (1 << 30) : (int)n;
 }
 
-/*
- * Resubmissions from rl_engine_progress() come back here; they are turned
- * into another turn of the loop instead of recursing.
- */
-void rl_fallback_issue(struct rl_engine *e, struct rl_op *op)
+static void fallback_teardown(struct rl_engine *e)
 {
-	op->again = true;
-	if (e->fb_running)
-		return;
-	e->fb_running = true;
-	while (op->again) {
-		op->again = false;
-		rl_engine_progress(e, op, fallback_io(e, op));
-	}
-	e->fb_running = false;
 }
+
+static int fallback_issue(struct rl_engine *e, struct rl_op *op, int which,
+			  int *res)
+{
+	*res = rl_pio(e->fd[which], op, e->writing);
+	return 0;
+}
+
+static int fallback_submit(struct rl_engine *e)
+{
+	return 0;
+}
+
+static int fallback_reap(struct rl_engine *e, struct rl_io_done *done,
+			 unsigned max, bool wait)
+{
+	return 0;
+}
+
+const struct rl_backend_ops rl_fallback_ops = {
+	.id = RL_IO_FALLBACK,
+	.attach = fallback_attach,
+	.teardown = fallback_teardown,
+	.issue = fallback_issue,
+	.submit = fallback_submit,
+	.reap = fallback_reap,
+};

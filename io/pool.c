@@ -52,8 +52,8 @@ static int pool_map(struct rl_pool *p)
 	size_t len = p->map_len + HUGE_ALIGN;
 	uint8_t *m, *a;
 
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
+	m = RL_FAILPOINT("io.pool.mmap") ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE,
+							    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return -errno;
 	a = (uint8_t *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
@@ -90,7 +90,8 @@ int rl_pool_init(struct rl_pool *p, unsigned count, size_t buf_size,
 	 * small state file.
 	 */
 	p->free = calloc(count, sizeof(*p->free));
-	if (!p->free) {
+	p->state = calloc(count, sizeof(*p->state));
+	if (!p->free || !p->state) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -102,7 +103,9 @@ int rl_pool_init(struct rl_pool *p, unsigned count, size_t buf_size,
 	return 0;
 err:
 	munmap(p->base, p->map_len);
-	p->base = NULL;
+	free(p->free);
+	free(p->state);
+	memset(p, 0, sizeof(*p));
 	return ret;
 }
 
@@ -111,6 +114,7 @@ void rl_pool_fini(struct rl_pool *p)
 	if (p->base)
 		munmap(p->base, p->map_len);
 	free(p->free);
+	free(p->state);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -139,12 +143,37 @@ void *rl_pool_buf(const struct rl_pool *p, unsigned idx)
 
 int rl_pool_take(struct rl_pool *p)
 {
+	unsigned idx;
+
 	if (!p->nfree)
 		return -1;
-	return (int)p->free[--p->nfree];
+	idx = p->free[--p->nfree];
+	p->state[idx] = RL_BUF_HELD;
+	return (int)idx;
 }
 
-void rl_pool_give(struct rl_pool *p, unsigned idx)
+int rl_pool_lend(struct rl_pool *p, unsigned idx)
 {
+	if (!rl_pool_held(p, idx))
+		return -EINVAL;
+	p->state[idx] = RL_BUF_BUSY;
+	return 0;
+}
+
+bool rl_pool_held(const struct rl_pool *p, unsigned idx)
+{
+	return idx < p->count && p->state[idx] == RL_BUF_HELD;
+}
+
+/*
+ * A second return would put one index on the free stack twice: it would be
+ * handed out twice, possibly while the kernel still writes from it.
+ */
+int rl_pool_give(struct rl_pool *p, unsigned idx)
+{
+	if (idx >= p->count || p->state[idx] == RL_BUF_FREE)
+		return -EINVAL;
+	p->state[idx] = RL_BUF_FREE;
 	p->free[p->nfree++] = idx;
+	return 0;
 }

@@ -81,12 +81,17 @@ int rl_reader_open(struct rl_reader **out, const char *path,
 		ret = -ENOMEM;
 		goto err;
 	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = RL_FAILPOINT("io.reader.open") ? -1 : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		goto err;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		close(fd);
 		goto err;
@@ -116,7 +121,7 @@ uint64_t rl_reader_size(const struct rl_reader *r)
 
 enum rl_io_backend rl_reader_backend(const struct rl_reader *r)
 {
-	return r->e.backend;
+	return r->e.be->id;
 }
 
 int rl_reader_fallback_reason(const struct rl_reader *r)

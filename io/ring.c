@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The io_uring backend: ring setup and probe, registration of the buffer
- * pool and of the two files, preparing READ/WRITE(_FIXED) sqes, and reaping
- * completions in batches.
+ * pool and of the two files, preparing READ/WRITE(_FIXED) sqes, and handing
+ * completions back to the engine in batches.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@ static int ring_init(struct io_uring *ring, unsigned qd)
 	int ret;
 
 	/* Completions are only looked for when the ring is entered anyway. */
-	ret = io_uring_queue_init(qd, ring, IORING_SETUP_COOP_TASKRUN);
+	ret = RL_FAILPOINT("io.ring.init") ?: io_uring_queue_init(qd, ring, IORING_SETUP_COOP_TASKRUN);
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(qd, ring, 0);
 	return ret;
@@ -78,7 +78,7 @@ int rl_ring_setup(struct rl_engine *e, unsigned qd)
  * Registration saves pinning and file lookups on every operation; when the
  * kernel refuses it (locked-memory limit), plain READ/WRITE still work.
  */
-void rl_ring_register(struct rl_engine *e)
+static void ring_attach(struct rl_engine *e)
 {
 	struct iovec *iov;
 	int fds[2];
@@ -100,29 +100,20 @@ void rl_ring_register(struct rl_engine *e)
 	e->files_registered = io_uring_register_files(&e->ring, fds, 2) == 0;
 }
 
-void rl_ring_teardown(struct rl_engine *e)
+static void ring_teardown(struct rl_engine *e)
 {
+	if (!e->ring_ok)
+		return;
 	io_uring_queue_exit(&e->ring);
 	e->ring_ok = false;
 }
 
-void rl_ring_issue(struct rl_engine *e, struct rl_op *op)
+static int ring_issue(struct rl_engine *e, struct rl_op *op, int which, int *res)
 {
 	struct io_uring_sqe *sqe;
-	int which = rl_engine_pick_fd(e, op);
 	int fd = e->files_registered ? which : e->fd[which];
 	unsigned len = (unsigned)op->len;
 
-	/*
-	 * A buffered write is a copy into the page cache, not device I/O. File
-	 * systems that cannot do it without blocking (ext4) make io_uring hand
-	 * it to a worker thread, one write per file at a time: measured at half
-	 * the speed of copying right here. So it is done here, synchronously.
-	 */
-	if (e->writing && which == RL_FD_BUFFERED) {
-		rl_fallback_issue(e, op);
-		return;
-	}
 	sqe = io_uring_get_sqe(&e->ring);
 	if (!sqe) {
 		/* Cannot happen with sq entries >= slots; keep going anyway. */
@@ -130,11 +121,10 @@ void rl_ring_issue(struct rl_engine *e, struct rl_op *op)
 		e->queued = 0;
 		sqe = io_uring_get_sqe(&e->ring);
 		if (!sqe) {
-			rl_engine_finish(e, op, -EBUSY);
-			return;
+			*res = -EBUSY;
+			return 0;
 		}
 	}
-	op->on_direct = which == RL_FD_DIRECT;
 	if (op->buf_idx >= 0 && e->bufs_registered) {
 		if (e->writing)
 			io_uring_prep_write_fixed(sqe, fd, op->addr, len, op->off,
@@ -152,9 +142,10 @@ void rl_ring_issue(struct rl_engine *e, struct rl_op *op)
 		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, op);
 	e->queued++;
+	return 1;
 }
 
-int rl_ring_submit(struct rl_engine *e)
+static int ring_submit(struct rl_engine *e)
 {
 	int ret;
 
@@ -164,49 +155,43 @@ int rl_ring_submit(struct rl_engine *e)
 			e->queued = 0;
 			break;
 		}
-		if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-			return ret;
 		if (ret != -EINTR)
-			return rl_ring_reap(e, 0);
+			return ret;
 	}
 	return 0;
 }
 
-/* Return: the number of completions processed. */
-static unsigned ring_process(struct rl_engine *e)
+static int ring_reap(struct rl_engine *e, struct rl_io_done *done,
+		     unsigned max, bool wait)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
-
-	io_uring_for_each_cqe(&e->ring, head, cqe) {
-		struct rl_op *op = io_uring_cqe_get_data(cqe);
-
-		n++;
-		rl_engine_progress(e, op, cqe->res);
-	}
-	io_uring_cq_advance(&e->ring, n);
-	return n;
-}
-
-int rl_ring_reap(struct rl_engine *e, unsigned min)
-{
-	unsigned seen = 0;
 	int ret;
 
-	for (;;) {
-		if (e->queued || seen < min) {
-			ret = io_uring_submit_and_wait(&e->ring,
-						       seen < min ? 1 : 0);
-			if (ret >= 0)
-				e->queued = 0;
-			else if (ret != -EINTR && ret != -EAGAIN &&
-				 ret != -EBUSY && ret != -ETIME)
-				return ret;
-		}
-		seen += ring_process(e);
-		if (seen >= min && !e->queued)
-			return 0;
-		if (!e->inflight && !e->queued)
-			return 0;
+	if (e->queued || wait) {
+		ret = io_uring_submit_and_wait(&e->ring, wait ? 1 : 0);
+		if (ret >= 0)
+			e->queued = 0;
+		else if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
+			 ret != -ETIME)
+			return ret;
 	}
+	io_uring_for_each_cqe(&e->ring, head, cqe) {
+		if (n == max)
+			break;
+		done[n].op = io_uring_cqe_get_data(cqe);
+		done[n].res = cqe->res;
+		n++;
+	}
+	io_uring_cq_advance(&e->ring, n);
+	return (int)n;
 }
+
+const struct rl_backend_ops rl_ring_ops = {
+	.id = RL_IO_URING,
+	.attach = ring_attach,
+	.teardown = ring_teardown,
+	.issue = ring_issue,
+	.submit = ring_submit,
+	.reap = ring_reap,
+};

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../migration/error-internal.h"
 
 #define TMP_BASE_MAX 200 /* keeps ".<base>.XXXXXXXX.tmp" under NAME_MAX */
 
@@ -41,12 +42,13 @@ static int split_path(struct rl_tmpfile *t, const char *path)
 	}
 	if (!dir)
 		return -ENOMEM;
-	t->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
+	t->dir = dir;
+	t->dirfd = RL_FAILPOINT("io.tmpfile.open-dir") ? -1 : open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0)
 		return -errno;
 	t->name = strdup(base);
-	if (!t->name)
+	t->path = strdup(path);
+	if (!t->name || !t->path)
 		return -ENOMEM;
 	return 0;
 }
@@ -102,7 +104,7 @@ int rl_tmpfile_create(struct rl_tmpfile *t, const char *path, int *fd)
 	for (i = 0; i < 100; i++) {
 		snprintf(tmp, blen + 32, ".%.*s.%08x.tmp", (int)blen, t->name,
 			 (unsigned)random_u64());
-		f = openat(t->dirfd, tmp,
+		f = RL_FAILPOINT("io.tmpfile.open") ? -1 : openat(t->dirfd, tmp,
 			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			   0600);
 		if (f >= 0 || errno != EEXIST)
@@ -130,17 +132,19 @@ err:
 /*
  * rl_tmpfile_commit - rename the temporary file over the final name; with
  * @sync, make the rename itself durable too.
- * Return: 0, or -errno with the temporary file removed. When only the
- * directory sync fails, the renamed file is removed from the final name as
- * well: a caller told "failed" resumes its guest, and a state it will not
- * stand behind must not be found there by a later restore.
+ * Return: 0, or -errno with the temporary file removed and the final name
+ * untouched when the rename fails. When only the directory sync fails, the
+ * renamed file stays: its data is complete and synced, the old file under
+ * the name is already gone, and removing the new one would leave no state
+ * at all. The error then says so in @err, naming the directory.
  */
-int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync)
+int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync, struct rl_error *err)
 {
 	int ret = 0, d;
 
-	if (renameat(t->dirfd, t->tmpname, t->dirfd, t->name) < 0) {
+	if (RL_FAILPOINT("io.tmpfile.rename") || renameat(t->dirfd, t->tmpname, t->dirfd, t->name) < 0) {
 		ret = -errno;
+		rl_err_set(err, "%s: %s", t->path, strerror(-ret));
 		rl_tmpfile_discard(t);
 		return ret;
 	}
@@ -148,12 +152,13 @@ int rl_tmpfile_commit(struct rl_tmpfile *t, bool sync)
 	t->tmpname = NULL;
 	if (sync) {
 		d = openat(t->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (d < 0 || fsync(d) < 0)
+		if (d < 0 || RL_FAILPOINT("io.tmpfile.fsync-dir") || fsync(d) < 0)
 			ret = -errno;
 		if (d >= 0)
 			close(d);
 		if (ret)
-			unlinkat(t->dirfd, t->name, 0);
+			rl_err_set(err, "%s: written and renamed into place, but syncing its directory %s failed: %s",
+				  t->path, t->dir, strerror(-ret));
 	}
 	rl_tmpfile_discard(t);
 	return ret;
@@ -166,8 +171,12 @@ void rl_tmpfile_discard(struct rl_tmpfile *t)
 		unlinkat(t->dirfd, t->tmpname, 0);
 	free(t->tmpname);
 	free(t->name);
+	free(t->path);
+	free(t->dir);
 	t->tmpname = NULL;
 	t->name = NULL;
+	t->path = NULL;
+	t->dir = NULL;
 	if (t->dirfd >= 0)
 		close(t->dirfd);
 	t->dirfd = -1;

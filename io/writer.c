@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../migration/error-internal.h"
 
 struct rl_writer {
 	struct rl_engine e;
@@ -203,7 +204,7 @@ err_engine:
 
 enum rl_io_backend rl_writer_backend(const struct rl_writer *w)
 {
-	return w->e.backend;
+	return w->e.be->id;
 }
 
 int rl_writer_fallback_reason(const struct rl_writer *w)
@@ -243,12 +244,14 @@ int rl_writer_buf_get(struct rl_writer *w, void **buf)
 	return 0;
 }
 
-void rl_writer_buf_put(struct rl_writer *w, void *buf)
+int rl_writer_buf_put(struct rl_writer *w, void *buf)
 {
 	int idx = rl_pool_index(&w->e.pool, buf);
 
-	if (idx >= 0)
-		rl_pool_give(&w->e.pool, (unsigned)idx);
+	/* Only a buffer the caller holds: not one in flight, not one put back. */
+	if (idx < 0 || !rl_pool_held(&w->e.pool, (unsigned)idx))
+		return -EINVAL;
+	return rl_pool_give(&w->e.pool, (unsigned)idx);
 }
 
 int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
@@ -257,7 +260,8 @@ int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
 	int idx = rl_pool_index(&w->e.pool, buf);
 	int ret;
 
-	if (idx < 0 || len > w->e.pool.buf_size)
+	if (idx < 0 || len > w->e.pool.buf_size ||
+	    !rl_pool_held(&w->e.pool, (unsigned)idx))
 		return -EINVAL;
 	if (w->error) {
 		rl_pool_give(&w->e.pool, (unsigned)idx);
@@ -268,6 +272,7 @@ int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
 		return 0;
 	}
 	writer_reserve_pool(w, offset, len);
+	rl_pool_lend(&w->e.pool, (unsigned)idx);
 	ret = rl_engine_start(&w->e, buf, len, len, offset, idx, 0);
 	if (ret < 0) {
 		rl_pool_give(&w->e.pool, (unsigned)idx);
@@ -328,7 +333,7 @@ static void writer_free(struct rl_writer *w)
 	free(w);
 }
 
-int rl_writer_commit(struct rl_writer *w, uint64_t size)
+int rl_writer_commit(struct rl_writer *w, uint64_t size, struct rl_error *err)
 {
 	int fd, ret;
 
@@ -337,16 +342,20 @@ int rl_writer_commit(struct rl_writer *w, uint64_t size)
 		goto out;
 	fd = w->e.fd[RL_FD_BUFFERED];
 	writer_punch(w, w->pool_end, w->ahead_end);
-	if (ftruncate(fd, (off_t)size) < 0) {
+	if (RL_FAILPOINT("io.writer.ftruncate") || ftruncate(fd, (off_t)size) < 0) {
 		ret = -errno;
 		goto out;
 	}
-	if (w->sync && fdatasync(fd) < 0) {
+	if (w->sync && (RL_FAILPOINT("io.writer.fdatasync") || fdatasync(fd) < 0)) {
 		ret = -errno;
 		goto out;
 	}
-	ret = rl_tmpfile_commit(&w->tf, w->sync);
+	/* It names what failed itself. */
+	ret = rl_tmpfile_commit(&w->tf, w->sync, err);
+	writer_free(w);
+	return ret;
 out:
+	rl_err_set(err, "%s: %s", w->tf.path, strerror(-ret));
 	writer_free(w);
 	return ret;
 }

@@ -13,6 +13,7 @@
 
 #include "error-internal.h"
 #include "relive/migrate.h"
+#include "relive/stream.h"
 
 static int check_caps(const struct rl_mig_params *p, struct rl_error *err)
 {
@@ -171,5 +172,12 @@ int rl_mig_check_blockers(const struct rl_mig_vm *vm,
 		ret = check_command(p, err);
 	if (!ret)
 		ret = check_ram(vm, p, err);
+	if (!ret && vm->stream) {
+		struct rl_error cerr = { { 0 } };
+
+		ret = rl_stream_config_check(vm->stream, &cerr);
+		if (ret)
+			rl_err_set(err, "this VM's state could not be loaded back: %s", cerr.msg);
+	}
 	return ret;
 }

@@ -111,7 +111,7 @@ static int holder_start(struct holder *h)
 	sigset_t all, old;
 	long pid;
 
-	h->stack = mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE,
+	h->stack = RL_FAILPOINT("cpr.exec.holder-mmap") ? MAP_FAILED : mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (h->stack == MAP_FAILED) {
 		h->stack = NULL;
@@ -205,7 +205,7 @@ int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 		rl_err_set(err, "cpr-exec: clearing close-on-exec: %s", strerror(-ret));
 		goto out_env;
 	}
-	ret = set_cloexec(sfd, false);
+	ret = RL_FAILPOINT("cpr.exec.cloexec") ?: set_cloexec(sfd, false);
 	if (ret) {
 		rl_err_set(err, "cpr-exec: clearing close-on-exec on the state memfd: %s",
 			   strerror(-ret));
@@ -213,7 +213,8 @@ int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 	}
 
 	/* Nothing may run between clearing close-on-exec and the exec. */
-	execvp(argv[0], argv);
+	if (!RL_FAILPOINT("cpr.exec"))
+		execvp(argv[0], argv);
 	ret = -errno;
 	rl_err_set(err, "cpr-exec: cannot exec %s: %s", argv[0], strerror(-ret));
 

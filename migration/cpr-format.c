@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cpr-internal.h"
+#include "le.h"
 #include "relive/crc32c.h"
 
 #define RL_MAGIC 0x50434c52u /* "RLCP" read as little-endian */
@@ -58,40 +59,6 @@ static bool rl_streq(const char *a, const char *b, size_t max)
 			return true;
 	}
 	return true;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 static uint32_t get_be32(const uint8_t *p)
@@ -227,9 +194,9 @@ static void emit_rec(struct out *o, uint16_t type, uint32_t len)
 {
 	uint8_t h[REC_HDR];
 
-	put16(h, type);
-	put16(h + 2, 0);
-	put32(h + 4, len);
+	rl_put16(h, type);
+	rl_put16(h + 2, 0);
+	rl_put32(h + 4, len);
 	emit(o, h, sizeof(h));
 }
 
@@ -239,7 +206,7 @@ static void emit_u64rec(struct out *o, uint16_t type, const struct rl_cpr_u64 *e
 	uint8_t b[U64_FIXED];
 
 	emit_rec(o, type, U64_FIXED + nl);
-	put64(b, e->v);
+	rl_put64(b, e->v);
 	emit(o, b, sizeof(b));
 	emit(o, e->name, nl - 1);
 	emit(o, "", 1);
@@ -258,7 +225,7 @@ int rl_cpr_state_encode(const struct rl_cpr_state *s, void *buf, size_t cap,
 		return -EINVAL;
 
 	emit_rec(&o, REC_MODE, 4);
-	put32(b, s->mode);
+	rl_put32(b, s->mode);
 	emit(&o, b, 4);
 
 	for (i = 0; i < s->nfds; i++) {
@@ -266,13 +233,13 @@ int rl_cpr_state_encode(const struct rl_cpr_state *s, void *buf, size_t cap,
 		size_t nl = rl_strnlen(f->name, RL_CPR_NAME_MAX - 1) + 1;
 
 		emit_rec(&o, REC_FD, FD_FIXED + nl);
-		put32(b, (uint32_t)f->id);
-		put32(b + 4, (uint32_t)f->fd);
-		put32(b + 8, f->kind);
-		put32(b + 12, f->flags);
-		put64(b + 16, f->dev);
-		put64(b + 24, f->ino);
-		put64(b + 32, f->size);
+		rl_put32(b, (uint32_t)f->id);
+		rl_put32(b + 4, (uint32_t)f->fd);
+		rl_put32(b + 8, f->kind);
+		rl_put32(b + 12, f->flags);
+		rl_put64(b + 16, f->dev);
+		rl_put64(b + 24, f->ino);
+		rl_put64(b + 32, f->size);
 		emit(&o, b, FD_FIXED);
 		emit(&o, f->name, nl - 1);
 		emit(&o, "", 1);
@@ -280,7 +247,7 @@ int rl_cpr_state_encode(const struct rl_cpr_state *s, void *buf, size_t cap,
 
 	if (s->argc) {
 		emit_rec(&o, REC_ROLLBACK, 4 + s->argv_len);
-		put32(b, s->argc);
+		rl_put32(b, s->argc);
 		emit(&o, b, 4);
 		emit(&o, s->argv, s->argv_len);
 	}
@@ -294,10 +261,10 @@ int rl_cpr_state_encode(const struct rl_cpr_state *s, void *buf, size_t cap,
 	*len = o.len;
 	if (o.len > cap || o.len > UINT32_MAX)
 		return -ENOSPC;
-	put32(o.p, RL_MAGIC);
-	put32(o.p + 4, RL_VERSION);
-	put32(o.p + 8, (uint32_t)o.len);
-	put32(o.p + 12, rl_crc32c(0, o.p + RL_HDR, o.len - RL_HDR));
+	rl_put32(o.p, RL_MAGIC);
+	rl_put32(o.p + 4, RL_VERSION);
+	rl_put32(o.p + 8, (uint32_t)o.len);
+	rl_put32(o.p + 12, rl_crc32c(0, o.p + RL_HDR, o.len - RL_HDR));
 	return 0;
 }
 
@@ -351,7 +318,7 @@ static int parse_u64rec(const uint8_t *p, uint32_t len, struct rl_cpr_u64 *tab,
 		return fail(diag, off, "too many timestamps or values", -E2BIG);
 	__builtin_memset(tab[*n].name, 0, RL_CPR_KEY_MAX);
 	__builtin_memcpy(tab[*n].name, p + U64_FIXED, len - U64_FIXED);
-	tab[*n].v = get64(p);
+	tab[*n].v = rl_get64(p);
 	(*n)++;
 	return 0;
 }
@@ -365,7 +332,7 @@ static int parse_rollback(const uint8_t *p, uint32_t len, struct rl_cpr_state *s
 		return fail(diag, off, "second rollback record", -EINVAL);
 	if (len < 4)
 		return fail(diag, off, "rollback record too short", -EINVAL);
-	argc = get32(p);
+	argc = rl_get32(p);
 	n = len - 4;
 	if (argc == 0 || argc > RL_CPR_MAX_ARGS || n > RL_CPR_ARGV_MAX)
 		return fail(diag, off, "rollback command too long or empty", -E2BIG);
@@ -389,22 +356,22 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 	uint32_t version;
 	int ret;
 
-	version = get32(p + 4);
+	version = rl_get32(p + 4);
 	if (version != RL_VERSION)
 		return fail(diag, 4, "unknown relive CPR state version", -ENOTSUP);
-	total = get32(p + 8);
+	total = rl_get32(p + 8);
 	if (total != len)
 		return fail(diag, 8, "length field differs from the data", -EINVAL);
-	if (get32(p + 12) != rl_crc32c(0, p + RL_HDR, len - RL_HDR))
+	if (rl_get32(p + 12) != rl_crc32c(0, p + RL_HDR, len - RL_HDR))
 		return fail(diag, 12, "checksum mismatch", -EBADMSG);
 
 	/* Each record consumes at least REC_HDR bytes: at most len/8 rounds. */
 	while (off + REC_HDR <= len) {
-		uint16_t type = get16(p + off);
-		uint32_t rlen = get32(p + off + 4);
+		uint16_t type = rl_get16(p + off);
+		uint32_t rlen = rl_get32(p + off + 4);
 		const uint8_t *q = p + off + REC_HDR;
 
-		if (get16(p + off + 2))
+		if (rl_get16(p + off + 2))
 			return fail(diag, off, "reserved record bits set", -EINVAL);
 		if (rlen > len - off - REC_HDR)
 			return fail(diag, off, "record runs past the end", -EINVAL);
@@ -412,7 +379,7 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 		case REC_MODE:
 			if (rlen != 4)
 				return fail(diag, off, "bad mode record", -EINVAL);
-			s->mode = get32(q);
+			s->mode = rl_get32(q);
 			break;
 		case REC_FD: {
 			struct rl_cpr_fd *f;
@@ -423,13 +390,13 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 			if (s->nfds >= RL_CPR_MAX_FDS)
 				return fail(diag, off, "too many fds", -E2BIG);
 			f = &s->fds[s->nfds];
-			f->id = (int32_t)get32(q);
-			f->fd = (int32_t)get32(q + 4);
-			f->kind = get32(q + 8);
-			f->flags = get32(q + 12);
-			f->dev = get64(q + 16);
-			f->ino = get64(q + 24);
-			f->size = get64(q + 32);
+			f->id = (int32_t)rl_get32(q);
+			f->fd = (int32_t)rl_get32(q + 4);
+			f->kind = rl_get32(q + 8);
+			f->flags = rl_get32(q + 12);
+			f->dev = rl_get64(q + 16);
+			f->ino = rl_get64(q + 24);
+			f->size = rl_get64(q + 32);
 			if (f->fd < 0 || f->kind >= RL_CPR_FD__MAX)
 				return fail(diag, off, "bad fd number or kind", -EINVAL);
 			__builtin_memset(f->name, 0, RL_CPR_NAME_MAX);
@@ -549,7 +516,7 @@ int rl_cpr_state_parse(const void *buf, size_t len, struct rl_cpr_state *s,
 		return fail(diag, 0, "shorter than a header", -EINVAL);
 	if (len > UINT32_MAX)
 		return fail(diag, 0, "larger than 4 GiB", -E2BIG);
-	if (get32(p) == RL_MAGIC) {
+	if (rl_get32(p) == RL_MAGIC) {
 		if (len < RL_HDR)
 			return fail(diag, 0, "shorter than a header", -EINVAL);
 		return parse_relive(p, len, s, diag);

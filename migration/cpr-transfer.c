@@ -20,6 +20,7 @@
 #include "cpr-internal.h"
 #include "error-internal.h"
 #include "relive/cpr-transfer.h"
+#include "relive/unix-socket.h"
 
 #define CT_MAGIC 0x54434c52u	/* "RLCT" */
 #define CT_FILE_MAGIC 0x46434c52u	/* "RLCF" */
@@ -92,37 +93,7 @@ static uint64_t deadline_of(int timeout_ms)
 
 int rl_cpr_transfer_listen(const char *path, int *fd, struct rl_error *err)
 {
-	struct sockaddr_un a;
-	struct stat st;
-	int s, ret;
-
-	ret = addr_of(path, &a, err);
-	if (ret)
-		return ret;
-	/* a socket left by a process that died is replaced, nothing else is */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			rl_err_set(err, "%s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		ret = -errno;
-		rl_err_set(err, "%s: socket: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fchmod(s, 0600) < 0 ||
-	    bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(s, 1) < 0) {
-		ret = -errno;
-		rl_err_set(err, "%s: cannot listen: %s", path, strerror(-ret));
-		close(s);
-		return ret;
-	}
-	*fd = s;
-	return 0;
+	return rl_unix_listen(path, 1, 0, fd, err);
 }
 
 int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd, struct rl_error *err)
@@ -137,7 +108,7 @@ int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd, struct rl_error *er
 				   strerror(-ret));
 			return ret;
 		}
-		s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		s = RL_FAILPOINT("cpr-transfer.accept") ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (s >= 0)
 			break;
 		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
@@ -161,7 +132,7 @@ int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
 	if (ret)
 		return ret;
 	for (;;) {
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		s = RL_FAILPOINT("cpr-transfer.connect.socket") ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0) {
 			ret = -errno;
 			rl_err_set(err, "%s: socket: %s", path, strerror(-ret));
@@ -210,7 +181,7 @@ static int send_all(int sock, const void *buf, size_t len, const int *fds,
 		ret = wait_fd(sock, POLLOUT, deadline);
 		if (ret)
 			return ret;
-		n = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.send") ? -1 : sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -241,7 +212,7 @@ static int recv_all(int sock, void *buf, size_t len, int *fds, unsigned max,
 		ret = wait_fd(sock, POLLIN, deadline);
 		if (ret)
 			return ret;
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.recv") ? -1 : recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -469,14 +440,14 @@ int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
 		ret = wait_fd(sock, POLLIN, deadline_of(timeout_ms));
 		if (ret)
 			break;
-		n = recv(sock, buf, want, MSG_DONTWAIT);
+		n = RL_FAILPOINT("cpr-transfer.recv-state") ? -1 : recv(sock, buf, want, MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			ret = n == 0 ? -EPIPE : -errno;
 			break;
 		}
-		if (pwrite(fd, buf, (size_t)n, (off_t)done) != n) {
+		if (RL_FAILPOINT("cpr-transfer.write-state") || pwrite(fd, buf, (size_t)n, (off_t)done) != n) {
 			ret = errno ? -errno : -EIO;
 			break;
 		}

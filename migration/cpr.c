@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,13 +247,13 @@ int rl_cpr_state_write_memfd(const struct rl_cpr_state *s, int *out,
 		rl_err_set(err, "CPR state: cannot encode the table");
 		goto out_free;
 	}
-	fd = memfd_create("relive-cpr-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = RL_FAILPOINT("cpr.state.memfd") ? -1 : memfd_create("relive-cpr-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		ret = -errno;
 		rl_err_set(err, "CPR state: memfd_create: %s", strerror(-ret));
 		goto out_free;
 	}
-	n = pwrite(fd, buf, len, 0);
+	n = RL_FAILPOINT("cpr.state.write") ? -1 : pwrite(fd, buf, len, 0);
 	if (n != (ssize_t)len) {
 		ret = n < 0 ? -errno : -EIO;
 		rl_err_set(err, "CPR state: writing %zu bytes to the memfd: %s",
@@ -296,7 +297,7 @@ int rl_cpr_state_read_fd(int fd, struct rl_cpr_state *s, struct rl_error *err)
 	buf = malloc(st.st_size);
 	if (!buf)
 		return -ENOMEM;
-	n = pread(fd, buf, st.st_size, 0);
+	n = RL_FAILPOINT("cpr.state.read") ? -1 : pread(fd, buf, st.st_size, 0);
 	if (n != st.st_size) {
 		ret = n < 0 ? -errno : -EIO;
 		rl_err_set(err, "CPR state fd %d: short read (%zd of %lld bytes)",
@@ -317,7 +318,7 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	const char *v = getenv(RL_CPR_ENV);
 	char *end;
 	long fd;
-	int ret;
+	int ret, seals;
 
 	if (!v)
 		return -ENOENT;
@@ -330,7 +331,79 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	ret = rl_cpr_state_read_fd((int)fd, s, err);
 	if (ret)
 		return ret;
+	/* As the trampoline: a state that could have changed since it was written is refused. */
+	seals = fcntl((int)fd, F_GET_SEALS);
+	if (s->format == RL_CPR_FORMAT_RELIVE && seals != RL_CPR_STATE_SEALS) {
+		rl_err_set(err, "CPR state fd %ld (%s): %s (seals 0x%x, its writer seals 0x%x)",
+			   fd, RL_CPR_ENV, seals <= 0 ? "not sealed" : "sealed differently",
+			   seals < 0 ? 0 : seals, RL_CPR_STATE_SEALS);
+		return -EINVAL;
+	}
 	close((int)fd);
 	unsetenv(RL_CPR_ENV);
+	return 0;
+}
+
+int rl_update_id_new(struct rl_update_id *id)
+{
+	size_t got = 0;
+
+	while (got < sizeof(id->b)) {
+		ssize_t n = getrandom(id->b + got, sizeof(id->b) - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += n;
+	}
+	return 0;
+}
+
+void rl_update_id_format(const struct rl_update_id *id,
+			 char out[2 * RL_UPDATE_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (unsigned i = 0; i < RL_UPDATE_ID_LEN; i++) {
+		out[2 * i] = hex[id->b[i] >> 4];
+		out[2 * i + 1] = hex[id->b[i] & 15];
+	}
+	out[2 * RL_UPDATE_ID_LEN] = '\0';
+}
+
+static uint64_t be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+int rl_cpr_set_update_id(struct rl_cpr_state *s, const struct rl_update_id *id)
+{
+	int ret = rl_cpr_value_set(s, RL_CPR_V_UPDATE_ID_HI, be64_get(id->b));
+
+	if (!ret)
+		ret = rl_cpr_value_set(s, RL_CPR_V_UPDATE_ID_LO, be64_get(id->b + 8));
+	return ret;
+}
+
+int rl_cpr_update_id(const struct rl_cpr_state *s, struct rl_update_id *id)
+{
+	uint64_t hi, lo;
+
+	if (rl_cpr_value_get(s, RL_CPR_V_UPDATE_ID_HI, &hi) < 0 ||
+	    rl_cpr_value_get(s, RL_CPR_V_UPDATE_ID_LO, &lo) < 0)
+		return -ENOENT;
+	be64_put(id->b, hi);
+	be64_put(id->b + 8, lo);
 	return 0;
 }

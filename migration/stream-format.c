@@ -4,6 +4,9 @@
  * header, section headers, RAM block descriptors. Pure functions over
  * memory; the checks here are the ones that need no context.
  */
+#include <errno.h>
+
+#include "error-internal.h"
 #include "relive/crc32c.h"
 #include "stream-format.h"
 
@@ -16,6 +19,8 @@ void rl_stream_hdr_encode(unsigned char *p, const struct rl_stream_hdr *h)
 	rl_put32(p + 16, h->flags);
 	rl_put32(p + 20, h->mode);
 	memcpy(p + 24, h->creator, RL_STREAM_CREATOR_LEN);
+	if (h->flags & RL_STREAM_F_UPDATE_ID)
+		memcpy(p + 88, h->update_id.b, RL_UPDATE_ID_LEN);
 	rl_put32(p + 124, rl_crc32c(0, p, 124));
 }
 
@@ -34,13 +39,17 @@ enum rl_fmt_err rl_stream_hdr_decode(const unsigned char *p,
 	h->flags = rl_get32(p + 16);
 	h->mode = rl_get32(p + 20);
 	memcpy(h->creator, p + 24, RL_STREAM_CREATOR_LEN);
-	if (h->flags & ~RL_STREAM_F_IGNORE_SHARED)
+	if (h->flags & ~(RL_STREAM_F_IGNORE_SHARED | RL_STREAM_F_UPDATE_ID))
 		return RL_FMT_BAD_FLAGS;
 	if (h->mode >= RL_MODE__MAX)
 		return RL_FMT_BAD_FIELD;
 	if (memchr(h->creator, 0, RL_STREAM_CREATOR_LEN) == NULL)
 		return RL_FMT_BAD_NAME;
-	for (unsigned i = 88; i < 124; i++)
+	memset(&h->update_id, 0, sizeof(h->update_id));
+	if (h->flags & RL_STREAM_F_UPDATE_ID)
+		memcpy(h->update_id.b, p + 88, RL_UPDATE_ID_LEN);
+	for (unsigned i = h->flags & RL_STREAM_F_UPDATE_ID ? 88 + RL_UPDATE_ID_LEN : 88;
+	     i < 124; i++)
 		if (p[i])
 			return RL_FMT_BAD_FIELD;
 	return RL_FMT_OK;
@@ -127,6 +136,69 @@ bool rl_name_valid(const char *name, size_t len, bool allow_empty)
 		if (name[i])
 			return false;
 	return true;
+}
+
+/* Return: what is wrong with @name as a section name, or NULL. */
+static const char *name_problem(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n)
+		return "is empty";
+	if (n >= RL_SECTION_NAME_MAX)
+		return "is longer than 31 characters";
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x21 || (unsigned char)name[i] > 0x7e)
+			return "has a space or a character that is not printable ASCII";
+	return NULL;
+}
+
+int rl_stream_config_check(const struct rl_stream_config *cfg,
+			   struct rl_error *err)
+{
+	unsigned nram = cfg->ram ? cfg->ram->count : 0;
+	const char *why;
+
+	if (cfg->nr_vcpus > RL_STREAM_MAX_VCPUS || cfg->nr_devices > RL_STREAM_MAX_DEVICES ||
+	    nram > RL_STREAM_MAX_RAM) {
+		rl_err_set(err, "configuration too large (%u vCPUs, %u devices, %u RAM blocks; at most %u, %u, %u)",
+			   cfg->nr_vcpus, cfg->nr_devices, nram, RL_STREAM_MAX_VCPUS,
+			   RL_STREAM_MAX_DEVICES, RL_STREAM_MAX_RAM);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < nram; i++) {
+		const char *name = cfg->ram->blocks[i].name;
+
+		if ((why = name_problem(name))) {
+			rl_err_set(err, "RAM block name '%s' %s", name, why);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->ram->blocks[j].name, name)) {
+				rl_err_set(err, "RAM block '%s' listed twice", name);
+				return -EINVAL;
+			}
+		}
+	}
+	for (unsigned i = 0; i < cfg->nr_devices; i++) {
+		const char *name = cfg->devices[i];
+
+		if (!name) {
+			rl_err_set(err, "device %u has no name", i);
+			return -EINVAL;
+		}
+		if ((why = name_problem(name))) {
+			rl_err_set(err, "device name '%s' %s", name, why);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->devices[j], name)) {
+				rl_err_set(err, "device '%s' listed twice", name);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
 }
 
 void rl_ram_desc_encode(unsigned char *p, const struct rl_ram_desc *d,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "relive/stream.h"
+#include "le.h"
 
 #define RL_STREAM_MAGIC "RLSTREAM"	/* 8 bytes, no NUL */
 #define RL_STREAM_HDR_LEN 128u
@@ -21,6 +22,7 @@
 #define RL_SEC_HDR_LEN 64u
 #define RL_SEC_F_EXTENT 0x0001u		/* a 4 KiB-aligned data region follows */
 #define RL_STREAM_F_IGNORE_SHARED 0x1u
+#define RL_STREAM_F_UPDATE_ID 0x2u	/* bytes 88..103 hold the update's identity */
 #define RL_FOOTER_LEN 16u
 #define RL_CFG_FIXED_LEN 16u
 #define RL_CFG_RAM_LEN 64u
@@ -39,45 +41,13 @@ static inline uint64_t rl_align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-static inline void rl_put16(unsigned char *p, uint16_t v)
+/* Return: true when all @len bytes at @p are zero (@len at least 8). */
+static inline bool rl_is_zero(const unsigned char *p, size_t len)
 {
-	p[0] = v;
-	p[1] = v >> 8;
-}
+	static const unsigned char zero[8];
 
-static inline void rl_put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static inline void rl_put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
-
-static inline uint16_t rl_get16(const unsigned char *p)
-{
-	return p[0] | (uint16_t)p[1] << 8;
-}
-
-static inline uint32_t rl_get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline uint64_t rl_get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	/* p[0..8) zero and p[i] == p[i + 8] for all i: every byte is zero */
+	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
 }
 
 struct rl_stream_hdr {
@@ -85,6 +55,7 @@ struct rl_stream_hdr {
 	uint32_t flags;
 	uint32_t mode;
 	char creator[RL_STREAM_CREATOR_LEN];
+	struct rl_update_id update_id;	/* with RL_STREAM_F_UPDATE_ID */
 };
 
 struct rl_sec_hdr {

@@ -21,6 +21,7 @@
 
 #include "error-internal.h"
 #include "relive/crc32c.h"
+#include "relive/size.h"
 #include "stream-format.h"
 
 struct sec {
@@ -201,6 +202,28 @@ static int read_section(struct rl_stream_loader *l, uint64_t off,
 	return ret;
 }
 
+/* The stream's device list through the check the saver made. */
+static int check_stream_devices(struct rl_stream_loader *l, const struct sec *s,
+				struct rl_error *err)
+{
+	const char **names = calloc(l->nr_devices + 1, sizeof(*names));
+	struct rl_stream_config cfg = { .nr_vcpus = l->nr_vcpus };
+	struct rl_error cerr = { { 0 } };
+	int ret;
+
+	if (!names)
+		return SEC_ERR(l, err, -ENOMEM, s, "no memory");
+	for (unsigned i = 0; i < l->nr_devices; i++)
+		names[i] = l->cfg_dev[i];
+	cfg.devices = names;
+	cfg.nr_devices = l->nr_devices;
+	ret = rl_stream_config_check(&cfg, &cerr);
+	free(names);
+	if (ret)
+		return SEC_ERR(l, err, ret, s, "%s", cerr.msg);
+	return 0;
+}
+
 static int parse_config(struct rl_stream_loader *l, const struct sec *s,
 			struct rl_error *err)
 {
@@ -242,12 +265,8 @@ static int parse_config(struct rl_stream_loader *l, const struct sec *s,
 		memcpy(l->cfg_dev[i], p, RL_CFG_DEV_LEN);
 		if (!rl_name_valid(l->cfg_dev[i], RL_CFG_DEV_LEN, false))
 			return SEC_ERR(l, err, -EINVAL, s, "device %u: bad name", i);
-		for (unsigned j = 0; j < i; j++)
-			if (!strcmp(l->cfg_dev[j], l->cfg_dev[i]))
-				return SEC_ERR(l, err, -EINVAL, s, "device '%s' listed twice",
-					       l->cfg_dev[i]);
 	}
-	return 0;
+	return check_stream_devices(l, s, err);
 }
 
 static int load_start(struct rl_stream_loader *l, struct rl_error *err)
@@ -301,7 +320,7 @@ static int pread_full(int fd, unsigned char *buf, size_t len, size_t *got)
 	ssize_t n;
 
 	while (done < len) {
-		n = pread(fd, buf + done, len - done, (off_t)done);
+		n = RL_FAILPOINT("stream.load.read") ? -1 : pread(fd, buf + done, len - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -328,7 +347,7 @@ static int read_small(struct rl_stream_loader *l, const char *path, bool *cached
 	size_t got = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = RL_FAILPOINT("stream.load.open") ? -1 : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -456,6 +475,36 @@ static const char *base_name(const struct rl_stream_loader *l)
 	return b ? b + 1 : l->name;
 }
 
+int rl_stream_load_update_id(const struct rl_stream_loader *l,
+			     struct rl_update_id *id)
+{
+	if (!(l->hdr.flags & RL_STREAM_F_UPDATE_ID))
+		return -ENOENT;
+	*id = l->hdr.update_id;
+	return 0;
+}
+
+int rl_stream_load_check_update(struct rl_stream_loader *l,
+				const struct rl_update_id *want,
+				struct rl_error *err)
+{
+	char w[2 * RL_UPDATE_ID_LEN + 1], h[2 * RL_UPDATE_ID_LEN + 1];
+	struct rl_update_id have;
+
+	if (!want)
+		return 0;
+	rl_update_id_format(want, w);
+	if (rl_stream_load_update_id(l, &have) < 0)
+		return lerr(l, err, -ESTALE, "this process was started by update %s, but the stream belongs to no update: load the state file that update wrote",
+			    w);
+	if (memcmp(have.b, want->b, RL_UPDATE_ID_LEN)) {
+		rl_update_id_format(&have, h);
+		return lerr(l, err, -ESTALE, "written by update %s, but this process was started by update %s: load the state file of its own update",
+			    h, w);
+	}
+	return 0;
+}
+
 int rl_stream_load_check_config(struct rl_stream_loader *l,
 				const struct rl_stream_config *here,
 				struct rl_error *err)
@@ -463,8 +512,14 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 	const struct rl_ram_registry *ram = here->ram;
 	unsigned nram = ram ? ram->count : 0;
 	const char *f = base_name(l);
+	struct rl_error cerr = { { 0 } };
 	char a[32], b[32];
 
+	if (RL_FAILPOINT("stream.load.check-config"))
+		return lerr(l, err, -errno, "configuration check: %s", strerror(errno));
+	if (rl_stream_config_check(here, &cerr))
+		return lerr(l, err, -EINVAL, "this VM's configuration cannot be loaded into: %s",
+			    cerr.msg);
 	if (l->nr_vcpus != here->nr_vcpus)
 		return lerr(l, err, -EINVAL, "vCPU count: %u in %s, %u here",
 			    l->nr_vcpus, f, here->nr_vcpus);
@@ -474,11 +529,11 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 
 		if (!blk)
 			return lerr(l, err, -EINVAL, "RAM block %s: in %s (%s), not here",
-				    d->name, f, rl_size_str(d->size, a, sizeof(a)));
+				    d->name, f, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)));
 		if (blk->size != d->size)
 			return lerr(l, err, -EINVAL, "RAM block %s: size %s in %s, %s here",
-				    d->name, rl_size_str(d->size, a, sizeof(a)), f,
-				    rl_size_str(blk->size, b, sizeof(b)));
+				    d->name, rl_size_format(d->size, RL_SIZE_LONG, a, sizeof(a)), f,
+				    rl_size_format(blk->size, RL_SIZE_LONG, b, sizeof(b)));
 		if (blk->gpa != d->gpa)
 			return lerr(l, err, -EINVAL, "RAM block %s: guest-physical address 0x%llx in %s, 0x%llx here",
 				    d->name, (unsigned long long)d->gpa, f,
@@ -488,7 +543,7 @@ int rl_stream_load_check_config(struct rl_stream_loader *l,
 		if (!cfg_ram_find(l, ram->blocks[i].name))
 			return lerr(l, err, -EINVAL, "RAM block %s: here (%s), not in %s",
 				    ram->blocks[i].name,
-				    rl_size_str(ram->blocks[i].size, a, sizeof(a)), f);
+				    rl_size_format(ram->blocks[i].size, RL_SIZE_LONG, a, sizeof(a)), f);
 	if (l->nr_devices != here->nr_devices)
 		return lerr(l, err, -EINVAL, "device count: %u in %s, %u here",
 			    l->nr_devices, f, here->nr_devices);
@@ -773,6 +828,8 @@ int rl_stream_load_verify(struct rl_stream_loader *l, struct rl_error *err)
 	struct sec s;
 	int ret;
 
+	if (RL_FAILPOINT("stream.load.verify"))
+		return lerr(l, err, -errno, "verify: %s", strerror(errno));
 	free_secs(l);
 	for (;;) {
 		ret = read_section(l, off, &s, &next, err);
@@ -857,8 +914,8 @@ int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
 	char name[RL_SECTION_NAME_MAX];
 	const struct sec *s;
 
-	if (!l->verified)
-		return -EINVAL;
+	if (!l->verified || RL_FAILPOINT("stream.load.cpu"))
+		return l->verified ? -errno : -EINVAL;
 	snprintf(name, sizeof(name), "cpu/%u", index);
 	s = find_sec(l, RL_SECTION_CPU, name);
 	if (!s)
@@ -873,8 +930,8 @@ int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
 {
 	const struct sec *s;
 
-	if (!l->verified)
-		return -EINVAL;
+	if (!l->verified || RL_FAILPOINT("stream.load.device"))
+		return l->verified ? -errno : -EINVAL;
 	s = find_sec(l, RL_SECTION_DEVICE, name);
 	if (!s)
 		return -ENOENT;
@@ -938,12 +995,6 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 	return 0;
 }
 
-static bool chunk_is_zero(const unsigned char *p, size_t len)
-{
-	static const unsigned char zero[8];
-
-	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
-}
 
 int rl_stream_load_ram(struct rl_stream_loader *l,
 		       const struct rl_ram_registry *ram, struct rl_error *err)
@@ -953,6 +1004,8 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 
 	if (!l->verified)
 		return lerr(l, err, -EINVAL, "RAM: the stream is not verified");
+	if (RL_FAILPOINT("stream.load.ram"))
+		return lerr(l, err, -errno, "RAM: %s", strerror(errno));
 	/* Every check first, so that a refusal leaves all RAM as it was. */
 	for (unsigned i = 0; i < l->nsecs; i++) {
 		const struct sec *s = &l->secs[i];
@@ -1010,7 +1063,7 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 			if (e > w.size)
 				e = w.size;
 			for (; o < e; o += 4096)
-				if (!chunk_is_zero(host + o, 4096))
+				if (!rl_is_zero(host + o, 4096))
 					memset(host + o, 0, 4096);
 		}
 	}

@@ -38,6 +38,7 @@ struct rl_stream_saver {
 
 	bool have_config;
 	unsigned nsections;
+	uint64_t data_bytes;	/* submitted, holes of zero pages left out */
 	int ret;		/* first failure; the saver is unusable after it */
 };
 
@@ -73,6 +74,7 @@ static int submit_buf(struct rl_stream_saver *s, size_t len)
 	ret = rl_writer_buf_submit(s->w, buf, len, s->base);
 	if (ret < 0)
 		return io_fail(s, ret, "write");
+	s->data_bytes += len;
 	return 0;
 }
 
@@ -184,6 +186,10 @@ int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
 	}
 	h.mode = s->mode;
 	h.flags = s->ignore_shared ? RL_STREAM_F_IGNORE_SHARED : 0;
+	if (opts->update_id) {
+		h.flags |= RL_STREAM_F_UPDATE_ID;
+		h.update_id = *opts->update_id;
+	}
 	snprintf(h.creator, sizeof(h.creator), "relive %s", rl_version());
 	rl_stream_hdr_encode(s->buf, &h);
 	s->fill = RL_STREAM_HDR_LEN;
@@ -199,6 +205,8 @@ static int sec_begin(struct rl_stream_saver *s, enum rl_section_type type,
 
 	if (s->ret)
 		return s->ret;
+	if (RL_FAILPOINT("stream.save.section"))
+		return fail(s, -errno, "section '%s': %s", name, strerror(errno));
 	if (s->in_sec)
 		return fail(s, -EINVAL, "section '%s' begun while '%s' is open",
 			    name, s->sec.name);
@@ -271,6 +279,8 @@ static int write_extent(struct rl_stream_saver *s, uint64_t ext_len,
 		ret = rl_writer_write_iov(s->w, iov, iovcnt, ext_off + iov_off);
 		if (ret < 0)
 			return io_fail(s, ret, "write");
+		for (int i = 0; i < iovcnt; i++)
+			s->data_bytes += iov[i].iov_len;
 	}
 	return new_buf(s, rl_align_up(ext_off + ext_len, RL_IO_ALIGN));
 }
@@ -279,6 +289,7 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 			  const struct rl_stream_config *cfg)
 {
 	unsigned nram = cfg->ram ? cfg->ram->count : 0;
+	struct rl_error cerr = { { 0 } };
 	size_t len;
 	unsigned char *p;
 	void *vp;
@@ -288,10 +299,10 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 		return s->ret;
 	if (s->have_config || s->nsections)
 		return fail(s, -EINVAL, "the configuration must be the first section, once");
-	if (cfg->nr_vcpus > RL_STREAM_MAX_VCPUS ||
-	    cfg->nr_devices > RL_STREAM_MAX_DEVICES || nram > RL_STREAM_MAX_RAM)
-		return fail(s, -EINVAL, "configuration too large (%u vCPUs, %u devices, %u RAM blocks)",
-			    cfg->nr_vcpus, cfg->nr_devices, nram);
+	/* never write what the loader would refuse */
+	ret = rl_stream_config_check(cfg, &cerr);
+	if (ret)
+		return fail(s, ret, "%s", cerr.msg);
 	len = RL_CFG_FIXED_LEN + (size_t)nram * RL_CFG_RAM_LEN +
 	      (size_t)cfg->nr_devices * RL_CFG_DEV_LEN;
 	ret = sec_begin(s, RL_SECTION_CONFIG, "config");
@@ -314,18 +325,11 @@ int rl_stream_save_config(struct rl_stream_saver *s,
 			.page_size = b->page_size ? b->page_size : 4096,
 		};
 
-		if (!rl_name_put(d.name, sizeof(d.name), b->name))
-			return fail(s, -EINVAL, "bad RAM block name '%s'", b->name);
+		rl_name_put(d.name, sizeof(d.name), b->name);
 		rl_ram_desc_encode(p, &d, false);
 	}
-	for (unsigned i = 0; i < cfg->nr_devices; i++, p += RL_CFG_DEV_LEN) {
-		const char *n = cfg->devices[i];
-
-		if (!n || !rl_name_put((char *)p, RL_CFG_DEV_LEN, n) ||
-		    !rl_name_valid((char *)p, RL_CFG_DEV_LEN, false))
-			return fail(s, -EINVAL, "bad device name '%s' (1 to %d printable characters, no spaces)",
-				    n ? n : "(null)", RL_CFG_DEV_LEN - 1);
-	}
+	for (unsigned i = 0; i < cfg->nr_devices; i++, p += RL_CFG_DEV_LEN)
+		rl_name_put((char *)p, RL_CFG_DEV_LEN, cfg->devices[i]);
 	ret = rl_stream_save_advance(s, len);
 	if (!ret)
 		ret = sec_end(s, false, 0, 0);
@@ -418,22 +422,22 @@ int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
 	return ret;
 }
 
-static bool chunk_is_zero(const unsigned char *p, size_t len)
-{
-	static const unsigned char zero[8];
 
-	/* p[0..8) zero and p[i] == p[i + 8] for all i: every byte is zero */
-	return !memcmp(p, zero, 8) && !memcmp(p, p + 8, len - 8);
-}
-
-/* Whether @b's bytes stay in place (described, not written) in this mode. */
+/*
+ * Whether @b's bytes stay in place (described, not written) in this mode.
+ * cpr-reboot keeps, with x-ignore-shared, only what a restarted process can
+ * open again by name: a shared file. A memfd dies with this process (as
+ * QEMU's rule, block by block: one memfd does not make the files written).
+ */
 static bool kept_in_place(const struct rl_stream_saver *s,
 			  const struct rl_ram_block *b)
 {
 	if (!rl_mig_mode_is_cpr(s->mode) || !b->shared || b->fd < 0 ||
 	    b->backing == RL_RAM_ANON)
 		return false;
-	return s->mode != RL_MODE_CPR_REBOOT || s->ignore_shared;
+	if (s->mode == RL_MODE_CPR_REBOOT)
+		return s->ignore_shared && b->backing == RL_RAM_FILE;
+	return true;
 }
 
 static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
@@ -477,7 +481,7 @@ static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 			uint64_t off = i << d.chunk_shift;
 			size_t len = b->size - off < chunk ? b->size - off : chunk;
 
-			if (chunk_is_zero(host + off, len))
+			if (rl_is_zero(host + off, len))
 				continue;
 			bitmap[i / 8] |= 1u << (i % 8);
 			crc = rl_crc32c(crc, host + off, len);
@@ -526,6 +530,8 @@ static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 			ret = rl_writer_write_iov(s->w, &iov, 1, ext_off + off);
 			if (ret < 0)
 				ret = io_fail(s, ret, "write of RAM");
+			else
+				s->data_bytes += iov.iov_len;
 		}
 	}
 out:
@@ -540,6 +546,8 @@ int rl_stream_save_ram(struct rl_stream_saver *s,
 
 	if (s->ret)
 		return s->ret;
+	if (RL_FAILPOINT("stream.save.ram"))
+		return fail(s, -errno, "RAM: %s", strerror(errno));
 	if (!s->have_config)
 		return fail(s, -EINVAL, "RAM before the configuration");
 	for (unsigned i = 0; ram && i < ram->count && !ret; i++)
@@ -550,6 +558,11 @@ int rl_stream_save_ram(struct rl_stream_saver *s,
 uint64_t rl_stream_save_size(const struct rl_stream_saver *s)
 {
 	return s->base + s->fill;
+}
+
+uint64_t rl_stream_save_data_bytes(const struct rl_stream_saver *s)
+{
+	return s->data_bytes + s->fill;
 }
 
 const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s)
@@ -603,9 +616,7 @@ int rl_stream_save_commit(struct rl_stream_saver *s)
 		saver_free(s);
 		return ret;
 	}
-	ret = rl_writer_commit(s->w, size);
-	if (ret < 0)
-		rl_err_set(s->err, "%s: %s", s->path, strerror(-ret));
+	ret = rl_writer_commit(s->w, size, s->err);
 	free(s);
 	return ret;
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 
 #include "cpr-internal.h"
+#include "failpoint.h"
 #include "lib.h"
 #include "sys.h"
 
@@ -126,9 +127,9 @@ static void usage(void)
 	      "  --strays=keep     leave them open\n"
 	      "  --rollback        on failure exec the state's rollback command\n"
 	      "                    (default when the state carries one)\n"
-	      "  --rollback-to=PATH  on failure, when the state carries no rollback\n"
-	      "                    command (QEMU's never does), exec PATH with\n"
-	      "                    COMMAND's arguments\n"
+	      "  --rollback-to=OLD on failure, when the state carries no rollback\n"
+	      "                    command (QEMU's never does), exec OLD with\n"
+	      "                    COMMAND's ARGS\n"
 	      "  --no-rollback     on failure exit with the failure's code\n"
 	      "  --check           verify and report, do not exec (or close anything)\n"
 	      "  -v, --verbose     name each fd as it is checked\n"
@@ -209,6 +210,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * A VMM started with 2 closed may have preserved a guest memfd as fd 2: then
+ * stderr is guest memory, and the trampoline writes nothing more to it.
+ */
+static void mute_if_stderr_preserved(void)
+{
+	for (uint32_t i = 0; i < state.nfds; i++)
+		if (state.fds[i].fd == 2)
+			t_err_muted = true;
 }
 
 /* Appends the names of the seals in @seals: "write, shrink, grow, seal". */
@@ -307,6 +319,8 @@ static int load_state(char **envp, bool verbose)
 		off += (size_t)n;
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
+	if (!ret)
+		mute_if_stderr_preserved();
 	if (ret) {
 		/* Nothing of a state that failed to parse is used, not even its rollback. */
 		rl_cpr_state_init(&state);
@@ -740,6 +754,7 @@ int tramp_main(int argc, char **argv, char **envp)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 
+	tramp_failpoint(envp, "trampoline.entry");
 	ret = load_state(envp, o.verbose);
 	if (ret)
 		return failed(&o, envp, ret, entry);

@@ -15,10 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpr-transfer.h"
-#include "machine.h"
-#include "migrate.h"
-#include "monitors.h"
+#include "update/transfer.h"
+#include "machine/machine.h"
+#include "update/migrate.h"
+#include "update/update.h"
+#include "monitors/monitors.h"
 #include "relive/version.h"
 #include "vm-error.h"
 
@@ -27,9 +28,16 @@ extern const uint32_t relive_guest_entry;
 
 static int daemon_pipe = -1;
 
+/*
+ * A process that an update started hands its guest back (update.h) before
+ * it gives up: whatever failed, the guest runs on.
+ */
 static G_NORETURN void die(GError *e)
 {
-	fprintf(stderr, "relive-vm: %s\n", e->message);
+	if (cpr_incoming())
+		update_incoming_abort(e->message);
+	else
+		fprintf(stderr, "relive-vm: %s\n", e->message);
 	if (daemon_pipe >= 0) {
 		char c = 1;
 
@@ -82,6 +90,19 @@ static void daemonize_done(void)
 	daemon_pipe = -1;
 }
 
+/*
+ * Started with 0, 1 or 2 closed, the first files we open (guest RAM memfds)
+ * would take those numbers, and "stdio" would then mean guest memory.
+ */
+static void stdio_fill(void)
+{
+	/* open() takes the lowest free number: @fd, every lower one is open by now. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(1);
+}
+
 static gboolean write_pidfile(const char *path, GError **errp)
 {
 	g_autofree char *s = g_strdup_printf("%d\n", getpid());
@@ -130,21 +151,33 @@ static gboolean create_accel(GError **errp)
 	return TRUE;
 }
 
+/*
+ * After an update the guest already runs here: what cannot be set up is
+ * said and left out. After a fresh start it ends the process.
+ */
+static void not_fatal(GError *e)
+{
+	if (!cpr_incoming())
+		die(e);
+	fprintf(stderr, "relive-vm: %s; the guest runs on without it\n", e->message);
+	g_error_free(e);
+}
+
 /* The monitors and the serial port, adopted from before an update or new. */
 static void add_monitors(void)
 {
 	GError *e = NULL;
 
 	if (cpr_incoming() && !cpr_restore_monitors(&e))
-		die(e);
+		not_fatal(g_steal_pointer(&e));
 	if (!serial_attach(vm.o.serial, &e))
-		die(e);
+		not_fatal(g_steal_pointer(&e));
 	for (unsigned i = 0; i < vm.o.monitors->len; i++)
 		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
-			die(e);
+			not_fatal(g_steal_pointer(&e));
 	for (unsigned i = 0; i < vm.o.qmps->len; i++)
 		if (!monitors->qmp_add(g_ptr_array_index(vm.o.qmps, i), &e))
-			die(e);
+			not_fatal(g_steal_pointer(&e));
 }
 
 int main(int argc, char **argv)
@@ -155,10 +188,16 @@ int main(int argc, char **argv)
 	const char *incoming = NULL;
 	bool defer = false, transfer = false;
 
+	stdio_fill();
 	vm.argc = argc;
 	vm.argv = argv;
 	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* A peer that went away is an error on the socket, not the end of the guest. */
+	signal(SIGPIPE, SIG_IGN);
+	/* first: a process an update started gives the guest back on any error */
+	if (!cpr_incoming_begin(&e))
+		die(e);
 	if (!options_parse(&vm.o, argc, argv, &e))
 		die(e);
 	if (vm.o.help) {
@@ -169,8 +208,6 @@ int main(int argc, char **argv)
 		printf("relive-vm %s (QEMU 10.2 command line and monitors)\n", RELIVE_VERSION);
 		return 0;
 	}
-	if (!cpr_incoming_begin(&e))
-		die(e);
 	vm.t.main = t_main;
 	rl_mig_params_init(&vm.params);
 	vm.status = RL_MIG_NONE;
@@ -228,7 +265,7 @@ int main(int argc, char **argv)
 	if (incoming || transfer)
 		cpr_incoming_finish();
 	if (vm.o.pidfile && !write_pidfile(vm.o.pidfile, &e))
-		die(e);
+		not_fatal(e);
 	if (daemon_pipe >= 0)
 		daemonize_done();
 	g_unix_signal_add(SIGTERM, on_signal, NULL);

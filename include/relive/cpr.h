@@ -50,6 +50,19 @@
 
 /* Well-known value names. */
 #define RL_CPR_V_HOLDER "holder-pid" /* address-space holder left by rl_cpr_exec() */
+#define RL_CPR_V_UPDATE_ID_HI "update-id-hi" /* rl_cpr_set_update_id(): bytes 0..7 */
+#define RL_CPR_V_UPDATE_ID_LO "update-id-lo" /* and bytes 8..15, big-endian */
+
+/*
+ * struct rl_update_id - the identity of one update: random, drawn for each
+ * update. The CPR state and the state stream of an update carry the same
+ * one, so that a process started by the update loads that update's stream
+ * and no other (rl_stream_load_check_update()).
+ */
+#define RL_UPDATE_ID_LEN 16
+struct rl_update_id {
+	uint8_t b[RL_UPDATE_ID_LEN];
+};
 
 struct rl_cpr_state;
 
@@ -163,6 +176,16 @@ RL_EXPORT int rl_cpr_value_set(struct rl_cpr_state *s, const char *name, uint64_
 /* rl_cpr_value_del - forget the value @name. Return: 0 or -ENOENT. */
 RL_EXPORT int rl_cpr_value_del(struct rl_cpr_state *s, const char *name);
 
+/* rl_update_id_new - draw a new identity (getrandom). Return: 0 or -errno. */
+RL_EXPORT int rl_update_id_new(struct rl_update_id *id);
+/* The identity as 32 lowercase hex digits and a NUL, for messages. */
+RL_EXPORT void rl_update_id_format(const struct rl_update_id *id,
+				   char out[2 * RL_UPDATE_ID_LEN + 1]);
+/* Records @id in @s (two values). Return: 0 or -ENOSPC (value table full). */
+RL_EXPORT int rl_cpr_set_update_id(struct rl_cpr_state *s, const struct rl_update_id *id);
+/* Return: 0 and *@id, or -ENOENT when @s has none (written before the field). */
+RL_EXPORT int rl_cpr_update_id(const struct rl_cpr_state *s, struct rl_update_id *id);
+
 /* rl_cpr_now_ns - Return: CLOCK_MONOTONIC in ns. */
 RL_EXPORT uint64_t rl_cpr_now_ns(void);
 
@@ -188,8 +211,10 @@ RL_EXPORT int rl_cpr_state_read_fd(int fd, struct rl_cpr_state *s, struct rl_err
 /*
  * rl_cpr_state_load - in the new process, before creating anything: read
  * the state named by RELIVE_CPR_STATE into @s, close its memfd and unset the
- * variable. Return: 0, -ENOENT (the variable is not set: not a CPR start),
- * or -errno with @err filled (the variable is left set for diagnosis).
+ * variable. A memfd without exactly the seals rl_cpr_state_write_memfd()
+ * sets is refused (-EINVAL). Return: 0, -ENOENT (the variable is not set:
+ * not a CPR start), or -errno with @err filled (the variable is left set
+ * for diagnosis).
  */
 RL_EXPORT int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err);
 

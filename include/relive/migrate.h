@@ -4,6 +4,11 @@
  * and spelling), migration URIs, the blockers checked before the VM stops,
  * and the migration status and run state machines with the names QMP and HMP
  * print. Nothing here does I/O except the blocker check's PATH lookup.
+ *
+ * Ownership: no fd crosses this interface. struct rl_mig_params owns its
+ * copy of the cpr-exec command (rl_mig_params_free() frees it); strings
+ * returned by the *_name() functions are constants; a parsed URI is a
+ * copy in the caller's struct rl_mig_uri.
  */
 #ifndef RELIVE_MIGRATE_H
 #define RELIVE_MIGRATE_H
@@ -11,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "relive/export.h"
 #include "relive/error.h"
 #include "relive/ram.h"
 
@@ -25,13 +31,13 @@ enum rl_mig_mode {
 };
 
 /* Return: "normal", "cpr-reboot", "cpr-transfer", "cpr-exec"; NULL if out of range. */
-const char *rl_mig_mode_name(enum rl_mig_mode mode);
+RL_EXPORT const char *rl_mig_mode_name(enum rl_mig_mode mode);
 
 /* rl_mig_mode_parse - QEMU's spelling to a mode. Return: 0 and *@out, or -EINVAL. */
-int rl_mig_mode_parse(const char *name, enum rl_mig_mode *out);
+RL_EXPORT int rl_mig_mode_parse(const char *name, enum rl_mig_mode *out);
 
 /* Return: true for the three CPR modes. */
-bool rl_mig_mode_is_cpr(enum rl_mig_mode mode);
+RL_EXPORT bool rl_mig_mode_is_cpr(enum rl_mig_mode mode);
 
 /* ----------------------------------------------------------- capabilities */
 
@@ -45,10 +51,10 @@ enum rl_mig_cap {
 };
 
 /* Return: "x-ignore-shared", "postcopy-ram", "background-snapshot", "x-colo"; NULL if out of range. */
-const char *rl_mig_cap_name(enum rl_mig_cap cap);
+RL_EXPORT const char *rl_mig_cap_name(enum rl_mig_cap cap);
 
 /* rl_mig_cap_parse - Return: 0 and *@out, or -EINVAL for an unknown name. */
-int rl_mig_cap_parse(const char *name, enum rl_mig_cap *out);
+RL_EXPORT int rl_mig_cap_parse(const char *name, enum rl_mig_cap *out);
 
 /* ------------------------------------------------------------- parameters */
 
@@ -64,17 +70,17 @@ struct rl_mig_params {
 };
 
 /* rl_mig_params_init - QEMU's defaults: mode normal, no command, no capability. */
-void rl_mig_params_init(struct rl_mig_params *p);
+RL_EXPORT void rl_mig_params_init(struct rl_mig_params *p);
 
 /* rl_mig_params_free - free what @p owns; @p is then as after init. */
-void rl_mig_params_free(struct rl_mig_params *p);
+RL_EXPORT void rl_mig_params_free(struct rl_mig_params *p);
 
 /*
  * rl_mig_params_set_exec_command - copy the NULL-terminated @argv (an empty
  * list or NULL unsets the parameter). Return: 0 or -ENOMEM (@p unchanged).
  */
-int rl_mig_params_set_exec_command(struct rl_mig_params *p,
-				   const char *const *argv);
+RL_EXPORT int rl_mig_params_set_exec_command(struct rl_mig_params *p,
+					     const char *const *argv);
 
 /* ------------------------------------------------------------------- URIs */
 
@@ -97,8 +103,8 @@ struct rl_mig_uri {
  * starts at offset 0) with a message.
  * Return: 0 and *@out, or -EINVAL (with @err filled).
  */
-int rl_mig_uri_parse(const char *uri, struct rl_mig_uri *out,
-		     struct rl_error *err);
+RL_EXPORT int rl_mig_uri_parse(const char *uri, struct rl_mig_uri *out,
+			       struct rl_error *err);
 
 /* --------------------------------------------------------------- blockers */
 
@@ -109,11 +115,15 @@ int rl_mig_uri_parse(const char *uri, struct rl_mig_uri *out,
  * @has_implicit_ram: the VM has RAM not described by a memory-backend
  *                    object (ROMs, firmware, "-m" without memory-backend=),
  *                    whether or not it is in @ram
+ * @stream: the configuration its state stream will carry (NULL: not checked)
  */
+struct rl_stream_config;
+
 struct rl_mig_vm {
 	const struct rl_ram_registry *ram;
 	bool aux_ram_share;
 	bool has_implicit_ram;
+	const struct rl_stream_config *stream;
 };
 
 /*
@@ -123,14 +133,16 @@ struct rl_mig_vm {
  * (parsed; cpr-exec needs file:; exec:, fd: and tcp:
  * are not supported); cpr-exec-command set, its first word found in PATH (or
  * an executable path); in cpr-exec and cpr-transfer, implicit RAM without
- * aux-ram-share=on and every RAM block not shared.
+ * aux-ram-share=on and every RAM block not shared; the stream configuration
+ * (rl_stream_config_check(): a state the loader would refuse is never
+ * written).
  * Return: 0, or -errno with @err naming the object and the fix:
  * -EINVAL (bad combination, URI), -ENOENT (command not found),
  * -EACCES (command not executable), -EPERM (RAM blocks it).
  */
-int rl_mig_check_blockers(const struct rl_mig_vm *vm,
-			  const struct rl_mig_params *p, const char *uri,
-			  struct rl_error *err);
+RL_EXPORT int rl_mig_check_blockers(const struct rl_mig_vm *vm,
+				    const struct rl_mig_params *p, const char *uri,
+				    struct rl_error *err);
 
 /* ------------------------------------------------------- migration status */
 
@@ -147,10 +159,10 @@ enum rl_mig_status {
 };
 
 /* Return: "none", "setup", "active", "completed", "failed", "cancelling", "cancelled"; NULL if out of range. */
-const char *rl_mig_status_name(enum rl_mig_status s);
+RL_EXPORT const char *rl_mig_status_name(enum rl_mig_status s);
 
 /* Return: true when a migration in @s has ended (completed, failed, cancelled) or never began. */
-bool rl_mig_status_is_idle(enum rl_mig_status s);
+RL_EXPORT bool rl_mig_status_is_idle(enum rl_mig_status s);
 
 /*
  * rl_mig_status_set - move *@cur to @to if the machine allows it:
@@ -158,7 +170,7 @@ bool rl_mig_status_is_idle(enum rl_mig_status s);
  * active -> completed|failed|cancelling; cancelling -> cancelled|failed.
  * Return: 0, or -EINVAL (*@cur unchanged).
  */
-int rl_mig_status_set(enum rl_mig_status *cur, enum rl_mig_status to);
+RL_EXPORT int rl_mig_status_set(enum rl_mig_status *cur, enum rl_mig_status to);
 
 /* QEMU's RunState, the subset a VMM doing CPR needs. */
 enum rl_run_state {
@@ -178,13 +190,13 @@ enum rl_run_state {
 };
 
 /* Return: query-status's "status" string ("running", "paused", "inmigrate", "postmigrate", ...); NULL if out of range. */
-const char *rl_run_state_name(enum rl_run_state s);
+RL_EXPORT const char *rl_run_state_name(enum rl_run_state s);
 
 /* rl_run_state_parse - Return: 0 and *@out, or -EINVAL. */
-int rl_run_state_parse(const char *name, enum rl_run_state *out);
+RL_EXPORT int rl_run_state_parse(const char *name, enum rl_run_state *out);
 
 /* Return: query-status's "running" flag: true for running only. */
-bool rl_run_state_is_running(enum rl_run_state s);
+RL_EXPORT bool rl_run_state_is_running(enum rl_run_state s);
 
 /*
  * rl_run_state_set - move *@cur to @to if QEMU would. Staying in the same
@@ -194,6 +206,6 @@ bool rl_run_state_is_running(enum rl_run_state s);
  * prelaunch|inmigrate -> running or paused in the new process.
  * Return: 0, or -EINVAL (*@cur unchanged).
  */
-int rl_run_state_set(enum rl_run_state *cur, enum rl_run_state to);
+RL_EXPORT int rl_run_state_set(enum rl_run_state *cur, enum rl_run_state to);
 
 #endif

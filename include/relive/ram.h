@@ -4,6 +4,10 @@
  * ROMs, anything the guest sees as memory), with where each one lives on the
  * host. The state stream saves and loads blocks through it and the blocker
  * check reads it; the VMM fills it as it creates its memory.
+ *
+ * Ownership: the registry owns only its array of blocks. Each block's fd
+ * and mapping stay the VMM's: the registry borrows them and never closes
+ * or unmaps anything.
  */
 #ifndef RELIVE_RAM_H
 #define RELIVE_RAM_H
@@ -11,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "relive/export.h"
 
 #define RL_RAM_NAME_MAX 32 /* including the NUL */
 
@@ -67,13 +73,13 @@ struct rl_ram_registry {
 };
 
 /* rl_ram_registry_init - make @reg empty. */
-void rl_ram_registry_init(struct rl_ram_registry *reg);
+RL_EXPORT void rl_ram_registry_init(struct rl_ram_registry *reg);
 
 /*
  * rl_ram_registry_free - forget every block and free the registry's memory.
  * Closes no fd and unmaps nothing: the VMM owns both.
  */
-void rl_ram_registry_free(struct rl_ram_registry *reg);
+RL_EXPORT void rl_ram_registry_free(struct rl_ram_registry *reg);
 
 /*
  * rl_ram_add - copy @block into @reg.
@@ -82,11 +88,11 @@ void rl_ram_registry_free(struct rl_ram_registry *reg);
  * -EEXIST if a block of that name exists; -ERANGE if its guest-physical range
  * overlaps another block's; -ENOMEM.
  */
-int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *block);
+RL_EXPORT int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block *block);
 
 /* Return: the block named @name in @reg, or NULL. */
-struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
-				 const char *name);
+RL_EXPORT struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
+					   const char *name);
 
 /*
  * rl_ram_backend_type - the QEMU object type a user would write for @block,
@@ -94,6 +100,6 @@ struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
  * "memory-backend-ram", or "RAM block" for implicit blocks.
  * Return: a constant string.
  */
-const char *rl_ram_backend_type(const struct rl_ram_block *block);
+RL_EXPORT const char *rl_ram_backend_type(const struct rl_ram_block *block);
 
 #endif

@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Helpers of the io/ tests: temporary directory, pattern, backend choice. */
+/*
+ * Helpers of the io/ tests: temporary directory, pattern, backend choice,
+ * a child whose seccomp filter makes chosen system calls fail.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "helpers.h"
 
@@ -150,4 +162,51 @@ size_t t_check(const void *buf, size_t len, uint64_t pos, uint64_t seed)
 		if (b[i] != t_byte(pos + i, seed))
 			return i;
 	return (size_t)-1;
+}
+
+#define T_MAX_REFUSED 8
+#define T_NO_SECCOMP 200
+
+/* Return: 0, or -errno when the filter cannot be installed. */
+static int refuse_syscalls(const int *nrs, unsigned n, int err)
+{
+	struct sock_filter f[2 + 2 * T_MAX_REFUSED];
+	struct sock_fprog prog = { .filter = f };
+	unsigned i, k = 0;
+
+	if (n > T_MAX_REFUSED)
+		return -EINVAL;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	for (i = 0; i < n; i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+						      (unsigned)nrs[i], 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+			SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA));
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	prog.len = (unsigned short)k;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
+int t_run_refusing(const int *nrs, unsigned n, int err,
+		   int (*fn)(void *arg), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(refuse_syscalls(nrs, n, err) < 0 ? T_NO_SECCOMP : fn(arg));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == T_NO_SECCOMP) {
+		fprintf(stderr, "SKIP: seccomp filters are not available here\n");
+		skip();
+	}
+	return WEXITSTATUS(status);
 }

@@ -30,6 +30,14 @@ int t_count_entries(void);
 /* Remove every entry of t_dir. */
 void t_empty_dir(void);
 
+/*
+ * Run @fn(@arg) in a child process and return its exit status; the child's
+ * seccomp filter first makes each system call in @nrs (@n of them) fail
+ * with @err. Skips the test when seccomp filters cannot be installed.
+ */
+int t_run_refusing(const int *nrs, unsigned n, int err,
+		   int (*fn)(void *arg), void *arg);
+
 uint8_t t_byte(uint64_t pos, uint64_t seed);
 void t_fill(void *buf, size_t len, uint64_t pos, uint64_t seed);
 /* Return: index of the first wrong byte, or (size_t)-1 when all match. */

@@ -94,7 +94,7 @@ static void test_commit_replaces(void **state)
 	/* Until commit, the old file is intact under the final name. */
 	assert_file_is(path, "old");
 	assert_int_equal(t_count_entries(), 2);
-	assert_int_equal(rl_writer_commit(w, 100), 0);
+	assert_int_equal(rl_writer_commit(w, 100, NULL), 0);
 	assert_int_equal(stat(path, &st2), 0);
 	assert_true(st1.st_ino != st2.st_ino);
 	assert_int_equal(st2.st_size, 100);
@@ -112,7 +112,7 @@ static void test_symlink_replaced(void **state)
 	write_file(victim, "victim");
 	assert_int_equal(symlink(victim, path), 0);
 	w = start_writer(path, 4096);
-	assert_int_equal(rl_writer_commit(w, 4096), 0);
+	assert_int_equal(rl_writer_commit(w, 4096, NULL), 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_size, 4096);
@@ -142,7 +142,7 @@ static void test_mode_0600(void **state)
 	for (i = 0; i < 3; i++) {
 		old = umask(masks[i]);
 		w = start_writer(path, 4096);
-		assert_int_equal(rl_writer_commit(w, 4096), 0);
+		assert_int_equal(rl_writer_commit(w, 4096, NULL), 0);
 		umask(old);
 		assert_int_equal(stat(path, &st), 0);
 		assert_int_equal(st.st_mode & 07777, 0600);
@@ -193,7 +193,7 @@ static void test_iov_out_of_order(void **state)
 		t_fill(buf, 100, blk * nblk, 99);
 		assert_int_equal(rl_writer_buf_submit(w, buf, 100, blk * nblk), 0);
 	}
-	assert_int_equal(rl_writer_commit(w, blk * nblk + 100), 0);
+	assert_int_equal(rl_writer_commit(w, blk * nblk + 100, NULL), 0);
 
 	assert_int_equal(rl_reader_open(&r, path, &o), 0);
 	assert_int_equal(rl_reader_size(r), blk * nblk + 100);
@@ -231,11 +231,48 @@ static void test_pool_bounded(void **state)
 	}
 	/* Eight buffers by default, and no more. */
 	assert_int_equal(rl_writer_buf_get(w, &extra), -ENOBUFS);
-	rl_writer_buf_put(w, bufs[3]);
+	assert_int_equal(rl_writer_buf_put(w, bufs[3]), 0);
 	assert_int_equal(rl_writer_buf_get(w, &extra), 0);
 	assert_ptr_equal(extra, bufs[3]);
 	/* Not from the pool. */
 	assert_int_equal(rl_writer_buf_submit(w, (char *)bufs[0] + 1, 1, 0), -EINVAL);
+	rl_writer_abort(w);
+	assert_int_equal(t_count_entries(), 0);
+}
+
+/*
+ * A buffer given back twice, or given back while its write is in flight,
+ * is refused: otherwise the pool would hand one buffer out twice, once
+ * while the kernel still writes from it.
+ */
+static void test_buf_returned_twice(void **state)
+{
+	struct rl_io_opts o = t_opts();
+	struct rl_writer *w;
+	void *a, *b, *c;
+
+	o.buf_count = 2;
+	assert_int_equal(rl_writer_open(&w, t_path(0, "state"), &o), 0);
+	assert_int_equal(rl_writer_buf_get(w, &a), 0);
+	assert_int_equal(rl_writer_buf_put(w, a), 0);
+	assert_int_equal(rl_writer_buf_put(w, a), -EINVAL);
+	assert_int_equal(rl_writer_buf_get(w, &b), 0);
+	assert_int_equal(rl_writer_buf_get(w, &c), 0);
+	assert_ptr_not_equal(b, c);
+	assert_int_equal(rl_writer_buf_get(w, &a), -ENOBUFS);
+
+	/* Submitted: the pool's until the write completes, then free. */
+	memset(b, 7, 4096);
+	assert_int_equal(rl_writer_buf_submit(w, b, 4096, 0), 0);
+	assert_int_equal(rl_writer_buf_put(w, b), -EINVAL);
+	assert_int_equal(rl_writer_buf_submit(w, b, 4096, 4096), -EINVAL);
+	assert_int_equal(rl_writer_flush(w), 0);
+	assert_int_equal(rl_writer_buf_put(w, b), -EINVAL);
+	assert_int_equal(rl_writer_buf_get(w, &a), 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(rl_writer_buf_get(w, &b), -ENOBUFS);
+	assert_int_equal(rl_writer_buf_put(w, a), 0);
+	assert_int_equal(rl_writer_buf_put(w, c), 0);
 	rl_writer_abort(w);
 	assert_int_equal(t_count_entries(), 0);
 }
@@ -267,6 +304,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mode_0600),
 		cmocka_unit_test(test_iov_out_of_order),
 		cmocka_unit_test(test_pool_bounded),
+		cmocka_unit_test(test_buf_returned_twice),
 		cmocka_unit_test(test_numa),
 	};
 	int ret;

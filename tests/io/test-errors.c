@@ -4,7 +4,9 @@
  * temporary file and leaves the final name as it was: a file size limit
  * (EFBIG, the same path as a full disk), a full file system (ENOSPC, where
  * a private tmpfs can be mounted), a directory as the target, a missing
- * parent, a bad path. argv[1] picks the backend: "uring" or "fallback".
+ * parent, a bad path. A directory sync that fails after the rename is
+ * reported and leaves the new file in place; a reader whose fstat fails
+ * returns that error. argv[1] picks the backend: "uring" or "fallback".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -83,7 +86,7 @@ static int write_all(const char *path, size_t total, bool iov, bool direct)
 		if (ret < 0)
 			rl_writer_abort(w);
 		else
-			ret = rl_writer_commit(w, total);
+			ret = rl_writer_commit(w, total, NULL);
 		free(v.iov_base);
 		return ret;
 	}
@@ -97,7 +100,7 @@ static int write_all(const char *path, size_t total, bool iov, bool direct)
 		if (ret < 0)
 			goto fail;
 	}
-	return rl_writer_commit(w, total);
+	return rl_writer_commit(w, total, NULL);
 fail:
 	rl_writer_abort(w);
 	return ret;
@@ -257,6 +260,83 @@ static void test_reader_errors(void **state)
 	t_empty_dir();
 }
 
+/* Child: open the reader while every stat system call fails with EIO. */
+static int reader_fstat_child(void *arg)
+{
+	struct rl_io_opts o = t_opts();
+	struct rl_reader *r;
+	int ret = rl_reader_open(&r, arg, &o);
+
+	if (ret == 0)
+		rl_reader_close(r);
+	return ret == -EIO ? 0 : 1;
+}
+
+/* A failed fstat is that error, not a guess from an unfilled struct stat. */
+static void test_reader_fstat_fails(void **state)
+{
+	static const int nrs[] = {
+		__NR_fstat, __NR_newfstatat, __NR_statx,
+	};
+
+	write_old(t_path(0, "state"));
+	assert_int_equal(t_run_refusing(nrs, 3, EIO, reader_fstat_child,
+					(void *)t_path(0, "state")), 0);
+	t_empty_dir();
+}
+
+/*
+ * Child: write and commit with sync while fsync (used only on the
+ * directory; the file gets fdatasync) fails with EIO.
+ * Exit: 0 when commit says so and names the directory sync.
+ */
+static int dir_sync_child(void *arg)
+{
+	struct rl_io_opts o = t_opts();
+	struct rl_error err = { { 0 } };
+	struct rl_writer *w;
+	void *buf;
+	int ret;
+
+	o.sync = true;
+	if (rl_writer_open(&w, arg, &o) < 0)
+		return 1;
+	if (rl_writer_buf_get(w, &buf) < 0)
+		return 2;
+	t_fill(buf, 8192, 0, 9);
+	if (rl_writer_buf_submit(w, buf, 8192, 0) < 0)
+		return 3;
+	ret = rl_writer_commit(w, 8192, &err);
+	if (ret != -EIO)
+		return 4;
+	if (!strstr(err.msg, "syncing its directory") || !strstr(err.msg, t_dir))
+		return 5;
+	return 0;
+}
+
+/*
+ * The rename went through and only the directory sync failed: the new file
+ * stays under the final name (the old one is already replaced), whole, and
+ * no temporary file is left.
+ */
+static void test_dir_sync_fails(void **state)
+{
+	static const int nrs[] = { __NR_fsync };
+	const char *path = t_path(0, "state");
+	char buf[8192];
+	int fd;
+
+	write_old(path);
+	assert_int_equal(t_run_refusing(nrs, 1, EIO, dir_sync_child, (void *)path), 0);
+	assert_int_equal(t_count_entries(), 1);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(fd);
+	assert_true(t_check(buf, sizeof(buf), 0, 9) == (size_t)-1);
+	t_empty_dir();
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct rl_io_opts o = t_opts();
@@ -277,6 +357,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_bad_targets),
 		cmocka_unit_test(test_reader_errors),
+		cmocka_unit_test(test_reader_fstat_fails),
+		cmocka_unit_test(test_dir_sync_fails),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	int ret;

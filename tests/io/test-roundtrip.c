@@ -108,7 +108,7 @@ static void run_case(const struct rt_case *c)
 	} else {
 		write_pool(w, c->size, c->pad, seed);
 	}
-	assert_int_equal(rl_writer_commit(w, c->size), 0);
+	assert_int_equal(rl_writer_commit(w, c->size, NULL), 0);
 	free(src);
 	assert_int_equal(t_count_entries(), 1);
 
@@ -180,7 +180,7 @@ static void test_stream_ranges(void **state)
 	o.buf_count = 4;
 	assert_int_equal(rl_writer_open(&w, path, &o), 0);
 	write_pool(w, size, false, seed);
-	assert_int_equal(rl_writer_commit(w, size), 0);
+	assert_int_equal(rl_writer_commit(w, size, NULL), 0);
 	assert_int_equal(rl_reader_open(&r, path, &o), 0);
 
 	/* An unaligned range inside the file. */
@@ -253,7 +253,7 @@ static void test_holes(void **state)
 	assert_int_equal(rl_writer_buf_get(w, &buf), 0);
 	t_fill(buf, MiB, end, seed);
 	assert_int_equal(rl_writer_buf_submit(w, buf, MiB, end), 0);
-	assert_int_equal(rl_writer_commit(w, end + MiB), 0);
+	assert_int_equal(rl_writer_commit(w, end + MiB, NULL), 0);
 
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, end + MiB);
@@ -320,7 +320,7 @@ static void test_iov_ahead_of_stream(void **state)
 	assert_int_equal(rl_writer_buf_get(w, &buf), 0);
 	t_fill(buf, MiB, far2 + 8 * MiB, seed);
 	assert_int_equal(rl_writer_buf_submit(w, buf, MiB, far2 + 8 * MiB), 0);
-	assert_int_equal(rl_writer_commit(w, far2 + 9 * MiB), 0);
+	assert_int_equal(rl_writer_commit(w, far2 + 9 * MiB, NULL), 0);
 
 	assert_int_equal(rl_reader_open(&r, path, &o), 0);
 	for (off = 0; off < 48 * MiB; off += MiB) {

@@ -5,44 +5,19 @@
  * the reader still work, over pwritev/preadv, and report why.
  */
 #include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "helpers.h"
 
-/* Return: 0, or -errno when the filter cannot be installed. */
-static int refuse_io_uring(int err)
+/* Child body. Exit: 0 ok, 1..99 the failed step. */
+static int child(void *arg)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Child body. Exit: 0 ok, 1..99 the failed step, 200 no seccomp. */
-static int child(int err)
-{
+	int err = *(int *)arg;
 	struct rl_io_opts o = { 0 };
 	struct rl_writer *w;
 	struct rl_reader *r;
@@ -50,8 +25,6 @@ static int child(int err)
 	size_t len;
 	void *buf;
 
-	if (refuse_io_uring(err) < 0)
-		return 200;
 	if (rl_io_probe() != -err)
 		return 1;
 	if (rl_writer_open(&w, t_path(0, "state"), &o) < 0)
@@ -67,7 +40,7 @@ static int child(int err)
 	t_fill(buf, 10000, 0, 5);
 	if (rl_writer_buf_submit(w, buf, 10000, 0) < 0)
 		return 7;
-	if (rl_writer_commit(w, 10000) < 0)
+	if (rl_writer_commit(w, 10000, NULL) < 0)
 		return 8;
 	if (rl_reader_open(&r, t_path(0, "state"), &o) < 0)
 		return 9;
@@ -85,19 +58,9 @@ static int child(int err)
 
 static void run(int err)
 {
-	int status;
-	pid_t pid = fork();
+	const int nr = __NR_io_uring_setup;
 
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(child(err));
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 200) {
-		fprintf(stderr, "SKIP: seccomp filters are not available here\n");
-		skip();
-	}
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(t_run_refusing(&nr, 1, err, child, &err), 0);
 	t_empty_dir();
 }
 

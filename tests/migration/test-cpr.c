@@ -365,6 +365,24 @@ static void test_memfd_and_load(void **unused)
 	assert_int_equal(rl_cpr_state_load(&st_b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, RL_CPR_ENV));
 
+	/* The same bytes in a memfd not sealed, or sealed otherwise, are refused. */
+	for (int seals = 0; seals <= F_SEAL_SHRINK; seals += F_SEAL_SHRINK) {
+		uint8_t copy[4096];
+		ssize_t n = pread(sfd, copy, sizeof(copy), 0);
+		int ufd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+		assert_true(n > 0 && ufd >= 0);
+		assert_int_equal(pwrite(ufd, copy, n, 0), n);
+		assert_true(!seals || fcntl(ufd, F_ADD_SEALS, seals) == 0);
+		snprintf(num, sizeof(num), "%d", ufd);
+		setenv(RL_CPR_ENV, num, 1);
+		assert_int_equal(rl_cpr_state_load(&st_b, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, seals ? "sealed differently" : "not sealed"));
+		assert_non_null(strstr(err.msg, RL_CPR_ENV));
+		assert_int_equal(fcntl(ufd, F_GETFD) >= 0, 1); /* left open */
+		close(ufd);
+	}
+
 	snprintf(num, sizeof(num), "%d", sfd);
 	setenv(RL_CPR_ENV, num, 1);
 	assert_int_equal(rl_cpr_state_load(&st_b, &err), 0);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "relive/migrate.h"
+#include "relive/stream.h"
 
 static void test_modes(void **state)
 {
@@ -139,6 +140,23 @@ static int check(struct fixture *f, const char *uri)
 {
 	memset(f->err.msg, 0, sizeof(f->err.msg));
 	return rl_mig_check_blockers(&f->vm, &f->p, uri, &f->err);
+}
+
+/* A stream configuration the loader would refuse blocks before the stop. */
+static void test_blocker_stream_config(void **state)
+{
+	struct fixture *f = *state;
+	const char *devices[] = { "machine", "serial0", "serial0" };
+	struct rl_stream_config cfg = { .nr_vcpus = 1, .ram = &f->reg,
+					.devices = devices, .nr_devices = 3 };
+	char uri[128];
+
+	snprintf(uri, sizeof(uri), "file:%s/vm.state", f->dir);
+	f->vm.stream = &cfg;
+	assert_int_equal(check(f, uri), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "device 'serial0' listed twice"));
+	cfg.nr_devices = 2;
+	assert_int_equal(check(f, uri), 0);
 }
 
 static void test_blockers_pass(void **state)
@@ -355,6 +373,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocker_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocker_uri, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocker_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocker_stream_config, setup, teardown),
 		cmocka_unit_test(test_status_machine),
 		cmocka_unit_test(test_run_state_machine),
 	};

@@ -3,6 +3,7 @@
  * The state stream's fixed records in memory: file header, section header,
  * RAM descriptor; each flipped bit in a header is refused.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "relive/crc32c.h"
 #include "stream-format.h"
 
 static void test_file_header(void **state)
@@ -37,6 +39,28 @@ static void test_file_header(void **state)
 	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_VERSION);
 	buf[0] = 'X';
 	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_MAGIC);
+}
+
+/* The update identity: bytes 88..103 with flag bit 1; without it, all zero. */
+static void test_file_header_update_id(void **state)
+{
+	struct rl_stream_hdr h = { .version = RL_STREAM_VERSION,
+				   .flags = RL_STREAM_F_UPDATE_ID }, d;
+	unsigned char buf[RL_STREAM_HDR_LEN];
+
+	for (unsigned i = 0; i < RL_UPDATE_ID_LEN; i++)
+		h.update_id.b[i] = (uint8_t)(0xa0 + i);
+	rl_stream_hdr_encode(buf, &h);
+	assert_int_equal(buf[88], 0xa0);
+	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_OK);
+	assert_memory_equal(d.update_id.b, h.update_id.b, RL_UPDATE_ID_LEN);
+	/* the same bytes without the flag: a field that should be zero */
+	h.flags = 0;
+	rl_stream_hdr_encode(buf, &h);
+	assert_int_equal(buf[88], 0);
+	buf[88] = 1;
+	rl_put32(buf + 124, rl_crc32c(0, buf, 124));
+	assert_int_equal(rl_stream_hdr_decode(buf, &d), RL_FMT_BAD_FIELD);
 }
 
 static void test_section_header(void **state)
@@ -98,6 +122,32 @@ static void test_names(void **state)
 	assert_false(rl_name_valid(name, sizeof(name), false));
 }
 
+/* The one configuration check: names that fit a section, each once. */
+static void test_config_check(void **state)
+{
+	const char *ok[] = { "machine", "serial0", "b/data", "0123456789012345678901234567890" };
+	const char *twice[] = { "machine", "serial0", "machine" };
+	const char *longer[] = { "01234567890123456789012345678901" };
+	const char *space[] = { "a b" };
+	struct rl_stream_config cfg = { .nr_vcpus = 2, .devices = ok, .nr_devices = 4 };
+	struct rl_error err = { { 0 } };
+
+	assert_int_equal(rl_stream_config_check(&cfg, &err), 0);
+	cfg.devices = twice;
+	cfg.nr_devices = 3;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "device 'machine' listed twice");
+	cfg.devices = longer;
+	cfg.nr_devices = 1;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "device name '01234567890123456789012345678901' is longer than 31 characters");
+	cfg.devices = space;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+	cfg.nr_devices = 0;
+	cfg.nr_vcpus = RL_STREAM_MAX_VCPUS + 1;
+	assert_int_equal(rl_stream_config_check(&cfg, &err), -EINVAL);
+}
+
 static void test_ram_desc(void **state)
 {
 	struct rl_ram_desc d = { .size = 1 << 30, .gpa = 1 << 20,
@@ -137,9 +187,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_header),
+		cmocka_unit_test(test_file_header_update_id),
 		cmocka_unit_test(test_section_header),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_ram_desc),
+		cmocka_unit_test(test_config_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,6 +96,12 @@ static void add_devices(struct synth_vm *vm)
 }
 
 /* cpr-reboot with x-ignore-shared: the memfd stays in place, ram1 is written. */
+/* The shared block stands for a shared memory-backend-file, which cpr-reboot keeps. */
+static void shared_as_file(struct synth_vm *vm)
+{
+	vm->ram.blocks[0].backing = RL_RAM_FILE;
+}
+
 static void test_round_trip_cpr(void **state)
 {
 	struct fix *f = *state;
@@ -105,6 +111,7 @@ static void test_round_trip_cpr(void **state)
 	struct stat st;
 
 	synth_vm_init(&vm, 64 * MiB, 8 * MiB);
+	shared_as_file(&vm);
 	add_devices(&vm);
 	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
 	assert_int_equal(stat(f->path, &st), 0);
@@ -182,6 +189,95 @@ static void test_round_trip_normal(void **state)
 	assert_int_equal(synth_vm_load_file(&out, f->path, &f->err), 0);
 	assert_same(&vm, &out);
 	synth_vm_free(&out);
+	synth_vm_free(&vm);
+}
+
+/*
+ * A device list the loader would refuse (a name twice, a name too long for
+ * a section) is refused by the saver too, naming the device: nothing is
+ * written that cannot be loaded.
+ */
+static void test_save_refuses_what_load_refuses(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_NORMAL };
+	struct synth_vm vm;
+
+	synth_vm_init(&vm, 0, 1 * MiB);
+	synth_vm_add_device(&vm, "serial0", 300, false, 1);
+	synth_vm_add_device(&vm, "serial0", 300, false, 2);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), -EINVAL);
+	assert_non_null(strstr(f->err.msg, "device 'serial0' listed twice"));
+	synth_vm_free(&vm);
+
+	{
+		const char *names[] = { "machine", "a-device-id-of-27-characters/data" };
+		struct rl_stream_config cfg = { .nr_vcpus = 1, .devices = names, .nr_devices = 2 };
+		struct rl_stream_saver *s;
+
+		assert_int_equal(rl_stream_save_begin(&s, f->path, &opts, &f->err), 0);
+		assert_int_equal(rl_stream_save_config(s, &cfg), -EINVAL);
+		rl_stream_save_abort(s);
+		assert_non_null(strstr(f->err.msg, "device name 'a-device-id-of-27-characters/data' is longer than 31 characters"));
+	}
+}
+
+/*
+ * The update identity: a stream written for update A loads under A, under
+ * no CPR state (want NULL), and is refused under B naming both; a stream
+ * without one is refused under any identity and loads without.
+ */
+static void test_update_id(void **state)
+{
+	struct fix *f = *state;
+	struct rl_update_id a, b, got;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_EXEC, .update_id = &a };
+	struct rl_stream_loader *l;
+	struct synth_vm vm;
+	char hex[2 * RL_UPDATE_ID_LEN + 1];
+
+	assert_int_equal(rl_update_id_new(&a), 0);
+	assert_int_equal(rl_update_id_new(&b), 0);
+	assert_memory_not_equal(a.b, b.b, RL_UPDATE_ID_LEN);
+	synth_vm_init(&vm, 1 * MiB, 1 * MiB);
+	add_devices(&vm);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_update_id(l, &got), 0);
+	assert_memory_equal(got.b, a.b, RL_UPDATE_ID_LEN);
+	assert_int_equal(rl_stream_load_check_update(l, &a, &f->err), 0);
+	assert_int_equal(rl_stream_load_check_update(l, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_check_update(l, &b, &f->err), -ESTALE);
+	rl_update_id_format(&a, hex);
+	assert_non_null(strstr(f->err.msg, hex));
+	rl_update_id_format(&b, hex);
+	assert_non_null(strstr(f->err.msg, hex));
+	rl_stream_load_close(l);
+
+	opts.update_id = NULL;
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_update_id(l, &got), -ENOENT);
+	assert_int_equal(rl_stream_load_check_update(l, NULL, &f->err), 0);
+	assert_int_equal(rl_stream_load_check_update(l, &a, &f->err), -ESTALE);
+	rl_stream_load_close(l);
+	synth_vm_free(&vm);
+}
+
+/*
+ * cpr-reboot with x-ignore-shared keeps only shared files in place: a
+ * shared memfd dies with the process, so its pages are written, block by
+ * block, whatever the other blocks are.
+ */
+static void test_cpr_reboot_ignore_shared_writes_memfd(void **state)
+{
+	struct fix *f = *state;
+	struct rl_stream_save_opts opts = { .mode = RL_MODE_CPR_REBOOT, .ignore_shared = true };
+	struct synth_vm vm;
+
+	synth_vm_init(&vm, 1 * MiB, 0);
+	assert_int_equal(synth_vm_save(&vm, f->path, &opts, &f->err), 0);
+	assert_true(file_has(f->path, "SHAREDPG"));
 	synth_vm_free(&vm);
 }
 
@@ -281,6 +377,8 @@ static void test_small_and_large_files(void **state)
 		uint64_t size;
 
 		synth_vm_init(&vm, 4 * MiB, cases[i].priv);
+		if (cases[i].mode == RL_MODE_CPR_REBOOT)
+			shared_as_file(&vm);
 		synth_vm_add_device(&vm, "serial0", 300, false, 1);
 		synth_vm_add_device(&vm, "rtc0", 2000, false, 2);
 		synth_vm_add_device(&vm, "blob0", 64 * 1024, true, 3);
@@ -472,6 +570,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_cpr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_cpr_exec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_normal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_refuses_what_load_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpr_reboot_ignore_shared_writes_memfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpr_reboot_writes_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_sections_small_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_and_large_files, setup, teardown),

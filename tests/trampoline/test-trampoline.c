@@ -309,6 +309,7 @@ enum qemu_fd_how {
 	Q_EVENTFD,   /* a VFIO interrupt */
 	Q_CHARDEV,   /* a VFIO device, container or iommufd */
 	Q_NOT_OPEN,  /* listed, but not open at exec */
+	Q_FILE,      /* a file in the test's directory, "guest-ram" */
 };
 
 struct qemu_fd {
@@ -362,7 +363,7 @@ static size_t qemu_state(const struct qemu_fd *fds, unsigned n, uint8_t *buf)
 static void child_qemu_fds(char **argv)
 {
 	uint8_t buf[4096];
-	char shm[64];
+	char shm[300];
 	int fd;
 
 	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21, 0);
@@ -383,6 +384,10 @@ static void child_qemu_fds(char **argv)
 			break;
 		case Q_CHARDEV:
 			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			break;
+		case Q_FILE:
+			snprintf(shm, sizeof(shm), "%s/guest-ram", dir);
+			fd = open(shm, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 			break;
 		default:
 			continue;
@@ -664,6 +669,7 @@ static void usage_cases(void)
 		const char *err; /* in stderr */
 	} cases[] = {
 		{ "--help", 0, "--strays=refuse", "" },
+		{ "--help", 0, "--rollback-to=OLD", "" },
 		{ "--version", 0, "relive-trampoline ", "" },
 		{ "--bogus", 2, "", "unknown option '--bogus'" },
 		{ "--strays=maybe -- /bin/true", 2, "", "--strays takes close, refuse or keep" },
@@ -766,6 +772,26 @@ static void qemu_fds_cases(void)
 	CHECK(res.code == 22, "exit %d", res.code);
 	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
 	CHECK(res.report[0] == 0, "the new binary ran");
+
+	/* Started with 2 closed, QEMU took it for guest RAM: nothing may be written there. */
+	{
+		static const struct qemu_fd on2[] = {
+			{ "ram0", 0, 2, Q_FILE }, { "pc.bios", 0, 15, Q_NOT_OPEN },
+		};
+		char path[300];
+		struct stat sb;
+
+		qemu_fds = on2;
+		qemu_nfds = 2;
+		run("QEMU guest RAM on fd 2", "qemu-fds", F_NONE, false,
+		    (const char *[]){ "-v", NULL }, cmd);
+		CHECK(res.code == 22, "exit %d", res.code);
+		snprintf(path, sizeof(path), "%s/guest-ram", dir);
+		CHECK(stat(path, &sb) == 0 && sb.st_size == 0,
+		      "the trampoline wrote %lld bytes into guest RAM", (long long)sb.st_size);
+		qemu_fds = gone;
+		qemu_nfds = sizeof(vfio) / sizeof(vfio[0]);
+	}
 
 	/* The old QEMU, with the new one's arguments (its -incoming), and its fds. */
 	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
@@ -884,7 +910,7 @@ int main(int argc, char **argv)
 {
 	static const char *const files[] = {
 		"report", "stderr", "not-executable", "not-a-binary", "ram0-backend",
-		"old-vmm", "new-vmm",
+		"old-vmm", "new-vmm", "guest-ram",
 	};
 	char path[4200];
 

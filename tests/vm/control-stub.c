@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "control.h"
-#include "monitor.h"
+#include "monitors/control.h"
+#include "monitors/monitor.h"
 #include "control-stub.h"
 
 GString *stub_log;

@@ -14,9 +14,9 @@
 
 #include "relive/cpr.h"
 
-#include "chardev.h"
-#include "control.h"
-#include "monitor.h"
+#include "monitors/chardev.h"
+#include "monitors/control.h"
+#include "monitors/monitor.h"
 #include "control-stub.h"
 
 static GMainLoop *loop;

@@ -10,13 +10,17 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <gio/gio.h>
 
-#include "chardev.h"
+#include "monitors/chardev.h"
 
 static char dir[] = "/tmp/relive-chardev-XXXXXX";
 
@@ -90,6 +94,46 @@ static void test_socket_mode_and_stale(void **state)
 		assert_true(fl & FD_CLOEXEC);
 		assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	}
+	chardev_free(chr);
+	unlink(p);
+}
+
+/*
+ * Connections whose peers read nothing hold more output than an update
+ * carries: the export refuses it (in the old binary, before the stop)
+ * instead of writing a state the new binary would refuse to read.
+ */
+static void test_state_over_limit(void **state)
+{
+	g_autofree char *p = path("big.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", p);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
+	size_t chunk = CHARDEV_OUT_MAX - (256u << 10);
+	g_autofree char *buf = g_malloc(chunk);
+	int clients[16];
+	Chardev *chr;
+
+	chr = new_chr(spec, &err);
+	assert_non_null(chr);
+	for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		g_strlcpy(sa.sun_path, p, sizeof(sa.sun_path));
+		assert_int_equal(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	for (int i = 0; i < 200; i++)
+		g_main_context_iteration(NULL, FALSE);
+	memset(buf, 'x', chunk);
+	chardev_write_all(chr, buf, chunk);
+	assert_int_equal(chardev_cpr_export(fds, &err), -1);
+	assert_non_null(err);
+	assert_true(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE));
+	if (!strstr(err->message, "more than an update carries"))
+		fail_msg("error '%s' does not say what is too large", err->message);
+	for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++)
+		close(clients[i]);
 	chardev_free(chr);
 	unlink(p);
 }
@@ -203,13 +247,114 @@ static void test_spec_errors(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+static void greet(ChardevConn *conn, void *opaque)
+{
+	chardev_conn_write(conn, "hi", 2);
+}
+
+static const struct chardev_ops greet_ops = { .open = greet };
+
+static gboolean readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 1;
+}
+
+/*
+ * The clients, in another process so that their descriptors do not count
+ * against the server's limit: @n are greeted, the next one waits until the
+ * first goes away. Writes one letter per step to @report.
+ */
+static G_NORETURN void emfile_clients(const char *p, int n, int report)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int c[32];
+	char buf[2];
+
+	g_strlcpy(sa.sun_path, p, sizeof(sa.sun_path));
+	for (int i = 0; i < n + 1; i++) {
+		c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(c[i], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(1);
+	}
+	for (int i = 0; i < n; i++)
+		if (!readable(c[i], 5000) || read(c[i], buf, 2) != 2)
+			_exit(2);
+	(void)!write(report, "A", 1);
+	(void)!write(report, readable(c[n], 300) ? "X" : "Q", 1);
+	close(c[0]);
+	(void)!write(report, readable(c[n], 3000) && read(c[n], buf, 2) == 2 ? "G" : "F", 1);
+	_exit(0);
+}
+
+/*
+ * Out of file descriptors, the server pauses accepting instead of spinning
+ * on EMFILE (which starved the idle source that frees dead connections, so
+ * their descriptors never came back), frees the connections that have gone,
+ * and takes the client that waited in the backlog.
+ */
+static void test_accept_emfile(void **state)
+{
+	g_autofree char *p = path("emfile.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", p);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) steps = g_string_new(NULL);
+	struct rlimit old, low;
+	int pipefd[2], nfree = 0, probe[16], status;
+	gint64 end;
+	Chardev *chr;
+	pid_t pid;
+
+	chr = chardev_new("emfile", spec, &greet_ops, NULL, TRUE, &err);
+	assert_non_null(chr);
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK), 0);
+	g_main_context_iteration(NULL, FALSE);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Room for a few more descriptors above the highest one open. */
+	low = old;
+	low.rlim_cur = pipefd[1] + 1 + 3;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfree < 16 && (probe[nfree] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		nfree++;
+	for (int i = 0; i < nfree; i++)
+		close(probe[i]);
+	assert_true(nfree >= 3 && nfree < 16);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		setrlimit(RLIMIT_NOFILE, &old);
+		emfile_clients(p, nfree, pipefd[1]);
+	}
+	end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (steps->len < 3 && g_get_monotonic_time() < end) {
+		char c;
+
+		g_main_context_iteration(NULL, FALSE);
+		if (read(pipefd[0], &c, 1) == 1)
+			g_string_append_c(steps, c);
+		else
+			g_usleep(500);
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_string_equal(steps->str, "AQG");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	chardev_free(chr);
+	unlink(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_mode_and_stale),
 		cmocka_unit_test(test_not_a_socket_is_kept),
+		cmocka_unit_test(test_state_over_limit),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_spec_errors),
+		cmocka_unit_test(test_accept_emfile),
 	};
 	int ret;
 

@@ -469,11 +469,13 @@ static void case_exec_fails(void)
 
 /*
  * Writing the state fails after the stop (the file may not grow past 1 MiB):
- * the guest resumes in the old process, the partial file is gone, and
- * query-migrate says failed and why.
+ * the guest resumes in the old process, the partial file is gone, a state
+ * saved before under the same name is untouched, and query-migrate says
+ * failed and why.
  */
 static void case_write_fails(void)
 {
+	static const char old_state[] = "a state saved earlier";
 	const char *extra[] = { "-device", "state-blob,id=blob0,size=8M", NULL };
 	struct rlimit lim = { 1 << 20, 1 << 20 };
 	g_autofree char *cmd = NULL;
@@ -487,6 +489,7 @@ static void case_write_fails(void)
 	hv_vm_start(&v, accel, 256, 2, extra);
 	pid = v.pid;
 	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_assert(g_file_set_contents(state, old_state, -1, NULL), "cannot write %s", state);
 	hv_assert(prlimit(pid, RLIMIT_FSIZE, &lim, NULL) == 0, "prlimit: %s", strerror(errno));
 	cmd = exec_command(&v, state_uri, true);
 	set_cpr_exec(&v, cmd);
@@ -502,10 +505,16 @@ static void case_write_fails(void)
 		GDir *d = g_dir_open(hv_tmpdir(), 0, NULL);
 		const char *n;
 
+		g_autofree char *text = NULL;
+
 		while ((n = g_dir_read_name(d)))
 			/* the writer's temporary name is .vm.state.XXXXXXXX.tmp */
-			hv_assert(!strstr(n, "vm.state"), "left behind: %s", n);
+			hv_assert(!(strstr(n, "vm.state") && g_str_has_suffix(n, ".tmp")),
+				  "left behind: %s", n);
 		g_dir_close(d);
+		hv_assert(g_file_get_contents(state, &text, NULL, NULL) &&
+			  !strcmp(text, old_state), "the earlier %s was changed", state);
+		unlink(state);
 	}
 	hv_vm_stop(&v);
 }
@@ -580,6 +589,67 @@ static void case_rollback(void)
 			  PATTERN_LEN, "a failed load touched guest RAM");
 		g_usleep(50000);
 		hv_assert(hv_heartbeat(ram, 0) == hb, "the guest ran after a failed load");
+	}
+	hv_vm_stop(&v);
+}
+
+/*
+ * The new binary fails before it loads anything: another RAM size (the
+ * preserved memfd does not fit), an option it does not know, no -incoming.
+ * Each time the old binary comes back through the rollback command: same
+ * PID, running, its RAM pattern intact, heartbeats advancing.
+ */
+static void case_early_rollback(void)
+{
+	static const struct {
+		const char *what;
+		const char *from, *to;	/* edit of the command line's JSON */
+		const char *want;	/* in the log */
+	} variants[] = {
+		{ "other RAM size", "size=256M", "size=128M", "134217728" },
+		{ "unknown option", "\"-incoming\"", "\"-bogus\", \"-incoming\"", "-bogus" },
+		{ "no -incoming", NULL, NULL, "without -incoming" },
+	};
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	for (unsigned i = 0; i < G_N_ELEMENTS(variants); i++) {
+		const char *pre[] = { hv_trampoline(), "--", NULL };
+		const char *suf[] = { "-incoming", state_uri, NULL };
+		g_autofree char *cmd = NULL;
+		g_autofree char *log = NULL;
+		uint64_t before[2] = { hv_heartbeat(ram, 0), hv_heartbeat(ram, 1) };
+
+		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL,
+				      variants[i].from ? suf : NULL);
+		if (variants[i].from) {
+			g_auto(GStrv) parts = g_strsplit(cmd, variants[i].from, 2);
+
+			hv_assert(parts[1], "%s: '%s' not in %s", variants[i].what,
+				  variants[i].from, cmd);
+			g_free(cmd);
+			cmd = g_strjoin(variants[i].to, parts[0], parts[1], NULL);
+		}
+		set_cpr_exec(&v, cmd);
+		migrate(&v);
+		hv_wait_event(&v, "RESUME");
+		hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "%s: the VM is gone",
+			  variants[i].what);
+		assert_running(&v);
+		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),
+			  "%s: heartbeats stuck after the rollback", variants[i].what);
+		hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+			  PATTERN_LEN, "%s: guest RAM changed", variants[i].what);
+		log = hv_vm_log(&v);
+		hv_assert(strstr(log, variants[i].want) && strstr(log, "rolling back"),
+			  "%s: the log does not say why and that it rolled back:\n%s",
+			  variants[i].what, log);
+		unlink(state);
 	}
 	hv_vm_stop(&v);
 }
@@ -717,6 +787,107 @@ static void case_module(void)
 		  "the log does not say why and that it rolled back:\n%s", log);
 	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
 		  PATTERN_LEN, "guest RAM changed across the rollback");
+	hv_vm_stop(&v);
+}
+
+/*
+ * After the resume nothing but the host ends the new process: a pidfile it
+ * cannot write is a message, and the guest runs on in it.
+ */
+static void case_after_resume(void)
+{
+	const char *suf[] = { "-pidfile", "/nonexistent-dir/relive.pid", "-incoming", NULL, NULL };
+	g_autofree char *cmd = NULL, *log = NULL;
+	uint64_t before;
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 1, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	suf[3] = state_uri;
+	cmd = hv_vm_argv_json(&v, NULL, suf);
+	set_cpr_exec(&v, cmd);
+	before = hv_heartbeat(ram, 0);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	g_usleep(200000);
+	log = hv_vm_log(&v);
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone:\n%s", log);
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck");
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "guest RAM changed");
+	hv_assert(strstr(log, "-pidfile /nonexistent-dir/relive.pid") &&
+		  strstr(log, "the guest runs on"), "the log does not say what failed:\n%s", log);
+	hv_assert(!strstr(log, "rolling back"), "it rolled back after the resume:\n%s", log);
+	hv_vm_stop(&v);
+}
+
+/*
+ * A package upgrade renames new files over the old binary and its module
+ * while the VM runs, then the update fails: the rollback brings back the
+ * binary that wrote the state and the module it had loaded, not what the
+ * paths name now (a script that exits, a module from another build).
+ */
+static void case_replaced_rollback(void)
+{
+	g_autofree char *dir = hv_path("installed");
+	g_autofree char *bin = binary_with_module(dir, RELIVE_BUILD_ROOT "/vm/relive-vm-monitors.so");
+	g_autofree char *mod = g_build_filename(dir, "relive-vm-monitors.so", NULL);
+	g_autofree char *fake = g_build_filename(RELIVE_BUILD_ROOT, "tests", "vm",
+						 "fake-monitors.so", NULL);
+	g_autofree char *cmd = NULL, *log = NULL, *exe = NULL, *link = NULL, *data = NULL;
+	g_autofree char *bin_new = g_strconcat(bin, ".new", NULL);
+	g_autofree char *mod_new = g_strconcat(mod, ".new", NULL);
+	uint64_t before[2];
+	struct hv_vm v;
+	gsize len;
+	void *ram;
+	pid_t pid;
+
+	setenv("RELIVE_VM", bin, 1);
+	hv_vm_start(&v, accel, 256, 2, NULL);
+	unsetenv("RELIVE_VM");
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+
+	/* the upgrade: new files written beside, renamed over */
+	hv_assert(g_file_set_contents(bin_new, "#!/bin/sh\nexit 3\n", -1, NULL) &&
+		  chmod(bin_new, 0755) == 0 && rename(bin_new, bin) == 0, "replace %s", bin);
+	hv_assert(g_file_get_contents(fake, &data, &len, NULL) &&
+		  g_file_set_contents(mod_new, data, len, NULL) && rename(mod_new, mod) == 0,
+		  "replace %s", mod);
+
+	/* the new binary (the build tree's) is started with 3 vCPUs: the state has 2 */
+	{
+		const char *suf[] = { "-smp", "3", "-incoming", state_uri, NULL };
+		char *old = v.argv[0];
+
+		v.argv[0] = (char *)hv_vm_binary();
+		cmd = hv_vm_argv_json(&v, NULL, suf);
+		v.argv[0] = old;
+	}
+	set_cpr_exec(&v, cmd);
+	before[0] = hv_heartbeat(ram, 0);
+	before[1] = hv_heartbeat(ram, 1);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	log = hv_vm_log(&v);
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone:\n%s", log);
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 2, before, 5000), "heartbeats stuck after rollback");
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "guest RAM changed across the rollback");
+	hv_assert(strstr(log, "rolling back"), "the log does not say it rolled back:\n%s", log);
+	/* it is the old executable: the one whose path was renamed over */
+	exe = g_strdup_printf("/proc/%d/exe", pid);
+	link = g_file_read_link(exe, NULL);
+	hv_assert(link && g_str_has_suffix(link, " (deleted)"),
+		  "the rolled-back process runs %s, not the replaced binary", link ? link : "?");
 	hv_vm_stop(&v);
 }
 
@@ -887,6 +1058,9 @@ int main(int argc, char **argv)
 		{ "write-fails", case_write_fails }, { "defer-rollback", case_defer_rollback },
 		{ "serial", case_serial }, { "paused", case_paused },
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
+		{ "early-rollback", case_early_rollback },
+		{ "replaced-rollback", case_replaced_rollback },
+		{ "after-resume", case_after_resume },
 		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "monitor-int.h"
+#include "monitors/monitor-int.h"
 #include "control-stub.h"
 
 /* Runs @line and returns its output with "\r\n" turned back into "\n". */

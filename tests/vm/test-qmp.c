@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "monitor-int.h"
+#include "monitors/monitor-int.h"
 #include "control-stub.h"
 
 static gboolean neg;
@@ -171,6 +171,54 @@ static void test_set_capabilities(void **state)
 
 static void test_migrate(void **state)
 {
+	/* Every member of every channel is checked, with QEMU's messages. */
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": null, \"addr\": {}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].channel-type', expected: string\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\": [7]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0]', expected: object\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\"}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Parameter 'channels[0].addr' is missing\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"foo\", \"addr\": {}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Parameter 'channel-type' does not accept value 'foo'\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": 5}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].addr.transport', expected: string\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": \"file\", \"filename\": 3}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].addr.filename', expected: string\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": \"socket\","
+		     " \"type\": \"unix\", \"path\": []}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].addr.path', expected: string\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": \"socket\","
+		     " \"type\": \"vsock\", \"path\": \"x\"}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Parameter 'channels[0].addr.cid' is missing\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": \"file\","
+		     " \"filename\": \"x\", \"offset\": 0, \"bogus\": 1}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Parameter 'channels[0].addr.bogus' is unexpected\"}}");
+	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": \"exec\", \"args\": [1]}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].addr.args[0]', expected: string\"}}");
+	expect_reply("{\"execute\": \"migrate-incoming\", \"arguments\": {\"channels\":"
+		     " [{\"channel-type\": \"main\", \"addr\": {\"transport\": null}}]}}",
+		     "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+		     " \"Invalid parameter type for 'channels[0].addr.transport', expected: string\"}}");
+	expect_log("");
 	expect_reply("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/tmp/vm.state\","
 		     " \"detach\": true, \"resume\": false}, \"id\": 7}",
 		     "{\"return\": {}, \"id\": 7}");
@@ -249,8 +297,10 @@ static void test_bad_input(void **state)
 static void expect_split(const char *buf, size_t want_start, size_t want_end)
 {
 	size_t start = 99;
-	size_t end = qmp_next_value(buf, strlen(buf), &start);
+	gboolean too_deep = TRUE;
+	size_t end = qmp_next_value(buf, strlen(buf), &start, &too_deep);
 
+	assert_false(too_deep);
 	assert_int_equal(end, want_end);
 	assert_int_equal(start, want_start);
 }
@@ -271,6 +321,43 @@ static void test_splitter(void **state)
 	expect_split("}\n", 0, 2);
 }
 
+/*
+ * Nesting past QMP_MAX_NESTING stops the scan at the bracket that went too
+ * deep; the skip then drops the rest of that message, strings included,
+ * and nothing after it.
+ */
+static void test_too_deep(void **state)
+{
+	g_autoptr(GString) deep = g_string_new(NULL);
+	size_t start, end, n;
+	gboolean too_deep;
+	uint32_t skip;
+
+	for (int i = 0; i < QMP_MAX_NESTING; i++)
+		g_string_append_c(deep, i % 2 ? '{' : '[');
+	end = qmp_next_value(deep->str, deep->len, &start, &too_deep);
+	assert_int_equal(end, 0);
+	assert_false(too_deep);
+	g_string_append(deep, "[\"]]\"]");
+	end = qmp_next_value(deep->str, deep->len, &start, &too_deep);
+	assert_true(too_deep);
+	assert_int_equal(end, QMP_MAX_NESTING + 1);
+
+	skip = qmp_skip_start();
+	/* Across two reads: a string with closers in it, then the closers. */
+	n = qmp_skip_value("\"]]\"]", 5, &skip);
+	assert_int_equal(n, 5);
+	assert_int_not_equal(skip, 0);
+	g_string_truncate(deep, 0);
+	for (int i = 0; i < QMP_MAX_NESTING; i++)
+		g_string_append_c(deep, ']');
+	g_string_append(deep, "{\"execute\": \"stop\"}");
+	n = qmp_skip_value(deep->str, deep->len, &skip);
+	assert_int_equal(skip, 0);
+	assert_int_equal(n, QMP_MAX_NESTING);
+	assert_string_equal(deep->str + n, "{\"execute\": \"stop\"}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +373,7 @@ int main(void)
 		cmocka_unit_test_setup(test_quit, setup),
 		cmocka_unit_test_setup(test_bad_input, setup),
 		cmocka_unit_test(test_splitter),
+		cmocka_unit_test(test_too_deep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "devices.h"
+#include "machine/devices.h"
 #include "relive/crc32c.h"
 #include "stream-format.h"
 #include "vm-error.h"

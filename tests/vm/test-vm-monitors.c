@@ -4,7 +4,8 @@
  * update driven from HMP: a negotiated QMP client gets STOP, then RESUME and
  * MIGRATION "completed" from the new binary on the same socket and finishes
  * a command it had half-sent; an unnegotiated one stays so; the HMP client
- * that ran migrate is greeted again; a serial client stays connected.
+ * that ran migrate is greeted again; a serial client stays connected. And
+ * QMP input meant to crash it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,10 +193,141 @@ static void test_vm_monitors_survive(void **state)
 	rmdir(dir);
 }
 
+/*
+ * Input that once took relive-vm down: a channel member of the wrong type,
+ * and 100000 nested brackets from a client that has not negotiated. Each
+ * gets an error; the connections, the process and the guest stay.
+ */
+static void test_vm_qmp_bad_input(void **state)
+{
+	char dir[] = "/tmp/relive-vm-qmp-input-XXXXXX";
+	g_autofree char *qmp = NULL, *qspec = NULL, *deep = NULL;
+	const char *args[12];
+	int n = 0, a, b, status;
+	pid_t pid;
+	GString *g;
+
+	assert_non_null(mkdtemp(dir));
+	qmp = g_build_filename(dir, "qmp.sock", NULL);
+	qspec = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+	args[n++] = vm_bin;
+	args[n++] = "-m";
+	args[n++] = "64M";
+	args[n++] = "-accel";
+	args[n++] = "thread";
+	args[n++] = "-qmp";
+	args[n++] = qspec;
+	args[n] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(vm_bin, (char **)args);
+		_exit(127);
+	}
+	a = mon_qmp_open(qmp);
+	mon_send(a, "{\"execute\":\"migrate\",\"arguments\":{\"channels\":"
+		 "[{\"channel-type\":null,\"addr\":{}}]}}\n");
+	mon_expect_line(a, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid"
+			" parameter type for 'channels[0].channel-type', expected: string\"}}");
+	mon_send(a, "{\"execute\":\"migrate\",\"arguments\":{\"channels\":[{\"channel-type\":"
+		 "\"main\",\"addr\":{\"transport\":\"file\",\"filename\":{}}}]}}\n");
+	mon_expect_line(a, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid"
+			" parameter type for 'channels[0].addr.filename', expected: string\"}}");
+
+	b = mon_connect(qmp);
+	g_free(mon_read_line(b)); /* greeting */
+	g = g_string_new(NULL);
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(g, '[');
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(g, ']');
+	g_string_append(g, "{\"execute\": \"qmp_capabilities\"}\n");
+	deep = g_string_free(g, FALSE);
+	mon_send(b, deep);
+	mon_expect_line(b, "{\"error\": {\"class\": \"GenericError\", \"desc\":"
+			" \"JSON nesting depth limit exceeded\"}}");
+	/* The rest of that message is dropped, the next one runs. */
+	mon_expect_line(b, "{\"return\": {}}");
+	mon_send(b, "{\"execute\": \"query-status\"}\n");
+	mon_expect_line(b, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	mon_send(a, "{\"execute\": \"query-status\"}\n");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+
+	mon_send(a, "{\"execute\": \"quit\"}\n");
+	mon_expect_line(a, "{\"return\": {}}");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(a);
+	close(b);
+	unlink(qmp);
+	rmdir(dir);
+}
+
+/*
+ * Started with 0, 1 and 2 closed and -monitor stdio: the guest's memfds must
+ * not take those numbers (the banner would go into guest memory, and HMP
+ * would read guest memory as commands). They are /dev/null instead.
+ */
+static void test_vm_stdio_closed(void **state)
+{
+	char dir[] = "/tmp/relive-vm-stdio-XXXXXX";
+	g_autofree char *qmp = NULL, *qspec = NULL;
+	const char *args[14];
+	int n = 0, a, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	qmp = g_build_filename(dir, "qmp.sock", NULL);
+	qspec = g_strdup_printf("unix:%s,server=on,wait=off", qmp);
+	args[n++] = vm_bin;
+	args[n++] = "-object";
+	args[n++] = "memory-backend-memfd,id=ram0,size=64M";
+	args[n++] = "-machine";
+	args[n++] = "memory-backend=ram0";
+	args[n++] = "-accel";
+	args[n++] = "thread";
+	args[n++] = "-monitor";
+	args[n++] = "stdio";
+	args[n++] = "-qmp";
+	args[n++] = qspec;
+	args[n] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(0);
+		close(1);
+		close(2);
+		execv(vm_bin, (char **)args);
+		_exit(127);
+	}
+	a = mon_qmp_open(qmp);
+	for (int fd = 0; fd <= 2; fd++) {
+		g_autofree char *link = g_strdup_printf("/proc/%d/fd/%d", (int)pid, fd);
+		g_autofree char *target = g_file_read_link(link, NULL);
+
+		assert_non_null(target);
+		assert_string_equal(target, "/dev/null");
+	}
+	mon_send(a, "{\"execute\": \"query-status\"}\n");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	mon_send(a, "{\"execute\": \"quit\"}\n");
+	mon_expect_line(a, "{\"return\": {}}");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(a);
+	unlink(qmp);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vm_monitors_survive),
+		cmocka_unit_test(test_vm_qmp_bad_input),
+		cmocka_unit_test(test_vm_stdio_closed),
 	};
 
 	if (argc < 2) {

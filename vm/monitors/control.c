@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * control.h for the monitors: run state, stop/cont/quit, migration
+ * parameters and capabilities (a process's own, QEMU's defaults at start),
+ * migrate with its blockers checked before anything stops, migrate-incoming
+ * for -incoming defer, and the query-* answers with relive's pause breakdown.
+ * The JSON is here; the machine is reached through the table relive-vm
+ * handed the module (machine-ops.h), and through nothing else.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "monitors/control.h"
+#include "monitors/machine-ops.h"
+#include "monitors/monitor.h"
+#include "vm-error.h"
+
+static const struct vm_machine_ops *m;
+static int64_t downtime_limit = 300;
+
+void control_attach(const struct vm_machine_ops *machine)
+{
+	m = machine;
+}
+
+const char *control_runstate(void)
+{
+	return rl_run_state_name(m->run_state());
+}
+
+gboolean control_running(void)
+{
+	return rl_run_state_is_running(m->run_state());
+}
+
+gboolean control_stop(GError **errp)
+{
+	return m->stop(errp);
+}
+
+gboolean control_cont(GError **errp)
+{
+	return m->cont(errp);
+}
+
+static gboolean quit_idle(gpointer opaque)
+{
+	monitor_flush_all();
+	m->quit();
+	return G_SOURCE_REMOVE;
+}
+
+void control_quit(void)
+{
+	g_idle_add(quit_idle, NULL);
+}
+
+static gboolean idle_or_error(GError **errp)
+{
+	struct vm_migration_info info;
+
+	m->migration_info(&info);
+	if (!rl_mig_status_is_idle(info.status)) {
+		vm_error(errp, "There's a migration process in progress");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean set_mode(const char *v, GError **errp)
+{
+	enum rl_mig_mode mode;
+
+	if (rl_mig_mode_parse(v, &mode) < 0) {
+		vm_error(errp, "Parameter 'mode' does not accept value '%s' (normal, cpr-reboot, cpr-transfer, cpr-exec)",
+			 v);
+		return FALSE;
+	}
+	m->set_mode(mode);
+	return TRUE;
+}
+
+/*
+ * x-state-writer: io_uring (default) or fallback (pwritev), so the two
+ * writers can be compared on the same VM. Belongs to this process only.
+ */
+static gboolean set_state_writer(const char *v, GError **errp)
+{
+	if (v && !strcmp(v, "io_uring")) {
+		m->set_writer_fallback(FALSE);
+		return TRUE;
+	}
+	if (v && !strcmp(v, "fallback")) {
+		m->set_writer_fallback(TRUE);
+		return TRUE;
+	}
+	vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
+	return FALSE;
+}
+
+static gboolean set_command(const char *const *argv, GError **errp)
+{
+	if (m->set_exec_command(argv) < 0) {
+		vm_error(errp, "cpr-exec-command: out of memory");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean control_migrate_set_parameter(const char *name, const char *value,
+				       GError **errp)
+{
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (!strcmp(name, "mode"))
+		return set_mode(value, errp);
+	if (!strcmp(name, "cpr-exec-command")) {
+		g_auto(GStrv) words = g_strsplit_set(value ? value : "", " \t", -1);
+		g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+		for (int i = 0; words[i]; i++)
+			if (*words[i])
+				g_ptr_array_add(argv, words[i]);
+		g_ptr_array_add(argv, NULL);
+		return set_command((const char *const *)argv->pdata, errp);
+	}
+	if (!strcmp(name, "x-state-writer"))
+		return set_state_writer(value, errp);
+	if (!strcmp(name, "downtime-limit")) {
+		char *end;
+		gint64 v = g_ascii_strtoll(value ? value : "", &end, 10);
+
+		if (!value || !*value || *end || v < 0) {
+			vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
+			return FALSE;
+		}
+		downtime_limit = v;
+		return TRUE;
+	}
+	vm_error(errp, "Parameter '%s' is unexpected (relive-vm has mode, cpr-exec-command, downtime-limit, x-state-writer)",
+		 name);
+	return FALSE;
+}
+
+gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
+{
+	g_autoptr(GList) members = NULL;
+	JsonNode *n;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	members = json_object_get_members(args);
+	/* Check everything first: a refused command changes nothing. */
+	for (GList *l = members; l; l = l->next) {
+		const char *key = l->data;
+
+		n = json_object_get_member(args, key);
+		if (!strcmp(key, "mode")) {
+			enum rl_mig_mode mode;
+
+			if (JSON_NODE_HOLDS_VALUE(n) &&
+			    json_node_get_value_type(n) == G_TYPE_STRING &&
+			    rl_mig_mode_parse(json_node_get_string(n), &mode) == 0)
+				continue;
+			vm_error(errp, "Parameter 'mode' expects one of normal, cpr-reboot, cpr-transfer, cpr-exec");
+			return FALSE;
+		} else if (!strcmp(key, "cpr-exec-command")) {
+			JsonArray *a = JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+
+			if (!a) {
+				vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
+				return FALSE;
+			}
+			for (guint i = 0; i < json_array_get_length(a); i++) {
+				JsonNode *e = json_array_get_element(a, i);
+
+				if (!JSON_NODE_HOLDS_VALUE(e) ||
+				    json_node_get_value_type(e) != G_TYPE_STRING) {
+					vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
+					return FALSE;
+				}
+			}
+		} else if (!strcmp(key, "x-state-writer")) {
+			const char *v;
+
+			if (JSON_NODE_HOLDS_VALUE(n) &&
+			    json_node_get_value_type(n) == G_TYPE_STRING &&
+			    (v = json_node_get_string(n)) &&
+			    (!strcmp(v, "io_uring") || !strcmp(v, "fallback")))
+				continue;
+			vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
+			return FALSE;
+		} else if (!strcmp(key, "downtime-limit")) {
+			if (!JSON_NODE_HOLDS_VALUE(n) ||
+			    json_node_get_value_type(n) != G_TYPE_INT64 ||
+			    json_node_get_int(n) < 0) {
+				vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
+				return FALSE;
+			}
+		} else {
+			vm_error(errp, "Parameter '%s' is unexpected", key);
+			return FALSE;
+		}
+	}
+	for (GList *l = members; l; l = l->next) {
+		const char *key = l->data;
+
+		n = json_object_get_member(args, key);
+		if (!strcmp(key, "mode")) {
+			set_mode(json_node_get_string(n), NULL);
+		} else if (!strcmp(key, "cpr-exec-command")) {
+			JsonArray *a = json_node_get_array(n);
+			g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+			for (guint i = 0; i < json_array_get_length(a); i++)
+				g_ptr_array_add(argv, (gpointer)json_array_get_string_element(a, i));
+			g_ptr_array_add(argv, NULL);
+			if (!set_command((const char *const *)argv->pdata, errp))
+				return FALSE;
+		} else if (!strcmp(key, "x-state-writer")) {
+			set_state_writer(json_node_get_string(n), NULL);
+		} else {
+			downtime_limit = json_node_get_int(n);
+		}
+	}
+	return TRUE;
+}
+
+gboolean control_migrate_set_capability(const char *name, gboolean on,
+					GError **errp)
+{
+	enum rl_mig_cap cap;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (rl_mig_cap_parse(name, &cap) < 0) {
+		vm_error(errp, "Invalid parameter '%s': unknown migration capability", name);
+		return FALSE;
+	}
+	m->set_capability(cap, on);
+	return TRUE;
+}
+
+static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
+{
+	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
+}
+
+/* The pause breakdown of the last update as query-migrate's "relive-pause". */
+static JsonObject *migrate_pause_json(const struct pause_times *t)
+{
+	JsonObject *o;
+	uint64_t exec_end, tramp_end;
+
+	if (!t->stop || !t->resumed)
+		return NULL;
+	o = json_object_new();
+	exec_end = t->tramp_entry ? t->tramp_entry : t->main;
+	tramp_end = t->tramp_entry ? t->tramp_exec : t->main;
+	add_us(o, "stop-us", t->stop, t->stopped);
+	add_us(o, "state-written-us", t->stopped, t->written);
+	add_us(o, "exec-us", t->written, exec_end);
+	add_us(o, "trampoline-us", exec_end, tramp_end);
+	add_us(o, "new-main-us", tramp_end, t->main);
+	add_us(o, "state-loaded-us", t->main, t->loaded);
+	add_us(o, "resumed-us", t->loaded, t->resumed);
+	json_object_set_int_member(o, "total-us",
+				   json_object_get_int_member(o, "stop-us") +
+				   json_object_get_int_member(o, "state-written-us") +
+				   json_object_get_int_member(o, "exec-us") +
+				   json_object_get_int_member(o, "trampoline-us") +
+				   json_object_get_int_member(o, "new-main-us") +
+				   json_object_get_int_member(o, "state-loaded-us") +
+				   json_object_get_int_member(o, "resumed-us"));
+	return o;
+}
+
+static JsonNode *obj_node(JsonObject *o)
+{
+	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+	json_node_take_object(n, o);
+	return n;
+}
+
+JsonNode *control_query_migrate(void)
+{
+	JsonObject *o = json_object_new();
+	struct vm_migration_info info;
+	JsonArray *devs;
+
+	m->migration_info(&info);
+	if (info.status != RL_MIG_NONE)
+		json_object_set_string_member(o, "status", rl_mig_status_name(info.status));
+	if (info.status == RL_MIG_FAILED && info.error_desc)
+		json_object_set_string_member(o, "error-desc", info.error_desc);
+	if (info.status == RL_MIG_COMPLETED) {
+		JsonObject *p = migrate_pause_json(&info.t);
+
+		if (p) {
+			gint64 total = json_object_get_int_member(p, "total-us");
+
+			json_object_set_int_member(o, "downtime", (total + 999) / 1000);
+			json_object_set_int_member(o, "total-time", (total + 999) / 1000);
+			json_object_set_object_member(o, "relive-pause", p);
+		}
+		if (info.state_size)
+			json_object_set_int_member(o, "relive-state-bytes", info.state_size);
+	}
+	devs = json_array_new();
+	for (unsigned i = 0; i < m->blob_count(); i++) {
+		struct vm_blob_info b;
+		JsonObject *d = json_object_new();
+
+		m->blob_info(i, &b);
+		json_object_set_string_member(d, "id", b.id);
+		json_object_set_string_member(d, "type", "state-blob");
+		json_object_set_int_member(d, "size", b.size);
+		json_object_set_int_member(d, "verified-loads", b.loads);
+		json_array_add_object_element(devs, d);
+	}
+	json_object_set_array_member(o, "relive-devices", devs);
+	return obj_node(o);
+}
+
+JsonNode *control_query_migrate_parameters(void)
+{
+	const struct rl_mig_params *p = m->params();
+	JsonObject *o = json_object_new();
+	JsonArray *cmd = json_array_new();
+
+	json_object_set_string_member(o, "mode", rl_mig_mode_name(p->mode));
+	for (char **a = p->cpr_exec_command; a && *a; a++)
+		json_array_add_string_element(cmd, *a);
+	json_object_set_array_member(o, "cpr-exec-command", cmd);
+	json_object_set_int_member(o, "downtime-limit", downtime_limit);
+	json_object_set_string_member(o, "x-state-writer",
+				      m->writer_fallback() ? "fallback" : "io_uring");
+	return obj_node(o);
+}
+
+JsonNode *control_query_migrate_capabilities(void)
+{
+	JsonArray *a = json_array_new();
+	JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+
+	for (unsigned i = 0; i < RL_CAP__MAX; i++) {
+		JsonObject *c = json_object_new();
+
+		json_object_set_string_member(c, "capability", rl_mig_cap_name(i));
+		json_object_set_boolean_member(c, "state", m->params()->caps[i]);
+		json_array_add_object_element(a, c);
+	}
+	json_node_take_array(n, a);
+	return n;
+}
+
+/* QMP's MigrationAddress to a URI: file and unix only. */
+static char *channel_uri(JsonArray *channels, const char *type, GError **errp)
+{
+	for (guint i = 0; i < json_array_get_length(channels); i++) {
+		JsonObject *c = json_array_get_object_element(channels, i);
+		JsonObject *addr;
+		const char *t;
+
+		if (!c || !json_object_has_member(c, "channel-type") ||
+		    !json_object_has_member(c, "addr"))
+			continue;
+		if (strcmp(json_object_get_string_member(c, "channel-type"), type))
+			continue;
+		addr = json_object_get_object_member(c, "addr");
+		t = addr && json_object_has_member(addr, "transport") ?
+		    json_object_get_string_member(addr, "transport") : "";
+		if (!strcmp(t, "file") && json_object_has_member(addr, "filename"))
+			return g_strdup_printf("file:%s",
+					       json_object_get_string_member(addr, "filename"));
+		if (!strcmp(t, "socket") && json_object_has_member(addr, "path"))
+			return g_strdup_printf("unix:%s",
+					       json_object_get_string_member(addr, "path"));
+		vm_error(errp, "channels: the %s channel's address must be a file or a unix socket",
+			 type);
+		return NULL;
+	}
+	vm_error(errp, "channels: no '%s' channel", type);
+	return NULL;
+}
+
+/* The cpr channel of a cpr-transfer: a unix socket, nothing else. */
+static char *cpr_channel_path(JsonArray *channels, GError **errp)
+{
+	for (guint i = 0; i < json_array_get_length(channels); i++) {
+		JsonObject *c = json_array_get_object_element(channels, i);
+		JsonObject *addr;
+
+		if (!c || g_strcmp0(json_object_get_string_member_with_default(c, "channel-type", ""),
+				    "cpr"))
+			continue;
+		addr = json_object_has_member(c, "addr") &&
+		       JSON_NODE_HOLDS_OBJECT(json_object_get_member(c, "addr")) ?
+		       json_object_get_object_member(c, "addr") : NULL;
+		if (!addr ||
+		    g_strcmp0(json_object_get_string_member_with_default(addr, "transport", ""), "socket") ||
+		    g_strcmp0(json_object_get_string_member_with_default(addr, "type", ""), "unix") ||
+		    !json_object_has_member(addr, "path")) {
+			vm_error(errp, "channels: the cpr channel must be a unix socket ({\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...})");
+			return NULL;
+		}
+		return g_strdup(json_object_get_string_member(addr, "path"));
+	}
+	vm_error(errp, "mode cpr-transfer needs a 'cpr' channel in \"channels\"");
+	return NULL;
+}
+
+gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
+{
+	g_autofree char *u = NULL;
+	g_autofree char *cpr_path = NULL;
+	struct rl_mig_uri parsed;
+
+	if (!idle_or_error(errp))
+		return FALSE;
+	if (m->run_state() == RL_RUN_INMIGRATE) {
+		vm_error(errp, "Guest is waiting for an incoming migration");
+		return FALSE;
+	}
+	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
+	if (!u)
+		return FALSE;
+	if (!m->migrate_check(u, &parsed, errp))
+		return FALSE;
+	if (m->params()->mode == RL_MODE_CPR_TRANSFER) {
+		cpr_path = channels ? cpr_channel_path(channels, errp) : NULL;
+		if (!cpr_path) {
+			if (!channels)
+				vm_error(errp, "mode cpr-transfer needs a 'cpr' channel: use QMP migrate with \"channels\" (a 'main' and a 'cpr' entry); HMP migrate cannot give one");
+			return FALSE;
+		}
+	}
+	return m->migrate_start(parsed.path, cpr_path, errp);
+}
+
+gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
+				  GError **errp)
+{
+	g_autofree char *u = NULL;
+	struct rl_error err = { { 0 } };
+	struct rl_mig_uri parsed;
+
+	if (!m->incoming_pending()) {
+		vm_error(errp, "'-incoming' was not specified on the command line");
+		return FALSE;
+	}
+	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
+	if (!u)
+		return FALSE;
+	if (rl_mig_uri_parse(u, &parsed, &err) < 0 || parsed.kind != RL_URI_FILE) {
+		vm_error(errp, "%s: relive-vm takes incoming migrations from file: URIs only",
+			 err.msg[0] ? err.msg : u);
+		return FALSE;
+	}
+	return m->migrate_incoming(parsed.path, errp);
+}
+
+gboolean control_migrate_cancel(GError **errp)
+{
+	m->migrate_cancel();
+	return TRUE;
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The entry table of relive-vm-monitors.so (monitors.h): what relive-vm
+ * looks up after dlopen().
+ */
+#include <json-glib/json-glib.h>
+
+#include "monitors/chardev.h"
+#include "update/transfer.h"
+#include "monitors/monitor.h"
+#include "monitors/machine-ops.h"
+#include "monitors/monitors.h"
+#include "relive/version.h"
+
+static void event(const char *name, const char *status)
+{
+	JsonObject *data = NULL;
+
+	if (status) {
+		data = json_object_new();
+		json_object_set_string_member(data, "status", status);
+	}
+	monitor_event(name, data);
+}
+
+const struct vm_monitors_ops relive_vm_monitors = {
+	.abi = VM_MONITORS_ABI,
+	.version = RELIVE_VERSION,
+	.attach = control_attach,
+	.hmp_add = monitor_hmp_add,
+	.qmp_add = monitor_qmp_add,
+	.event = event,
+	.flush_all = monitor_flush_all,
+	.cpr_save = monitor_cpr_save,
+	.cpr_restore = monitor_cpr_restore,
+	.parse_channel = incoming_channel_json,
+	.chardev_new = chardev_new,
+	.chardev_write_all = chardev_write_all,
+	.chardev_conn_take = chardev_conn_take,
+};
