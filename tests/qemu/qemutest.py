@@ -13,7 +13,6 @@ import mmap
 import os
 import re
 import shutil
-import signal
 import stat
 import struct
 import subprocess
@@ -252,6 +251,7 @@ class Qemu:
         self.proc = None
         self.qmp = None
         self.ram = None
+        self.ident = None
         self.expected = None
         self.last_beat = 0
 
@@ -269,6 +269,7 @@ class Qemu:
         await self.connect()
         await self.wait_running()
         self.ram = Ram(self.proc.pid, self.ram_size)
+        self.ident = self.ram.ident
 
     async def connect(self):
         deadline = time.monotonic() + TIMEOUT
@@ -378,8 +379,7 @@ class Qemu:
         check(st['status'] == 'running', 'query-status: %s' % st)
 
     async def prepare(self):
-        """Before the first update: pattern, heartbeat, RAM identity."""
-        self.ident = self.ram.ident
+        """Before the first update: the pattern, and a guest that runs."""
         self.write_pattern()
         await self.check_heartbeat()
 

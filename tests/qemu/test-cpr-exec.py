@@ -3,7 +3,6 @@
 under TCG booting the heartbeat firmware. Usage: test-cpr-exec.py CASE."""
 
 import os
-import shutil
 import sys
 
 import qemutest as qt
