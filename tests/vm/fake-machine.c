@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The machine below the real control.c, for tests and fuzzers that drive
- * the monitors' real commands without a VM: a run state, a migration status
- * and parameters in the real struct machine, and migrations that are only
+ * The machine below the real control.c and the real table relive-vm hands
+ * the monitors (machine-ops.c), for tests and fuzzers that drive the
+ * monitors' real commands without a VM: a run state, a migration status and
+ * parameters in the real struct machine, and migrations that are only
  * recorded. Nothing is stopped, written or exec'd.
  */
 #include <string.h>
 
 #include "machine/machine.h"
+#include "monitors/machine-ops.h"
 #include "update/migrate.h"
 #include "update/transfer.h"
 #include "vm-error.h"
@@ -48,6 +50,7 @@ void fake_machine_reset(void)
 	g_clear_pointer(&vm.incoming_uri, g_free);
 	g_clear_pointer(&vm.error_desc, g_free);
 	vm.writer_fallback = false;
+	control_attach(&machine_ops);
 }
 
 void fake_machine_set_run(enum rl_run_state to, bool incoming_pending)
@@ -100,5 +103,10 @@ void incoming_load(const char *path)
 gboolean transfer_start(const char *main_path, const char *cpr_path, GError **errp)
 {
 	record("transfer unix:%s cpr:%s", main_path, cpr_path);
+	return TRUE;
+}
+
+gboolean transfer_may_run(void)
+{
 	return TRUE;
 }
