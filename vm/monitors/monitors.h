@@ -26,7 +26,7 @@ struct incoming_spec;
 struct rl_cpr_table;
 
 /* Bumped whenever this structure or struct machine changes meaning. */
-#define VM_MONITORS_ABI 1
+#define VM_MONITORS_ABI 2
 #define VM_MONITORS_SYMBOL "relive_vm_monitors"
 #define VM_MONITORS_FILE "relive-vm-monitors.so"
 
@@ -53,6 +53,8 @@ struct vm_monitors_ops {
 				gboolean multi, GError **errp);
 	void (*chardev_write_all)(Chardev *chr, const void *buf, size_t len);
 	size_t (*chardev_conn_take)(ChardevConn *conn, void *buf, size_t max);
+	/* A process started by an update: "file:" backends append (chardev.h). */
+	void (*chardev_files_append)(void);
 };
 
 /* NULL until monitors_load() succeeded. */
