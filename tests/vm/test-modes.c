@@ -141,6 +141,13 @@ static void case_transfer(void)
 		json_node_unref(hv_qmp(old, "migrate", args));
 		json_node_unref(hv_wait_migration(old, "completed"));
 		assert_status(old, "postmigrate");
+		{
+			/* the guest is the new process's: the old one may not run it too */
+			g_autofree char *err = hv_qmp_error(old, "cont", NULL);
+
+			hv_assert(strstr(err, "new process"), "hop %d: cont: '%s'", hop, err);
+			assert_status(old, "postmigrate");
+		}
 		hv_vm_connect(nv);
 		assert_status(nv, "running");
 		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),

@@ -157,7 +157,14 @@ gboolean cpr_incoming_begin(GError **errp)
 	struct rl_cpr_state *cpr;
 	int ret;
 
-	self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	/*
+	 * Readable where the file allows it rather than O_PATH: ppoll() cannot
+	 * see an O_PATH fd, and the trampoline counts the fds it inherits that
+	 * way (an fd it does not see sends it to list /proc/self/fd instead).
+	 */
+	self_exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (self_exe < 0)
+		self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if (tt) {
 		unsigned long long a, b;
 

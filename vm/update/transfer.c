@@ -4,9 +4,9 @@
  * stops the guest, writes its state stream to a private file, hands the CPR
  * state and the RAM memfds over the cpr socket, waits for the new process
  * to close it, sends the stream's bytes on the main socket and waits for
- * the ack; any failure or timeout resumes the guest. The new process reads
- * the cpr channel before it creates anything and loads the stream with the
- * file loader.
+ * the ack (READY). The new process reads the cpr channel before it creates
+ * anything and loads the stream with the file loader. Then the commit
+ * (docs/modes.md): whoever holds the guest's lock runs the guest.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +66,12 @@ static void guest_unlock(void)
 {
 	if (guest_lock_fd >= 0)
 		flock(guest_lock_fd, LOCK_UN);
+}
+
+gboolean transfer_may_run(void)
+{
+	/* never part of a cpr-transfer, or the lock is (again) this process's */
+	return guest_lock_fd < 0 || guest_lock() == 0;
 }
 
 /*
