@@ -965,6 +965,58 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 }
 
 
+/* Checks @n bytes at block offset @off and writes them through @fd. */
+static int put_to_fd(const struct ram_walk *w, int fd, const unsigned char *data,
+		     size_t n, uint64_t off, bool *wrote, uint32_t *crc)
+{
+	crc_present(w, data, n, off, crc);
+	for (size_t done = 0; done < n;) {
+		ssize_t k = pwrite(fd, data + done, n - done, off + done);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EINVAL && !*wrote)
+			return -EOPNOTSUPP;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		done += k;
+		*wrote = true;
+	}
+	return 0;
+}
+
+/*
+ * A range of a shared block with an fd (memfd, file, mapped from offset 0):
+ * through the reader's buffers, each piece checked there and written by the
+ * kernel into the block. The guest gets exactly the bytes that were checked,
+ * and this process never touches the guest's pages, whose first touch (a
+ * TLB miss per 4 KiB page) costs more than the checksum. -EOPNOTSUPP: the fd
+ * takes no write() (hugetlbfs), nothing was written; read into the mapping.
+ */
+static int range_to_fd(struct rl_stream_loader *l, const struct ram_walk *w, int fd,
+		       uint64_t ext_off, uint64_t off, uint64_t len, uint32_t *crc)
+{
+	const void *data;
+	bool wrote = false;
+	size_t n;
+	int ret;
+
+	if (ext_off + off > l->size || len > l->size - ext_off - off)
+		return -ENODATA;
+	if (!l->r)
+		return put_to_fd(w, fd, l->mem + ext_off + off, len, off, &wrote, crc);
+	ret = rl_reader_stream_start(l->r, ext_off + off, len);
+	if (ret < 0)
+		return ret;
+	while ((ret = rl_reader_stream_next(l->r, &data, &n)) > 0) {
+		ret = put_to_fd(w, fd, data, n, off, &wrote, crc);
+		if (ret < 0)
+			return ret;
+		off += n;
+	}
+	return ret;
+}
+
 int rl_stream_load_ram(struct rl_stream_loader *l,
 		       const struct rl_ram_registry *ram, struct rl_error *err)
 {
@@ -1023,13 +1075,18 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		for (j = 0; next_range(&w, &j, &off, &len);) {
 			struct iovec iov = { host + off, len };
 
-			ret = src_read_iov(l, &iov, 1, s->ext_off + off);
+			ret = b->fd >= 0 && b->shared ?
+			      range_to_fd(l, &w, b->fd, s->ext_off, off, len, &crc) : -EOPNOTSUPP;
+			if (ret == -EOPNOTSUPP) {
+				ret = src_read_iov(l, &iov, 1, s->ext_off + off);
+				/* checked where it landed: the bytes the guest will see */
+				if (!ret)
+					crc_present(&w, host + off, len, off, &crc);
+			}
 			if (ret < 0)
 				return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
 					       (unsigned long long)(s->ext_off + off),
 					       strerror(-ret));
-			/* checked where it landed: the bytes the guest will see */
-			crc_present(&w, host + off, len, off, &crc);
 		}
 		if (crc != s->h.ext_crc)
 			return SEC_ERR(l, err, -EINVAL, s, "RAM pages at offset %llu: CRC mismatch (damaged, or changed since it was written)",

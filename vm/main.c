@@ -103,19 +103,62 @@ static void stdio_fill(void)
 			_exit(1);
 }
 
-static gboolean write_pidfile(const char *path, GError **errp)
+static int pidfile_fd = -1;
+
+/*
+ * -pidfile: locked before it is truncated, so that the pidfile of another
+ * running instance is never clobbered; the lock is held for the life of the
+ * process (the fd closes at an exec, and the new binary takes it again).
+ * Return: 0, -EAGAIN when another process holds it (@errp names it), or
+ * another -errno.
+ */
+static int pidfile_take(const char *path, GError **errp)
 {
 	g_autofree char *s = g_strdup_printf("%d\n", getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct stat a, b;
+	int fd, ret;
 
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		vm_error(errp, "-pidfile %s: %s", path, g_strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return FALSE;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		goto err;
+	if (fcntl(fd, F_SETLK, &lk) < 0) {
+		ret = errno == EACCES ? -EAGAIN : -errno;
+		lk = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (ret == -EAGAIN && fcntl(fd, F_GETLK, &lk) == 0 && lk.l_type != F_UNLCK)
+			vm_error(errp, "-pidfile %s: process %d holds it (another relive-vm with this pidfile?)",
+				 path, (int)lk.l_pid);
+		else
+			vm_error(errp, "-pidfile %s: %s", path, g_strerror(-ret));
+		close(fd);
+		return ret;
 	}
-	close(fd);
-	return TRUE;
+	/* locked, but the file may have been removed or replaced meanwhile */
+	if (fstat(fd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		vm_error(errp, "-pidfile %s: replaced while it was being locked", path);
+		close(fd);
+		return -EAGAIN;
+	}
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, s, strlen(s), 0) != (ssize_t)strlen(s))
+		goto err;
+	pidfile_fd = fd;
+	return 0;
+err:
+	ret = -errno;
+	vm_error(errp, "-pidfile %s: %s", path, g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* After a cpr-transfer the old process holds the pidfile until it quits. */
+static gboolean pidfile_retry(gpointer opaque)
+{
+	GError *e = NULL;
+	int ret = pidfile_take(vm.o.pidfile, &e);
+
+	g_clear_error(&e);
+	return ret == -EAGAIN ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 static gboolean on_signal(gpointer opaque)
@@ -187,6 +230,7 @@ int main(int argc, char **argv)
 	struct incoming_spec in;
 	const char *incoming = NULL;
 	bool defer = false, transfer = false;
+	int ret;
 
 	stdio_fill();
 	vm.argc = argc;
@@ -260,12 +304,22 @@ int main(int argc, char **argv)
 
 	/* The guest runs: everything below is outside any update's pause. */
 	vm.loop = g_main_loop_new(NULL, FALSE);
+	/* the log files of a process an update started go on after the old one's */
+	if (monitors && (incoming || defer || transfer))
+		monitors->chardev_files_append();
 	if (monitors) /* else an update could not hand the guest back (incoming_load) */
 		add_monitors();
 	if (incoming || transfer)
 		cpr_incoming_finish();
-	if (vm.o.pidfile && !write_pidfile(vm.o.pidfile, &e))
-		not_fatal(e);
+	if (vm.o.pidfile && (ret = pidfile_take(vm.o.pidfile, &e)) < 0) {
+		if (transfer && ret == -EAGAIN) {
+			fprintf(stderr, "relive-vm: %s; written once it is free\n", e->message);
+			g_clear_error(&e);
+			g_timeout_add(200, pidfile_retry, NULL);
+		} else {
+			not_fatal(e);
+		}
+	}
 	if (daemon_pipe >= 0)
 		daemonize_done();
 	g_unix_signal_add(SIGTERM, on_signal, NULL);
@@ -276,7 +330,7 @@ int main(int argc, char **argv)
 
 	if (monitors)
 		monitors->flush_all();
-	if (vm.o.pidfile)
+	if (pidfile_fd >= 0) /* only our own */
 		unlink(vm.o.pidfile);
 	/* vCPU threads and mappings go with the process */
 	return 0;

@@ -247,6 +247,30 @@ static void test_spec_errors(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+/*
+ * After chardev_files_append() (a process an update started) a "file:"
+ * backend goes on after what is there, append=on or not; before, as QEMU,
+ * it starts the file afresh. Run last: the switch stays on.
+ */
+static void test_file_after_update(void **state)
+{
+	g_autofree char *log = path("after-update.log");
+	g_autofree char *spec = g_strdup_printf("file:%s", log);
+	g_autoptr(GError) err = NULL;
+	g_autofree char *text = NULL;
+	Chardev *chr;
+
+	assert_true(g_file_set_contents(log, "old process\n", -1, NULL));
+	chardev_files_append();
+	chr = new_chr(spec, &err);
+	assert_non_null(chr);
+	chardev_write_all(chr, "new process\n", 12);
+	chardev_free(chr);
+	assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	assert_string_equal(text, "old process\nnew process\n");
+	unlink(log);
+}
+
 static void greet(ChardevConn *conn, void *opaque)
 {
 	chardev_conn_write(conn, "hi", 2);
@@ -355,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_spec_errors),
 		cmocka_unit_test(test_accept_emfile),
+		cmocka_unit_test(test_file_after_update),
 	};
 	int ret;
 

@@ -170,6 +170,45 @@ static void case_transfer(void)
 	hv_vm_stop(&v[2]);
 }
 
+/*
+ * The old process writes the stream into a private directory with a random
+ * name: a name planted in $TMPDIR beforehand (a directory where the stream
+ * once went, $TMPDIR/relive-transfer-PID.state) changes nothing, and
+ * nothing is left behind.
+ */
+static void case_transfer_private_state(void)
+{
+	g_autofree char *tmp = hv_path("tmp");
+	g_autofree char *mp = hv_path("main1.sock"), *cp = hv_path("cpr1.sock");
+	g_autofree char *args = channels(mp, cp), *planted = NULL;
+	struct hv_vm v, nv;
+	const char *name;
+	GDir *d;
+
+	hv_assert(mkdir(tmp, 0700) == 0, "mkdir %s", tmp);
+	g_setenv("TMPDIR", tmp, TRUE);
+	hv_vm_start(&v, accel, RAM_MIB, 1, NULL);
+	planted = g_strdup_printf("%s/relive-transfer-%d.state", tmp, (int)v.pid);
+	hv_assert(mkdir(planted, 0755) == 0, "mkdir %s", planted);
+	start_new(&nv, "new1-", 1, mp, cp, false);
+	wait_path(cp);
+	set_mode(&v, "cpr-transfer");
+	json_node_unref(hv_qmp(&v, "migrate", args));
+	json_node_unref(hv_wait_migration(&v, "completed"));
+	hv_vm_connect(&nv);
+	assert_status(&nv, "running");
+	hv_vm_stop(&v);
+	d = g_dir_open(tmp, 0, NULL);
+	while ((name = g_dir_read_name(d)))
+		hv_assert(!strcmp(name, strrchr(planted, '/') + 1),
+			  "%s left behind in $TMPDIR", name);
+	g_dir_close(d);
+	rmdir(planted);
+	hv_vm_stop(&nv);
+	rmdir(tmp);
+	g_unsetenv("TMPDIR");
+}
+
 static void case_transfer_refusals(void)
 {
 	g_autofree char *mp = hv_path("main.sock");
@@ -722,6 +761,8 @@ int main(int argc, char **argv)
 	accel = hv_accel(argc, argv);
 	if (!strcmp(c, "transfer"))
 		case_transfer();
+	else if (!strcmp(c, "transfer-private-state"))
+		case_transfer_private_state();
 	else if (!strcmp(c, "transfer-refusals"))
 		case_transfer_refusals();
 	else if (!strcmp(c, "transfer-not-listening"))

@@ -322,12 +322,62 @@ static void test_vm_stdio_closed(void **state)
 	rmdir(dir);
 }
 
+/*
+ * -pidfile is locked before it is written: a second relive-vm with the same
+ * pidfile is refused, naming the first's pid, and the file keeps it.
+ */
+static void test_vm_pidfile_locked(void **state)
+{
+	char dir[] = "/tmp/relive-vm-pidfile-XXXXXX";
+	g_autofree char *pf = NULL, *want = NULL, *text = NULL, *err = NULL;
+	const char *args[] = { vm_bin, "-m", "64M", "-accel", "thread", "-serial", "none",
+			       "-pidfile", NULL, NULL };
+	int status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	pf = g_build_filename(dir, "vm.pid", NULL);
+	args[8] = pf;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(vm_bin, (char **)args);
+		_exit(127);
+	}
+	want = g_strdup_printf("%d\n", (int)pid);
+	for (int i = 0; i < 500; i++) {
+		g_free(text);
+		text = NULL;
+		if (g_file_get_contents(pf, &text, NULL, NULL) && !strcmp(text, want))
+			break;
+		g_usleep(10000);
+	}
+	assert_string_equal(text, want);
+	assert_true(g_spawn_sync(NULL, (char **)args, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+				 NULL, &err, &status, NULL));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	g_free(text);
+	text = g_strdup_printf("process %d holds it", (int)pid);
+	if (!strstr(err, text))
+		fail_msg("message '%s' does not name the holder %d", err, (int)pid);
+	g_free(text);
+	assert_true(g_file_get_contents(pf, &text, NULL, NULL));
+	assert_string_equal(text, want);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* a clean exit removes its own pidfile */
+	assert_int_equal(access(pf, F_OK), -1);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vm_monitors_survive),
 		cmocka_unit_test(test_vm_qmp_bad_input),
 		cmocka_unit_test(test_vm_stdio_closed),
+		cmocka_unit_test(test_vm_pidfile_locked),
 	};
 
 	if (argc < 2) {

@@ -114,6 +114,7 @@ static gboolean migrate_check(const char *uri, struct rl_mig_uri *parsed, GError
 	struct rl_error err = { { 0 } };
 	int ret;
 
+	/* a state the loader would refuse is refused here, the guest running */
 	machine_stream_config(&cfg);
 	mv.stream = &cfg;
 	ret = rl_mig_check_blockers(&mv, &vm.params, uri, &err);

@@ -92,6 +92,7 @@ static GList *adopted;
 static GList *dead_conns;
 static guint reap_src;
 static gboolean stdio_in_use;
+static gboolean files_append;
 
 static void conn_free(ChardevConn *conn);
 
@@ -727,7 +728,7 @@ Chardev *chardev_new(const char *id, const char *spec,
 		break;
 	case CHR_FILE:
 		fd = open(chr->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-			  (chr->append ? O_APPEND : O_TRUNC), 0600);
+			  (chr->append || files_append ? O_APPEND : O_TRUNC), 0600);
 		if (fd < 0) {
 			g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
 				    "chardev '%s': could not open '%s': %s",
@@ -791,6 +792,11 @@ void chardev_free(Chardev *chr)
 	g_free(chr->spec);
 	g_free(chr->path);
 	g_free(chr);
+}
+
+void chardev_files_append(void)
+{
+	files_append = TRUE;
 }
 
 const char *chardev_id(const Chardev *chr)

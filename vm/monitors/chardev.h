@@ -62,6 +62,13 @@ Chardev *chardev_new(const char *id, const char *spec,
 		     const struct chardev_ops *ops, void *opaque,
 		     gboolean multi, GError **errp);
 
+/*
+ * From now on "file:" backends are opened for appending, never truncated:
+ * a process started by an update (any -incoming) writes after what the old
+ * process wrote, as append=on would.
+ */
+void chardev_files_append(void);
+
 /* Closes every connection (ops->closed) and the listener; removes nothing on disk. */
 void chardev_free(Chardev *chr);
 

@@ -37,4 +37,5 @@ const struct vm_monitors_ops relive_vm_monitors = {
 	.chardev_new = chardev_new,
 	.chardev_write_all = chardev_write_all,
 	.chardev_conn_take = chardev_conn_take,
+	.chardev_files_append = chardev_files_append,
 };

@@ -29,7 +29,7 @@ struct rl_cpr_table;
 struct vm_machine_ops;
 
 /* Bumped whenever this structure or struct vm_machine_ops changes meaning. */
-#define VM_MONITORS_ABI 2
+#define VM_MONITORS_ABI 3
 #define VM_MONITORS_SYMBOL "relive_vm_monitors"
 #define VM_MONITORS_FILE "relive-vm-monitors.so"
 
@@ -57,6 +57,8 @@ struct vm_monitors_ops {
 				gboolean multi, GError **errp);
 	void (*chardev_write_all)(Chardev *chr, const void *buf, size_t len);
 	size_t (*chardev_conn_take)(ChardevConn *conn, void *buf, size_t max);
+	/* A process started by an update: "file:" backends append (chardev.h). */
+	void (*chardev_files_append)(void);
 };
 
 /* NULL until monitors_load() succeeded. */

@@ -428,6 +428,13 @@ static void out_done(struct update *u)
 	if (t->csock >= 0)
 		close(t->csock);
 	unlink(u->path);
+	{
+		g_autofree char *dir = g_path_get_dirname(u->path);
+
+		/* the writer's temporary file first, if the stop never came */
+		g_clear_pointer(&u->saver, rl_stream_save_abort);
+		rmdir(dir);
+	}
 	g_free(t->main_path);
 	g_free(t->cpr_path);
 	g_free(t);
@@ -448,14 +455,22 @@ const struct update_ops update_transfer_ops = {
 
 gboolean transfer_start(const char *main_path_, const char *cpr_path, GError **errp)
 {
-	struct transfer_out *t = g_new0(struct transfer_out, 1);
-	g_autofree char *state = g_strdup_printf("%s/relive-transfer-%d.state",
-						 g_get_tmp_dir(), getpid());
+	struct transfer_out *t;
+	g_autofree char *dir = g_build_filename(g_get_tmp_dir(), "relive-transfer-XXXXXX", NULL);
+	g_autofree char *state = NULL;
 
+	/* a private directory (0700, a name nobody can guess) for the stream */
+	if (!g_mkdtemp_full(dir, 0700)) {
+		vm_error(errp, "%s: %s", dir, g_strerror(errno));
+		return FALSE;
+	}
+	state = g_build_filename(dir, "vm.state", NULL);
+	t = g_new0(struct transfer_out, 1);
 	t->main_path = g_strdup(main_path_);
 	t->cpr_path = g_strdup(cpr_path);
 	t->csock = t->msock = -1;
 	if (!update_start(&update_transfer_ops, state, main_path_, t, errp)) {
+		rmdir(dir);
 		g_free(t->main_path);
 		g_free(t->cpr_path);
 		g_free(t);
