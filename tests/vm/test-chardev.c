@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <gio/gio.h>
 
 #include "monitors/chardev.h"
 
@@ -93,6 +94,46 @@ static void test_socket_mode_and_stale(void **state)
 		assert_true(fl & FD_CLOEXEC);
 		assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	}
+	chardev_free(chr);
+	unlink(p);
+}
+
+/*
+ * Connections whose peers read nothing hold more output than an update
+ * carries: the export refuses it (in the old binary, before the stop)
+ * instead of writing a state the new binary would refuse to read.
+ */
+static void test_state_over_limit(void **state)
+{
+	g_autofree char *p = path("big.sock");
+	g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off", p);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(struct chardev_cpr_fd));
+	size_t chunk = CHARDEV_OUT_MAX - (256u << 10);
+	g_autofree char *buf = g_malloc(chunk);
+	int clients[16];
+	Chardev *chr;
+
+	chr = new_chr(spec, &err);
+	assert_non_null(chr);
+	for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		clients[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		g_strlcpy(sa.sun_path, p, sizeof(sa.sun_path));
+		assert_int_equal(connect(clients[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	for (int i = 0; i < 200; i++)
+		g_main_context_iteration(NULL, FALSE);
+	memset(buf, 'x', chunk);
+	chardev_write_all(chr, buf, chunk);
+	assert_int_equal(chardev_cpr_export(fds, &err), -1);
+	assert_non_null(err);
+	assert_true(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE));
+	if (!strstr(err->message, "more than an update carries"))
+		fail_msg("error '%s' does not say what is too large", err->message);
+	for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++)
+		close(clients[i]);
 	chardev_free(chr);
 	unlink(p);
 }
@@ -310,6 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_mode_and_stale),
 		cmocka_unit_test(test_not_a_socket_is_kept),
+		cmocka_unit_test(test_state_over_limit),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_spec_errors),
 		cmocka_unit_test(test_accept_emfile),

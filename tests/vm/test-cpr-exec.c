@@ -791,6 +791,42 @@ static void case_module(void)
 }
 
 /*
+ * After the resume nothing but the host ends the new process: a pidfile it
+ * cannot write is a message, and the guest runs on in it.
+ */
+static void case_after_resume(void)
+{
+	const char *suf[] = { "-pidfile", "/nonexistent-dir/relive.pid", "-incoming", NULL, NULL };
+	g_autofree char *cmd = NULL, *log = NULL;
+	uint64_t before;
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, 256, 1, NULL);
+	pid = v.pid;
+	ram = hv_map_ram(pid, "ram0", 256ull << 20);
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
+	suf[3] = state_uri;
+	cmd = hv_vm_argv_json(&v, NULL, suf);
+	set_cpr_exec(&v, cmd);
+	before = hv_heartbeat(ram, 0);
+	migrate(&v);
+	hv_wait_event(&v, "RESUME");
+	g_usleep(200000);
+	log = hv_vm_log(&v);
+	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone:\n%s", log);
+	assert_running(&v);
+	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck");
+	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
+		  PATTERN_LEN, "guest RAM changed");
+	hv_assert(strstr(log, "-pidfile /nonexistent-dir/relive.pid") &&
+		  strstr(log, "the guest runs on"), "the log does not say what failed:\n%s", log);
+	hv_assert(!strstr(log, "rolling back"), "it rolled back after the resume:\n%s", log);
+	hv_vm_stop(&v);
+}
+
+/*
  * A package upgrade renames new files over the old binary and its module
  * while the VM runs, then the update fails: the rollback brings back the
  * binary that wrote the state and the module it had loaded, not what the
@@ -1024,6 +1060,7 @@ int main(int argc, char **argv)
 		{ "rollback", case_rollback }, { "missing-binary", case_missing_binary },
 		{ "early-rollback", case_early_rollback },
 		{ "replaced-rollback", case_replaced_rollback },
+		{ "after-resume", case_after_resume },
 		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },

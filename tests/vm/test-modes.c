@@ -141,6 +141,13 @@ static void case_transfer(void)
 		json_node_unref(hv_qmp(old, "migrate", args));
 		json_node_unref(hv_wait_migration(old, "completed"));
 		assert_status(old, "postmigrate");
+		{
+			/* the guest is the new process's: the old one may not run it too */
+			g_autofree char *err = hv_qmp_error(old, "cont", NULL);
+
+			hv_assert(strstr(err, "new process"), "hop %d: cont: '%s'", hop, err);
+			assert_status(old, "postmigrate");
+		}
 		hv_vm_connect(nv);
 		assert_status(nv, "running");
 		hv_assert(hv_heartbeats_advance(ram, 2, before, 5000),
@@ -341,6 +348,134 @@ static void case_transfer_dies_after(bool hang)
 	hv_vm_stop(&v);
 }
 
+/*
+ * A new process that takes the CPR state, accepts the main channel and never
+ * reads it: the stream (a 16 MiB state-blob) does not fit in the socket, and
+ * the old process must not wait for the reader with its guest stopped.
+ */
+static void case_transfer_stalls(void)
+{
+	const char *extra[] = { "-device", "state-blob,id=blob0,size=16M", NULL };
+	g_autofree char *mp = hv_path("main.sock");
+	g_autofree char *cp = hv_path("cpr.sock");
+	g_autofree char *a = channels(mp, cp);
+	struct hv_vm v;
+	void *ram;
+	pid_t pid;
+
+	hv_vm_start(&v, accel, RAM_MIB, 2, extra);
+	ram = hv_map_ram(v.pid, "ram0", (uint64_t)RAM_MIB << 20);
+	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, SEED);
+	pid = fork();
+	hv_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		static struct rl_cpr_state s;
+		struct rl_error err = { { 0 } };
+		int mlfd, lfd, fd, msock;
+
+		if (rl_cpr_transfer_listen(mp, &mlfd, &err) < 0 ||
+		    rl_cpr_transfer_listen(cp, &lfd, &err) < 0 ||
+		    rl_cpr_transfer_accept(lfd, 20000, &fd, &err) < 0 ||
+		    rl_cpr_transfer_recv(fd, &s, 5000, &err) < 0) {
+			fprintf(stderr, "fake new process: %s\n", err.msg);
+			_exit(1);
+		}
+		close(fd);
+		if (rl_cpr_transfer_accept(mlfd, 20000, &msock, &err) < 0)
+			_exit(1);
+		pause(); /* holds the main channel open, reads nothing */
+		_exit(0);
+	}
+	hv_track_pid(pid);
+	wait_path(cp);
+	set_mode(&v, "cpr-transfer");
+	json_node_unref(hv_qmp(&v, "migrate", a));
+	expect_failed_resumed(&v, ram, "main channel");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	hv_vm_stop(&v);
+}
+
+/*
+ * The commit (docs/modes.md): one side held back at @step
+ * (RELIVE_VM_TEST_DELAY, longer than the other side's timeout). Whatever
+ * the step, exactly one process runs the guest afterwards, with its RAM.
+ */
+static void case_transfer_commit(const char *step)
+{
+	g_autofree char *mp = hv_path("main.sock");
+	g_autofree char *cp = hv_path("cpr.sock");
+	g_autofree char *a = channels(mp, cp);
+	g_autofree char *delay = g_strdup_printf("%s:7000", step);
+	gboolean old_side = g_str_has_prefix(step, "old-");
+	g_autofree char *old_st = NULL, *log = NULL;
+	bool old_runs, new_runs = false;
+	struct hv_vm v, nv;
+	void *ram;
+
+	if (old_side)
+		setenv("RELIVE_VM_TEST_DELAY", delay, 1);
+	hv_vm_start(&v, accel, RAM_MIB, 2, NULL);
+	unsetenv("RELIVE_VM_TEST_DELAY");
+	ram = hv_map_ram(v.pid, "ram0", (uint64_t)RAM_MIB << 20);
+	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, SEED);
+	if (!old_side)
+		setenv("RELIVE_VM_TEST_DELAY", delay, 1);
+	start_new(&nv, "new-", 2, mp, cp, false);
+	unsetenv("RELIVE_VM_TEST_DELAY");
+	wait_path(cp);
+	set_mode(&v, "cpr-transfer");
+	json_node_unref(hv_qmp(&v, "migrate", a));
+
+	/* both sides decided: the old one's migration ended, the new one resumed or left */
+	for (int i = 0; i < 3000; i++) {
+		g_autoptr(JsonNode) qm = hv_qmp(&v, "query-migrate", NULL);
+		const char *st = json_object_get_string_member_with_default(json_node_get_object(qm),
+									    "status", "");
+
+		if (!strcmp(st, "completed") || !strcmp(st, "failed"))
+			break;
+		g_usleep(10000);
+	}
+	for (int i = 0; i < 3000; i++) {
+		if (hv_vm_exited(&nv, NULL))
+			break;
+		if (access(nv.qmp_path, F_OK) == 0) {
+			hv_vm_connect(&nv);
+			new_runs = true;
+			break;
+		}
+		g_usleep(10000);
+	}
+	old_st = hv_status(&v);
+	old_runs = !strcmp(old_st, "running");
+	if (new_runs) {
+		g_autofree char *st = hv_status(&nv);
+
+		new_runs = !strcmp(st, "running");
+	}
+	log = hv_vm_log(&v);
+	hv_assert(old_runs + new_runs == 1,
+		  "%s: the old process is %s, the new one %s: exactly one must run the guest\nold log:\n%s",
+		  step, old_st, new_runs ? "runs it" : "does not", log);
+	printf("%s: the %s process runs the guest\n", step, old_runs ? "old" : "new");
+	assert_beating(old_runs ? &v : &nv, ram, 2);
+	assert_pattern(ram);
+	/* and it stays that way: the other one is not about to start */
+	g_usleep(1000000);
+	hv_assert(!strcmp(hv_status(old_runs ? &v : &nv), "running"), "%s: the guest stopped", step);
+	if (old_runs)
+		hv_assert(nv.pid == 0 || hv_vm_exited(&nv, NULL) || !new_runs,
+			  "%s: the new process is still there", step);
+	else
+		assert_status(&v, "postmigrate");
+	if (nv.pid)
+		hv_vm_stop(&nv);
+	hv_vm_stop(&v);
+}
+
 /* The new process reads the cpr channel, then cannot load (other -smp). */
 static void case_transfer_mismatch(void)
 {
@@ -534,6 +669,10 @@ int main(int argc, char **argv)
 		case_transfer_dies_after(false);
 	else if (!strcmp(c, "transfer-hangs"))
 		case_transfer_dies_after(true);
+	else if (!strcmp(c, "transfer-stalls"))
+		case_transfer_stalls();
+	else if (g_str_has_prefix(c, "transfer-commit-"))
+		case_transfer_commit(c + strlen("transfer-commit-"));
 	else if (!strcmp(c, "transfer-mismatch"))
 		case_transfer_mismatch();
 	else if (!strcmp(c, "reboot"))

@@ -2,7 +2,7 @@
 /*
  * The machine: one per process. Its memory, vCPUs and devices, its run
  * state (QEMU's names), and the migration state the monitors see through
- * control.h. Owned by the main loop thread.
+ * the table machine-ops.c hands them. Owned by the main loop thread.
  */
 #ifndef VM_MACHINE_H
 #define VM_MACHINE_H
@@ -14,22 +14,11 @@
 #include "machine/cpus.h"
 #include "machine/devices.h"
 #include "machine/memory.h"
+#include "monitors/machine-ops.h"
 #include "options.h"
 #include "relive/cpr.h"
 #include "relive/migrate.h"
 #include "relive/stream.h"
-
-/* The pause of the last update, in CLOCK_MONOTONIC nanoseconds; 0: unknown. */
-struct pause_times {
-	uint64_t stop;		/* the stop was asked for */
-	uint64_t stopped;	/* every vCPU parked */
-	uint64_t written;	/* state committed */
-	uint64_t tramp_entry;	/* trampoline main */
-	uint64_t tramp_exec;	/* trampoline execs the new binary */
-	uint64_t main;		/* new process main() */
-	uint64_t loaded;	/* state loaded and applied */
-	uint64_t resumed;	/* vCPUs running again */
-};
 
 struct machine {
 	int argc;
@@ -66,6 +55,9 @@ gboolean machine_vcpu_failed(gpointer opaque);
 /* Lets the vCPUs run; RESUME event. */
 void machine_resume(void);
 void machine_set_run(enum rl_run_state to);
+
+/* The machine as the monitors module sees it (machine-ops.c). */
+extern const struct vm_machine_ops machine_ops;
 
 /* Moves the migration status and tells QMP clients (MIGRATION event). */
 void machine_set_status(enum rl_mig_status to);

@@ -34,8 +34,6 @@
 
 static volatile int populate_stop;
 
-G_DEFINE_QUARK(relive-vm-error-quark, vm_error)
-
 static gboolean map_block(struct rl_ram_block *b, bool map_shared,
 			  GError **errp)
 {

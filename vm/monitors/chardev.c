@@ -1040,6 +1040,13 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 	int mfd;
 
 	text = state_text(fds, &len);
+	if (len > CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+			    "the monitor and serial connections hold %" G_GSIZE_FORMAT
+			    " bytes of state (queued input and output), more than an update carries (%u MiB): let the clients read their replies, or close them",
+			    len, (CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK) >> 20);
+		return -1;
+	}
 	mfd = memfd_create("chardev-state", MFD_CLOEXEC);
 	if (mfd < 0)
 		goto err;
@@ -1065,6 +1072,13 @@ gboolean chardev_cpr_rewrite(int mfd, GError **errp)
 	gsize len;
 
 	text = state_text(NULL, &len);
+	if (len > CHARDEV_STATE_MAX) {
+		/* the export's state stays: what was queued since is not carried */
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+			    "chardev state memfd (fd %d): %" G_GSIZE_FORMAT " bytes, over %u MiB",
+			    mfd, len, CHARDEV_STATE_MAX >> 20);
+		return FALSE;
+	}
 	if (!write_state(mfd, text, len)) {
 		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
 			    "chardev state memfd (fd %d): %s", mfd, g_strerror(errno));
@@ -1242,7 +1256,7 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 	sfd = lookup("chardev-state", 0, opaque);
 	if (sfd < 0)
 		return TRUE; /* the previous binary had no chardevs to hand over */
-	if (fstat(sfd, &st) < 0 || st.st_size > (64 << 20)) {
+	if (fstat(sfd, &st) < 0 || st.st_size > CHARDEV_STATE_MAX) {
 		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 			    "chardev-state (fd %d): not a readable state memfd", sfd);
 		close(sfd);

@@ -20,6 +20,14 @@ typedef struct ChardevConn ChardevConn;
 #define CHARDEV_OUT_MAX (4u << 20)
 /* A connection whose unconsumed input exceeds this is dropped. */
 #define CHARDEV_IN_MAX (1u << 20)
+/*
+ * The chardev state an update carries, at most: the old binary refuses
+ * (before the stop) to write more than the new one reads. The export
+ * leaves CHARDEV_STATE_SLACK for what is queued between the export and
+ * the exec (the rewrite: events of the migration itself).
+ */
+#define CHARDEV_STATE_MAX (64u << 20)
+#define CHARDEV_STATE_SLACK (1u << 20)
 
 /*
  * What the owner of a chardev is told. All are called from the main loop
@@ -127,7 +135,8 @@ struct chardev_cpr_fd {
  * @fds receives a struct chardev_cpr_fd for every fd to keep across the exec
  * (listeners, connections, and the state memfd itself as "chardev-state", 0).
  * Nothing is closed: the process keeps working if the exec fails.
- * Return: the state memfd (CLOEXEC; the caller owns it), or -1 with @errp set.
+ * Return: the state memfd (CLOEXEC; the caller owns it), or -1 with @errp set
+ * (G_IO_ERROR_MESSAGE_TOO_LARGE: over CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK).
  */
 int chardev_cpr_export(GArray *fds, GError **errp);
 

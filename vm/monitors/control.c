@@ -4,61 +4,50 @@
  * parameters and capabilities (a process's own, QEMU's defaults at start),
  * migrate with its blockers checked before anything stops, migrate-incoming
  * for -incoming defer, and the query-* answers with relive's pause breakdown.
+ * The JSON is here; the machine is reached through the table relive-vm
+ * handed the module (machine-ops.h), and through nothing else.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "monitors/control.h"
-#include "update/transfer.h"
-#include "machine/machine.h"
-#include "update/migrate.h"
+#include "monitors/machine-ops.h"
 #include "monitors/monitor.h"
 #include "vm-error.h"
 
+static const struct vm_machine_ops *m;
 static int64_t downtime_limit = 300;
+
+void control_attach(const struct vm_machine_ops *machine)
+{
+	m = machine;
+}
 
 const char *control_runstate(void)
 {
-	return rl_run_state_name(vm.run);
+	return rl_run_state_name(m->run_state());
 }
 
 gboolean control_running(void)
 {
-	return rl_run_state_is_running(vm.run);
+	return rl_run_state_is_running(m->run_state());
 }
 
 gboolean control_stop(GError **errp)
 {
-	if (vm.run == RL_RUN_RUNNING)
-		machine_pause(RL_RUN_PAUSED);
-	return TRUE;
+	return m->stop(errp);
 }
 
 gboolean control_cont(GError **errp)
 {
-	if (vm.run == RL_RUN_INMIGRATE) {
-		vm_error(errp, "Guest is in inmigrate state: wait for the incoming migration (migrate_incoming) to finish");
-		return FALSE;
-	}
-	if (vm.run == RL_RUN_FINISH_MIGRATE) {
-		vm_error(errp, "Migration is in progress");
-		return FALSE;
-	}
-	if (vm.cpus.failed) {
-		vm_error(errp, "The vCPUs stopped on an error: %s",
-			 vm.cpus.fail_msg ? vm.cpus.fail_msg : "unknown");
-		return FALSE;
-	}
-	if (vm.run != RL_RUN_RUNNING)
-		machine_resume();
-	return TRUE;
+	return m->cont(errp);
 }
 
 static gboolean quit_idle(gpointer opaque)
 {
 	monitor_flush_all();
-	g_main_loop_quit(vm.loop);
+	m->quit();
 	return G_SOURCE_REMOVE;
 }
 
@@ -69,7 +58,10 @@ void control_quit(void)
 
 static gboolean idle_or_error(GError **errp)
 {
-	if (!rl_mig_status_is_idle(vm.status)) {
+	struct vm_migration_info info;
+
+	m->migration_info(&info);
+	if (!rl_mig_status_is_idle(info.status)) {
 		vm_error(errp, "There's a migration process in progress");
 		return FALSE;
 	}
@@ -78,14 +70,14 @@ static gboolean idle_or_error(GError **errp)
 
 static gboolean set_mode(const char *v, GError **errp)
 {
-	enum rl_mig_mode m;
+	enum rl_mig_mode mode;
 
-	if (rl_mig_mode_parse(v, &m) < 0) {
+	if (rl_mig_mode_parse(v, &mode) < 0) {
 		vm_error(errp, "Parameter 'mode' does not accept value '%s' (normal, cpr-reboot, cpr-transfer, cpr-exec)",
 			 v);
 		return FALSE;
 	}
-	vm.params.mode = m;
+	m->set_mode(mode);
 	return TRUE;
 }
 
@@ -96,11 +88,11 @@ static gboolean set_mode(const char *v, GError **errp)
 static gboolean set_state_writer(const char *v, GError **errp)
 {
 	if (v && !strcmp(v, "io_uring")) {
-		vm.writer_fallback = false;
+		m->set_writer_fallback(FALSE);
 		return TRUE;
 	}
 	if (v && !strcmp(v, "fallback")) {
-		vm.writer_fallback = true;
+		m->set_writer_fallback(TRUE);
 		return TRUE;
 	}
 	vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
@@ -109,7 +101,7 @@ static gboolean set_state_writer(const char *v, GError **errp)
 
 static gboolean set_command(const char *const *argv, GError **errp)
 {
-	if (rl_mig_params_set_exec_command(&vm.params, argv) < 0) {
+	if (m->set_exec_command(argv) < 0) {
 		vm_error(errp, "cpr-exec-command: out of memory");
 		return FALSE;
 	}
@@ -160,8 +152,8 @@ gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
 		return FALSE;
 	members = json_object_get_members(args);
 	/* Check everything first: a refused command changes nothing. */
-	for (GList *m = members; m; m = m->next) {
-		const char *key = m->data;
+	for (GList *l = members; l; l = l->next) {
+		const char *key = l->data;
 
 		n = json_object_get_member(args, key);
 		if (!strcmp(key, "mode")) {
@@ -211,8 +203,8 @@ gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
 			return FALSE;
 		}
 	}
-	for (GList *m = members; m; m = m->next) {
-		const char *key = m->data;
+	for (GList *l = members; l; l = l->next) {
+		const char *key = l->data;
 
 		n = json_object_get_member(args, key);
 		if (!strcmp(key, "mode")) {
@@ -246,7 +238,7 @@ gboolean control_migrate_set_capability(const char *name, gboolean on,
 		vm_error(errp, "Invalid parameter '%s': unknown migration capability", name);
 		return FALSE;
 	}
-	vm.params.caps[cap] = on;
+	m->set_capability(cap, on);
 	return TRUE;
 }
 
@@ -256,9 +248,8 @@ static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
 }
 
 /* The pause breakdown of the last update as query-migrate's "relive-pause". */
-static JsonObject *migrate_pause_json(void)
+static JsonObject *migrate_pause_json(const struct pause_times *t)
 {
-	struct pause_times *t = &vm.t;
 	JsonObject *o;
 	uint64_t exec_end, tramp_end;
 
@@ -296,14 +287,16 @@ static JsonNode *obj_node(JsonObject *o)
 JsonNode *control_query_migrate(void)
 {
 	JsonObject *o = json_object_new();
+	struct vm_migration_info info;
 	JsonArray *devs;
 
-	if (vm.status != RL_MIG_NONE)
-		json_object_set_string_member(o, "status", rl_mig_status_name(vm.status));
-	if (vm.status == RL_MIG_FAILED && vm.error_desc)
-		json_object_set_string_member(o, "error-desc", vm.error_desc);
-	if (vm.status == RL_MIG_COMPLETED) {
-		JsonObject *p = migrate_pause_json();
+	m->migration_info(&info);
+	if (info.status != RL_MIG_NONE)
+		json_object_set_string_member(o, "status", rl_mig_status_name(info.status));
+	if (info.status == RL_MIG_FAILED && info.error_desc)
+		json_object_set_string_member(o, "error-desc", info.error_desc);
+	if (info.status == RL_MIG_COMPLETED) {
+		JsonObject *p = migrate_pause_json(&info.t);
 
 		if (p) {
 			gint64 total = json_object_get_int_member(p, "total-us");
@@ -312,18 +305,19 @@ JsonNode *control_query_migrate(void)
 			json_object_set_int_member(o, "total-time", (total + 999) / 1000);
 			json_object_set_object_member(o, "relive-pause", p);
 		}
-		if (vm.state_size)
-			json_object_set_int_member(o, "relive-state-bytes", vm.state_size);
+		if (info.state_size)
+			json_object_set_int_member(o, "relive-state-bytes", info.state_size);
 	}
 	devs = json_array_new();
-	for (unsigned i = 0; vm.blobs && i < vm.blobs->len; i++) {
-		struct state_blob *b = g_ptr_array_index(vm.blobs, i);
+	for (unsigned i = 0; i < m->blob_count(); i++) {
+		struct vm_blob_info b;
 		JsonObject *d = json_object_new();
 
-		json_object_set_string_member(d, "id", b->id);
+		m->blob_info(i, &b);
+		json_object_set_string_member(d, "id", b.id);
 		json_object_set_string_member(d, "type", "state-blob");
-		json_object_set_int_member(d, "size", b->size);
-		json_object_set_int_member(d, "verified-loads", b->loads);
+		json_object_set_int_member(d, "size", b.size);
+		json_object_set_int_member(d, "verified-loads", b.loads);
 		json_array_add_object_element(devs, d);
 	}
 	json_object_set_array_member(o, "relive-devices", devs);
@@ -332,16 +326,17 @@ JsonNode *control_query_migrate(void)
 
 JsonNode *control_query_migrate_parameters(void)
 {
+	const struct rl_mig_params *p = m->params();
 	JsonObject *o = json_object_new();
 	JsonArray *cmd = json_array_new();
 
-	json_object_set_string_member(o, "mode", rl_mig_mode_name(vm.params.mode));
-	for (char **a = vm.params.cpr_exec_command; a && *a; a++)
+	json_object_set_string_member(o, "mode", rl_mig_mode_name(p->mode));
+	for (char **a = p->cpr_exec_command; a && *a; a++)
 		json_array_add_string_element(cmd, *a);
 	json_object_set_array_member(o, "cpr-exec-command", cmd);
 	json_object_set_int_member(o, "downtime-limit", downtime_limit);
 	json_object_set_string_member(o, "x-state-writer",
-				      vm.writer_fallback ? "fallback" : "io_uring");
+				      m->writer_fallback() ? "fallback" : "io_uring");
 	return obj_node(o);
 }
 
@@ -354,7 +349,7 @@ JsonNode *control_query_migrate_capabilities(void)
 		JsonObject *c = json_object_new();
 
 		json_object_set_string_member(c, "capability", rl_mig_cap_name(i));
-		json_object_set_boolean_member(c, "state", vm.params.caps[i]);
+		json_object_set_boolean_member(c, "state", m->params()->caps[i]);
 		json_array_add_object_element(a, c);
 	}
 	json_node_take_array(n, a);
@@ -420,62 +415,29 @@ static char *cpr_channel_path(JsonArray *channels, GError **errp)
 gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 {
 	g_autofree char *u = NULL;
-	struct rl_mig_vm mv = { &vm.mem.reg, vm.mem.aux_ram_share, vm.mem.has_implicit };
-	struct rl_error err = { { 0 } };
+	g_autofree char *cpr_path = NULL;
 	struct rl_mig_uri parsed;
-	int ret;
 
 	if (!idle_or_error(errp))
 		return FALSE;
-	if (vm.run == RL_RUN_INMIGRATE) {
+	if (m->run_state() == RL_RUN_INMIGRATE) {
 		vm_error(errp, "Guest is waiting for an incoming migration");
 		return FALSE;
 	}
 	u = channels ? channel_uri(channels, "main", errp) : g_strdup(uri);
 	if (!u)
 		return FALSE;
-	ret = rl_mig_check_blockers(&mv, &vm.params, u, &err);
-	if (ret < 0) {
-		vm_error(errp, "%s", err.msg[0] ? err.msg : g_strerror(-ret));
+	if (!m->migrate_check(u, &parsed, errp))
 		return FALSE;
-	}
-	ret = rl_mig_uri_parse(u, &parsed, &err);
-	if (vm.params.mode == RL_MODE_CPR_TRANSFER) {
-		g_autofree char *cpr_path = NULL;
-
-		if (ret < 0 || parsed.kind != RL_URI_UNIX) {
-			vm_error(errp, "%s: in mode cpr-transfer the main channel is a unix socket (unix:PATH)",
-				 ret < 0 && err.msg[0] ? err.msg : u);
-			return FALSE;
-		}
+	if (m->params()->mode == RL_MODE_CPR_TRANSFER) {
 		cpr_path = channels ? cpr_channel_path(channels, errp) : NULL;
 		if (!cpr_path) {
 			if (!channels)
 				vm_error(errp, "mode cpr-transfer needs a 'cpr' channel: use QMP migrate with \"channels\" (a 'main' and a 'cpr' entry); HMP migrate cannot give one");
 			return FALSE;
 		}
-		if (!transfer_start(parsed.path, cpr_path, errp))
-			return FALSE;
-		g_clear_pointer(&vm.error_desc, g_free);
-		machine_set_status(RL_MIG_SETUP);
-		return TRUE;
 	}
-	if (ret < 0 || parsed.kind != RL_URI_FILE) {
-		vm_error(errp, "%s: relive-vm migrates to file: URIs only (unix: in mode cpr-transfer)",
-			 ret < 0 && err.msg[0] ? err.msg : u);
-		return FALSE;
-	}
-	if (!migrate_start(parsed.path, errp))
-		return FALSE;
-	g_clear_pointer(&vm.error_desc, g_free);
-	machine_set_status(RL_MIG_SETUP);
-	return TRUE;
-}
-
-static gboolean incoming_idle(gpointer path)
-{
-	incoming_load(path);
-	return G_SOURCE_REMOVE;
+	return m->migrate_start(parsed.path, cpr_path, errp);
 }
 
 gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
@@ -485,7 +447,7 @@ gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
 	struct rl_error err = { { 0 } };
 	struct rl_mig_uri parsed;
 
-	if (vm.run != RL_RUN_INMIGRATE || !vm.incoming_pending) {
+	if (!m->incoming_pending()) {
 		vm_error(errp, "'-incoming' was not specified on the command line");
 		return FALSE;
 	}
@@ -497,20 +459,11 @@ gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
 			 err.msg[0] ? err.msg : u);
 		return FALSE;
 	}
-	if (access(parsed.path, R_OK) < 0) {
-		/* still waiting: the user can give the right file */
-		vm_error(errp, "%s: %s", parsed.path, g_strerror(errno));
-		return FALSE;
-	}
-	vm.incoming_pending = false;
-	vm.incoming_uri = g_strdup(parsed.path);
-	g_idle_add(incoming_idle, vm.incoming_uri);
-	return TRUE;
+	return m->migrate_incoming(parsed.path, errp);
 }
 
 gboolean control_migrate_cancel(GError **errp)
 {
-	if (migrate_cancel_pending())
-		machine_set_status(RL_MIG_CANCELLED);
+	m->migrate_cancel();
 	return TRUE;
 }

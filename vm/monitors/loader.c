@@ -64,8 +64,8 @@ gboolean monitors_load(GError **errp)
 	/*
 	 * Through the descriptor, which stays open: what is loaded is what an
 	 * update hands on for a rollback, even if a newer module is installed
-	 * over the path meanwhile. RTLD_NOW: a symbol this binary does not
-	 * export fails here, not on first use.
+	 * over the path meanwhile. RTLD_NOW: a symbol the module cannot
+	 * resolve fails here, not on first use.
 	 */
 	fd_path = g_strdup_printf("/proc/self/fd/%d", fd);
 	h = dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
@@ -78,11 +78,11 @@ gboolean monitors_load(GError **errp)
 	if (!ops) {
 		vm_error(errp, "monitors module %s: no %s: not built with relive-vm", path,
 			 VM_MONITORS_SYMBOL);
-	} else if (ops->abi != VM_MONITORS_ABI || strcmp(ops->version, RELIVE_VERSION) ||
-		   ops->machine_size != sizeof(struct machine)) {
+	} else if (ops->abi != VM_MONITORS_ABI || strcmp(ops->version, RELIVE_VERSION)) {
 		vm_error(errp, "monitors module %s was built for relive-vm %s, this is %s: install the two together",
 			 path, ops->version, RELIVE_VERSION);
 	} else {
+		ops->attach(&machine_ops);
 		monitors = ops;
 		module_fd = fd;
 		return TRUE;

@@ -74,7 +74,8 @@ int monitor_cpr_save(struct rl_cpr_table *table)
 	mfd = chardev_cpr_export(fds, &err);
 	if (mfd < 0) {
 		g_warning("%s", err->message);
-		return -EIO;
+		return g_error_matches(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ?
+		       -EMSGSIZE : -EIO;
 	}
 	saved_state_fd = mfd;
 	g_idle_add(cpr_save_abandoned, NULL);

@@ -7,8 +7,8 @@
 
 #include "monitors/chardev.h"
 #include "update/transfer.h"
-#include "machine/machine.h"
 #include "monitors/monitor.h"
+#include "monitors/machine-ops.h"
 #include "monitors/monitors.h"
 #include "relive/version.h"
 
@@ -26,7 +26,7 @@ static void event(const char *name, const char *status)
 const struct vm_monitors_ops relive_vm_monitors = {
 	.abi = VM_MONITORS_ABI,
 	.version = RELIVE_VERSION,
-	.machine_size = sizeof(struct machine),
+	.attach = control_attach,
 	.hmp_add = monitor_hmp_add,
 	.qmp_add = monitor_qmp_add,
 	.event = event,

@@ -9,9 +9,11 @@
  * once the guest runs again, and a module that cannot load then hands the
  * guest back to the old binary (migrate.c).
  *
- * The module finds the machine (struct machine vm, machine_*, migrate_*,
- * librelive) among the symbols this binary exports; the machine reaches the
- * module through struct vm_monitors_ops only.
+ * The two sides meet through two tables and nothing else: the module's
+ * struct vm_monitors_ops (looked up by name once the file is open), and the
+ * machine's struct vm_machine_ops (machine-ops.h), handed to the module by
+ * @attach once its version is checked. relive-vm exports no symbols; the
+ * module links its own copy of the librelive it needs.
  */
 #ifndef VM_MONITORS_H
 #define VM_MONITORS_H
@@ -24,16 +26,18 @@
 
 struct incoming_spec;
 struct rl_cpr_table;
+struct vm_machine_ops;
 
-/* Bumped whenever this structure or struct machine changes meaning. */
-#define VM_MONITORS_ABI 1
+/* Bumped whenever this structure or struct vm_machine_ops changes meaning. */
+#define VM_MONITORS_ABI 2
 #define VM_MONITORS_SYMBOL "relive_vm_monitors"
 #define VM_MONITORS_FILE "relive-vm-monitors.so"
 
 struct vm_monitors_ops {
 	uint32_t abi;
 	const char *version;	/* RELIVE_VERSION the module was built as */
-	size_t machine_size;	/* sizeof(struct machine) in the module */
+	/* Called once, before anything else: the machine, for the module's life. */
+	void (*attach)(const struct vm_machine_ops *machine);
 
 	/* -monitor SPEC and -qmp SPEC */
 	gboolean (*hmp_add)(const char *spec, GError **errp);

@@ -91,6 +91,19 @@ static gboolean exec_prepare(struct update *u, GError **errp)
 			 g_strerror(-ret));
 		return FALSE;
 	}
+	/*
+	 * The monitor and serial sockets, with what they have queued, before
+	 * the stop: a state the new binary would refuse is refused here, with
+	 * the guest running. The last of it is written right before the exec.
+	 */
+	ret = monitors->cpr_save((struct rl_cpr_table *)u->cpr);
+	if (ret < 0) {
+		vm_error(errp, "CPR fd table: monitor and serial sockets: %s",
+			 ret == -EMSGSIZE ?
+			 "their queued input and output is more than an update carries (64 MiB): let the clients read their replies, or close them" :
+			 g_strerror(-ret));
+		return FALSE;
+	}
 	if (monitors_module_fd() >= 0 &&
 	    (ret = rl_cpr_add_fd(u->cpr, MODULE_FD_NAME, 0, monitors_module_fd())) < 0) {
 		vm_error(errp, "CPR state: the monitors module (fd %d): %s",
@@ -100,17 +113,12 @@ static gboolean exec_prepare(struct update *u, GError **errp)
 	return TRUE;
 }
 
-/* The sockets with what they have queued, then the exec: returns on failure. */
+/* The exec: returns on failure. */
 static gboolean exec_hand_over(struct update *u, GError **errp)
 {
 	char **argv = vm.params.cpr_exec_command;
-	int ret = monitors->cpr_save((struct rl_cpr_table *)u->cpr);
+	int ret;
 
-	if (ret < 0) {
-		vm_error(errp, "CPR fd table: monitor and serial sockets: %s", g_strerror(-ret));
-		unlink(u->path);
-		return FALSE;
-	}
 	machine_set_status(RL_MIG_COMPLETED);
 	monitors->flush_all();
 	memset(&u->serr, 0, sizeof(u->serr));
@@ -149,7 +157,14 @@ gboolean cpr_incoming_begin(GError **errp)
 	struct rl_cpr_state *cpr;
 	int ret;
 
-	self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	/*
+	 * Readable where the file allows it rather than O_PATH: ppoll() cannot
+	 * see an O_PATH fd, and the trampoline counts the fds it inherits that
+	 * way (an fd it does not see sends it to list /proc/self/fd instead).
+	 */
+	self_exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (self_exe < 0)
+		self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	if (tt) {
 		unsigned long long a, b;
 

@@ -4,15 +4,18 @@
  * stops the guest, writes its state stream to a private file, hands the CPR
  * state and the RAM memfds over the cpr socket, waits for the new process
  * to close it, sends the stream's bytes on the main socket and waits for
- * the ack; any failure or timeout resumes the guest. The new process reads
- * the cpr channel before it creates anything and loads the stream with the
- * file loader.
+ * the ack (READY). The new process reads the cpr channel before it creates
+ * anything and loads the stream with the file loader. Then the commit
+ * (docs/modes.md): whoever holds the guest's lock runs the guest.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +28,99 @@
 #include "vm-error.h"
 
 #define TIMEOUT_MS RL_CPR_TRANSFER_TIMEOUT_MS
+
+/* The commit (docs/modes.md): after the new process's ack (READY). */
+#define MSG_GO 'G'	/* old to new: the guest is yours if you can lock it */
+#define MSG_TAKEN 'T'	/* new to old: locked; resuming */
+
+/* ------------------------------------------------------------ the commit */
+
+/*
+ * The guest's lock: flock() on the first RAM memfd, opened anew so that
+ * each process has its own open file description. Only the process that
+ * holds it may run the vCPUs once a cpr-transfer began; the kernel decides
+ * who gets it, so the two processes cannot both win, whatever the timing.
+ */
+static int guest_lock_fd = -1;
+
+static int guest_lock(void)
+{
+	if (guest_lock_fd < 0) {
+		for (unsigned i = 0; i < vm.mem.reg.count && guest_lock_fd < 0; i++) {
+			g_autofree char *p = NULL;
+
+			if (vm.mem.reg.blocks[i].fd < 0)
+				continue;
+			p = g_strdup_printf("/proc/self/fd/%d", vm.mem.reg.blocks[i].fd);
+			guest_lock_fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (guest_lock_fd < 0)
+				return -errno;
+		}
+		if (guest_lock_fd < 0)
+			return -ENOENT;
+	}
+	return flock(guest_lock_fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+}
+
+static void guest_unlock(void)
+{
+	if (guest_lock_fd >= 0)
+		flock(guest_lock_fd, LOCK_UN);
+}
+
+gboolean transfer_may_run(void)
+{
+	/* never part of a cpr-transfer, or the lock is (again) this process's */
+	return guest_lock_fd < 0 || guest_lock() == 0;
+}
+
+/*
+ * A test holds a step back: RELIVE_VM_TEST_DELAY=STEP:MS (tests/vm,
+ * transfer-commit). Nothing else reads it.
+ */
+static void test_delay(const char *step)
+{
+	const char *v = getenv("RELIVE_VM_TEST_DELAY");
+	size_t n = strlen(step);
+
+	if (v && !strncmp(v, step, n) && v[n] == ':')
+		g_usleep(g_ascii_strtoull(v + n + 1, NULL, 10) * 1000);
+}
+
+static int send_byte(int sock, char c)
+{
+	struct pollfd p = { sock, POLLOUT, 0 };
+
+	if (poll(&p, 1, TIMEOUT_MS) != 1)
+		return -ETIMEDOUT;
+	return send(sock, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ? 0 : -errno;
+}
+
+/* Return: the byte, -EPIPE (closed), -ETIMEDOUT or -errno. */
+static int recv_byte(int sock, int timeout_ms)
+{
+	struct pollfd p = { sock, POLLIN, 0 };
+	char c;
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -ETIMEDOUT;
+	n = recv(sock, &c, 1, MSG_DONTWAIT);
+	if (n == 1)
+		return (unsigned char)c;
+	return n == 0 ? -EPIPE : -errno;
+}
+
+static gboolean set_nonblock(int fd, GError **errp)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		vm_error(errp, "socket: %s", g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
 
 /* ------------------------------------------------------------ -incoming */
 
@@ -162,16 +258,39 @@ static char *in_receive(struct update *u, GError **errp)
 	return g_steal_pointer(&path);
 }
 
-/* From here on the guest is this process's. */
+/*
+ * READY (the ack), then GO, then the guest's lock: only with all three is
+ * the guest this process's. The old process resumes it if any is missing.
+ */
 static gboolean in_commit(struct update *u, GError **errp)
 {
 	struct rl_error err = { { 0 } };
+	int ret;
 
 	unlink(u->path);
+	test_delay("new-before-ready");
 	if (rl_cpr_transfer_ack(main_sock, &err) < 0) {
 		vm_error(errp, "main channel: %s", err.msg);
 		return FALSE;
 	}
+	ret = recv_byte(main_sock, TIMEOUT_MS);
+	if (ret != MSG_GO) {
+		vm_error(errp, "main channel: the old process did not hand the guest over (%s)",
+			 ret == -ETIMEDOUT ? "no answer in time" :
+			 ret == -EPIPE ? "it closed the channel" :
+			 ret < 0 ? g_strerror(-ret) : "unexpected message");
+		return FALSE;
+	}
+	test_delay("new-before-lock");
+	ret = guest_lock();
+	if (ret < 0) {
+		vm_error(errp, "the guest's lock: %s",
+			 ret == -EWOULDBLOCK ? "the old process took the guest back" : g_strerror(-ret));
+		return FALSE;
+	}
+	test_delay("new-before-taken");
+	/* the old process learns it from the lock as well: a lost TAKEN is no harm */
+	send_byte(main_sock, MSG_TAKEN);
 	close(main_sock);
 	main_sock = -1;
 	unlink(main_path);
@@ -213,12 +332,49 @@ static gboolean out_prepare(struct update *u, GError **errp)
 	struct transfer_out *t = u->priv;
 	struct rl_error err = { { 0 } };
 
+	int ret;
+
 	if (rl_cpr_transfer_connect(t->cpr_path, 0, &t->csock, &err) < 0) {
 		vm_error(errp, "cpr channel: %s (is the new relive-vm started with -incoming cpr:unix:%s?)",
 			 err.msg, t->cpr_path);
 		return FALSE;
 	}
-	return TRUE;
+	ret = guest_lock();
+	if (ret < 0) {
+		vm_error(errp, "the guest's lock: %s",
+			 ret == -EWOULDBLOCK ? "another process holds it" : g_strerror(-ret));
+		return FALSE;
+	}
+	return set_nonblock(t->csock, errp);
+}
+
+/*
+ * After READY: GO, then TAKEN or the lock decides. TRUE: the guest is the
+ * new process's; FALSE: this process holds the lock again and resumes.
+ */
+static gboolean out_commit(struct transfer_out *t, GError **errp)
+{
+	int ret;
+
+	test_delay("old-before-go");
+	guest_unlock();
+	ret = send_byte(t->msock, MSG_GO);
+	if (ret == 0) {
+		test_delay("old-after-go");
+		ret = recv_byte(t->msock, TIMEOUT_MS);
+		if (ret == MSG_TAKEN)
+			return TRUE;
+	}
+	/* no TAKEN: whoever gets the lock runs the guest */
+	if (guest_lock() < 0) {
+		fprintf(stderr, "relive-vm: cpr-transfer: no answer after the hand-over, but the new process holds the guest's lock: it runs the guest\n");
+		return TRUE;
+	}
+	vm_error(errp, "main channel %s: the new process did not take the guest (%s)",
+		 t->main_path, ret == -ETIMEDOUT ? "no answer in time" :
+		 ret == -EPIPE ? "it closed the channel" :
+		 ret < 0 ? g_strerror(-ret) : "unexpected message");
+	return FALSE;
 }
 
 static gboolean out_hand_over(struct update *u, GError **errp)
@@ -240,6 +396,9 @@ static gboolean out_hand_over(struct update *u, GError **errp)
 		vm_error(errp, "main channel: %s", err.msg);
 		return FALSE;
 	}
+	/* sendfile() on a blocking socket would wait for a peer that stopped reading */
+	if (!set_nonblock(t->msock, errp))
+		return FALSE;
 	fd = open(u->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		vm_error(errp, "%s: %s", u->path, g_strerror(errno));
@@ -256,7 +415,7 @@ static gboolean out_hand_over(struct update *u, GError **errp)
 		vm_error(errp, "main channel %s: %s", t->main_path, err.msg);
 		return FALSE;
 	}
-	return TRUE;
+	return out_commit(t, errp);
 }
 
 static void out_done(struct update *u)

@@ -50,4 +50,10 @@ void transfer_incoming_load(void);
  */
 gboolean transfer_start(const char *main_path, const char *cpr_path, GError **errp);
 
+/*
+ * Return: FALSE while another process holds the guest's lock (it took the
+ * guest over with cpr-transfer): this process must not run the vCPUs.
+ */
+gboolean transfer_may_run(void);
+
 #endif

@@ -21,6 +21,7 @@ static struct update *pending;	/* scheduled, not started */
 static guint pending_source;
 static struct update *incoming;	/* this process's incoming update */
 static struct rl_cpr_state *incoming_cpr;
+static bool incoming_resumed;	/* the guest runs here: nothing to give back */
 
 /* ---------------------------------------------------------------- common */
 
@@ -312,7 +313,7 @@ void update_incoming_abort(const char *why)
 	if (!incoming)
 		incoming = incoming_new(ops, NULL, NULL);
 	fprintf(stderr, "relive-vm: %s\n", why);
-	if (incoming_cpr && ops->give_back)
+	if (incoming_cpr && !incoming_resumed && ops->give_back)
 		ops->give_back(incoming);
 }
 
@@ -379,6 +380,7 @@ void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 		vm.t.resumed = rl_cpr_now_ns();
 	}
 	vm.status = RL_MIG_COMPLETED;
+	incoming_resumed = true;
 	if (!monitors_load(&e))
 		incoming_undo(u, e);
 }

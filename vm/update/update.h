@@ -33,8 +33,7 @@ struct update;
  * @name: for messages ("migration", "cpr-transfer")
  * @mode: the stream's mode
  * @cpr_state: the RAM memfds go into a CPR state handed to the next process
- * @rollback_command: the CPR state carries the command that brings this
- *	binary back (a process that exec'd this state can go back)
+ *	(@prepare adds the rest: rollback command, sockets)
  * @sync: the state file must be on disk when migrate completes
  * @prepare: outgoing, guest running. FALSE with @errp: nothing happened
  * @hand_over: outgoing, guest stopped, state written. TRUE: the guest is the
@@ -50,7 +49,6 @@ struct update_ops {
 	const char *name;
 	enum rl_mig_mode mode;
 	bool cpr_state;
-	bool rollback_command;
 	bool sync;
 
 	gboolean (*prepare)(struct update *u, GError **errp);
@@ -83,7 +81,7 @@ struct update {
 	void *priv;
 };
 
-/* The modes (update-file.c, update-exec.c, transfer.c). */
+/* The modes: normal, cpr-reboot, cpr-exec (migrate.c), cpr-transfer (transfer.c). */
 extern const struct update_ops update_normal_ops;
 extern const struct update_ops update_reboot_ops;
 extern const struct update_ops update_exec_ops;
