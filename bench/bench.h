@@ -9,15 +9,14 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "relive/size.h"
+
 /* Subcommands: argv[0] is the subcommand's name. Return: the exit status. */
 int bench_io(int argc, char **argv);
 int bench_trampoline(int argc, char **argv);
 int bench_cpr_exec(int argc, char **argv);
+int bench_pause_main(int argc, char **argv);
 
-/* Parse "256M", "4G", "4096" (K, M, G, T are powers of 1024). Return: FALSE if bad. */
-gboolean bench_parse_size(const char *s, uint64_t *out);
-/* Format @bytes as "256M", "4G", or a plain count. @buf needs 32 bytes. */
-const char *bench_size_str(uint64_t bytes, char *buf);
 /* Return: the median of @n values (sorts @v). */
 double bench_median(double *v, unsigned n);
 /* Print "relive-bench: PATH: strerror(-err)" on stderr. */

@@ -2,7 +2,8 @@
 /*
  * The firmware the bench gives QEMU with -bios: a 64 KiB image whose reset
  * vector jumps to a real-mode loop that increments vCPU 0's heartbeat, a
- * little-endian u64 at guest-physical 0x1000.
+ * little-endian u64 at guest-physical 0x1000. A leaf: used by pause.c
+ * (--write-firmware) and run.c; includes nothing of the bench.
  */
 #ifndef BENCH_FIRMWARE_H
 #define BENCH_FIRMWARE_H

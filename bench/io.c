@@ -386,7 +386,7 @@ static void print_table(struct io_bench *b)
 	       b->load[0], b->load[1], sysconf(_SC_NPROCESSORS_ONLN));
 	printf("%-24s %-52s", "case", "what");
 	for (si = 0; si < b->sizes->len; si++) {
-		bench_size_str(g_array_index(b->sizes, uint64_t, si), sz);
+		rl_size_format(g_array_index(b->sizes, uint64_t, si), RL_SIZE_SHORT, sz, sizeof(sz));
 		printf(" %9s", sz);
 	}
 	printf(" %8s\n", "open ms");
@@ -427,7 +427,7 @@ static void print_table(struct io_bench *b)
 		if (!wr->n)
 			continue;
 		mw = median_of(wr);
-		bench_size_str(g_array_index(b->sizes, uint64_t, si), sz);
+		rl_size_format(g_array_index(b->sizes, uint64_t, si), RL_SIZE_SHORT, sz, sizeof(sz));
 		printf("%s: writer-direct-qd32", sz);
 		if (pw->n)
 			printf(" = %.2fx pwrite-32k (goal >= 2x)", mw / median_of(pw));
@@ -628,7 +628,7 @@ int bench_io(int argc, char **argv)
 	for (si = 0; parts[si]; si++) {
 		uint64_t v;
 
-		if (!bench_parse_size(parts[si], &v) || !v) {
+		if (rl_size_parse(parts[si], 1, &v) < 0 || !v) {
 			fprintf(stderr, "relive-bench io: bad size '%s' (e.g. 256M, 4G)\n", parts[si]);
 			g_strfreev(parts);
 			goto out_sizes;
@@ -645,7 +645,7 @@ int bench_io(int argc, char **argv)
 	}
 	if ((uint64_t)sv.f_bavail * sv.f_frsize < maxsize + maxsize / 8) {
 		fprintf(stderr, "relive-bench io: %s: not enough free space for %s (%llu MiB free)\n",
-			b.dir, bench_size_str(maxsize, sz),
+			b.dir, rl_size_format(maxsize, RL_SIZE_SHORT, sz, sizeof(sz)),
 			(unsigned long long)((uint64_t)sv.f_bavail * sv.f_frsize / MiB));
 		goto out_sizes;
 	}
@@ -693,7 +693,7 @@ int bench_io(int argc, char **argv)
 	for (si = 0; si < b.sizes->len; si++) {
 		uint64_t size = g_array_index(b.sizes, uint64_t, si);
 
-		bench_size_str(size, sz);
+		rl_size_format(size, RL_SIZE_SHORT, sz, sizeof(sz));
 		for (run = 0; run < b.runs; run++) {
 			if (!tty)
 				fprintf(stderr, "relive-bench io: %s run %u/%u\n", sz,

@@ -4,7 +4,8 @@
  * every vCPU's heartbeat (a little-endian u64 at guest-physical
  * 0x1000 + 64 * i) in a tight CLOCK_MONOTONIC loop. It reports the longest
  * stall of each vCPU in a measurement window and the heartbeat rate in the
- * second before the stall and the second after it.
+ * second before the stall and the second after it. Used by run.c and
+ * update.c; knows nothing of scenarios or VMMs.
  */
 #ifndef BENCH_OBSERVER_H
 #define BENCH_OBSERVER_H

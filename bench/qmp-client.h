@@ -3,7 +3,8 @@
  * A small synchronous QMP client for the bench: connects to a unix socket,
  * does the greeting and capabilities handshake, runs commands with a
  * deadline and keeps the events it reads on the way, each stamped with the
- * CLOCK_MONOTONIC time it arrived.
+ * CLOCK_MONOTONIC time it arrived. A leaf: used by the runner (run.c,
+ * update.c, vmm.c) and the observer's clock; includes nothing of the bench.
  */
 #ifndef BENCH_QMP_CLIENT_H
 #define BENCH_QMP_CLIENT_H

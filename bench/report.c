@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The bench's outputs: the table on stdout (median, p90, max pause and the
- * VMM's breakdown medians per scenario), the JSON file with every sample,
- * and the SVG plot of the pause against RAM size, drawn by gnuplot.
+ * relive-bench pause, the table on stdout (median, p90, max pause and the
+ * VMM's breakdown medians per scenario) and the JSON file with every
+ * sample. Reads scenario.h only; plot.c draws the plot.
  */
-#include "pause.h"
+#include "report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -117,9 +117,23 @@ static char *header_name(const char *key)
 	return g_strndup(key, n);
 }
 
+/* The width of the vmm column: its longest name, at least 6. */
+static int vmm_width(const struct pause_opts *o)
+{
+	int w = 6;
+
+	for (guint i = 0; i < o->scenarios->len; i++) {
+		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
+
+		w = MAX(w, (int)strlen(vmm_name(sc->vmm)));
+	}
+	return w;
+}
+
 void report_table(FILE *out, const struct pause_opts *o)
 {
 	g_autoptr(GPtrArray) keys = breakdown_keys(o);
+	int vw = vmm_width(o);
 
 	fprintf(out, "\nrelive-bench pause: %u updates per scenario, accel %s, observer %s",
 		o->runs, o->accel, o->observer_sleep_us ? "polling every" : "in a tight loop");
@@ -130,8 +144,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
 		o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
-	fprintf(out, "%-6s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
-		"vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
+	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
+		vw, "vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
 		"median", "p90", "max", "downtime", "rate%", "state");
 	for (guint k = 0; k < keys->len; k++) {
 		g_autofree char *h = header_name(g_ptr_array_index(keys, k));
@@ -148,7 +162,7 @@ void report_table(FILE *out, const struct pause_opts *o)
 		double state = field_median(sc, 2);
 		g_autofree char *st = isnan(state) ? g_strdup("-") : size_name((uint64_t)state);
 
-		fprintf(out, "%-6s %-12s %-7s %5s %2u %5s %-10s %-4s %3u", vmm_name(sc->vmm),
+		fprintf(out, "%-*s %-12s %-7s %5s %2u %5s %-10s %-4s %3u", vw, vmm_name(sc->vmm),
 			mode_name(sc->mode), backing_name(sc->backing), ram, sc->vcpus, blob,
 			sc->mode == MODE_CPR_EXEC ?
 			(sc->exec == EXEC_TRAMPOLINE ? "trampoline" : "direct") : "-",
@@ -175,6 +189,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 		if (sc->note)
 			fprintf(out, "       note: %s\n", sc->note);
 	}
+	if (o->holder_note)
+		fprintf(out, "\nnote: %s\n", o->holder_note);
 }
 
 gboolean report_json(const struct pause_opts *o, const char *path, GError **errp)
@@ -198,6 +214,18 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 	json_builder_add_int_value(b, o->observer_sleep_us);
 	json_builder_set_member_name(b, "rate-window-ms");
 	json_builder_add_int_value(b, o->rate_window_ms);
+	if (o->qemu_path) {
+		json_builder_set_member_name(b, "qemu");
+		json_builder_add_string_value(b, o->qemu_path);
+	}
+	if (o->holder_path) {
+		json_builder_set_member_name(b, "qemu-holder");
+		json_builder_add_string_value(b, o->holder_path);
+	}
+	if (o->holder_note) {
+		json_builder_set_member_name(b, "qemu-holder-note");
+		json_builder_add_string_value(b, o->holder_note);
+	}
 	json_builder_set_member_name(b, "scenarios");
 	json_builder_begin_array(b);
 	for (guint i = 0; i < o->scenarios->len; i++) {
@@ -245,7 +273,7 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 		json_builder_begin_array(b);
 		for (guint j = 0; j < sc->samples->len; j++) {
 			const struct sample *s = &g_array_index(sc->samples, struct sample, j);
-			unsigned nv = sc->vmm == VMM_QEMU ? 1 : sc->vcpus;
+			unsigned nv = scenario_heartbeats(sc);
 
 			json_builder_begin_object(b);
 			json_builder_set_member_name(b, "pause-us");
@@ -285,116 +313,4 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 	json_generator_set_root(g, root);
 	json_generator_set_pretty(g, TRUE);
 	return json_generator_to_file(g, path, errp);
-}
-
-/* The plot's series a scenario belongs to: everything but its RAM size. */
-static char *series_name(const struct scenario *sc)
-{
-	g_autofree char *blob = size_name(sc->blob);
-	g_autofree char *cpus = sc->vcpus > 1 ? g_strdup_printf(" x%u", sc->vcpus) : g_strdup("");
-
-	return g_strdup_printf("%s %s %s%s%s%s%s%s", vmm_name(sc->vmm), mode_name(sc->mode),
-			       backing_name(sc->backing), cpus, sc->blob ? " blob " : "",
-			       sc->blob ? blob : "", sc->populate < 1 ? " cold" : "",
-			       sc->mode == MODE_CPR_EXEC && sc->exec == EXEC_DIRECT ? " direct" : "");
-}
-
-gboolean report_plot(const struct pause_opts *o, const char *dir, GError **errp)
-{
-	g_autofree char *gnuplot = g_find_program_in_path("gnuplot");
-	g_autofree char *dat = g_build_filename(dir, "pause.dat", NULL);
-	g_autofree char *gp = g_build_filename(dir, "pause.gp", NULL);
-	g_autoptr(GString) d = g_string_new(NULL);
-	g_autoptr(GString) s = g_string_new(NULL);
-	g_autofree char *err_out = NULL;
-	GHashTable *series = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-	int status = 0;
-	gboolean ok;
-
-	/* One series per VMM, mode, backing, vCPUs, blob, exec and population. */
-	for (guint i = 0; i < o->scenarios->len; i++) {
-		const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
-		char *name;
-
-		if (!sc->samples->len)
-			continue;
-		name = series_name(sc);
-		if (!g_hash_table_contains(series, name)) {
-			g_hash_table_insert(series, g_strdup(name), NULL);
-			g_ptr_array_add(names, name);
-		} else {
-			g_free(name);
-		}
-	}
-	if (!names->len) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no samples to plot");
-		ok = FALSE;
-		goto out;
-	}
-	for (guint n = 0; n < names->len; n++) {
-		g_string_append_printf(d, "# %s\n", (char *)g_ptr_array_index(names, n));
-		for (guint i = 0; i < o->scenarios->len; i++) {
-			const struct scenario *sc = g_ptr_array_index(o->scenarios, i);
-			g_autofree char *name = NULL;
-
-			if (!sc->samples->len)
-				continue;
-			name = series_name(sc);
-			if (strcmp(name, g_ptr_array_index(names, n)))
-				continue;
-			g_string_append_printf(d, "%g %g %g %g\n", sc->ram / 1048576.0,
-					       samples_pause_quantile(sc, 0.5),
-					       samples_pause_quantile(sc, 0.9),
-					       samples_pause_quantile(sc, 1.0));
-		}
-		g_string_append(d, "\n\n");
-	}
-	if (!g_file_set_contents(dat, d->str, (gssize)d->len, errp)) {
-		ok = FALSE;
-		goto out;
-	}
-	g_string_append_printf(s,
-		"set terminal svg size 640,400 font 'sans,11'\n"
-		"set output 'pause.svg'\n"
-		"set title 'Guest-visible pause of one update (median)'\n"
-		"set xlabel 'guest RAM (MiB)'\n"
-		"set ylabel 'pause (ms)'\n"
-		"set logscale x 2\n"
-		"set yrange [0:*]\n"
-		"set key top left\n"
-		"plot ");
-	for (guint n = 0; n < names->len; n++) {
-		g_autofree char *t = g_strescape(g_ptr_array_index(names, n), NULL);
-
-		g_string_append_printf(s, "%s'pause.dat' index %u using 1:2 with linespoints title \"%s\"",
-				       n ? ", \\\n     " : "", n, t);
-	}
-	g_string_append(s, "\n");
-	if (!g_file_set_contents(gp, s->str, (gssize)s->len, errp)) {
-		ok = FALSE;
-		goto out;
-	}
-	if (!gnuplot) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-			    "gnuplot is not installed: no SVG (data and script in %s and %s)", dat, gp);
-		ok = FALSE;
-		goto out;
-	}
-	{
-		char *argv[] = { gnuplot, (char *)"pause.gp", NULL };
-
-		/* The script names its files relative to @dir: it can be run again there. */
-		ok = g_spawn_sync(dir, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err_out,
-				  &status, errp);
-	}
-	if (ok && !g_spawn_check_wait_status(status, NULL)) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED, "gnuplot failed: %s",
-			    err_out ? err_out : "");
-		ok = FALSE;
-	}
-out:
-	g_ptr_array_free(names, TRUE);
-	g_hash_table_destroy(series);
-	return ok;
 }

@@ -125,7 +125,7 @@ int bench_trampoline(int argc, char **argv)
 		{ NULL },
 	};
 	GOptionContext *ctx = g_option_context_new("- time exec through relive-trampoline");
-	struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+	struct rl_cpr_state *st = rl_cpr_state_new();
 	double *direct = NULL, *via = NULL, *inside = NULL;
 	GError *gerr = NULL;
 	int sfd = -1;
@@ -153,7 +153,8 @@ int bench_trampoline(int argc, char **argv)
 	}
 
 	/* The state: nfds memfds and sockets, as a VMM's would be. */
-	rl_cpr_state_init(st);
+	if (!st)
+		goto out;
 	for (int i = 0; i < nfds; i++) {
 		char name[32];
 		int fd, sv[2];
@@ -214,9 +215,9 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	unsetenv(RL_CPR_ENV);
-	for (uint32_t i = 0; i < st->nfds; i++)
-		close(st->fds[i].fd);
-	g_free(st);
+	for (unsigned i = 0; st && i < rl_cpr_fd_count(st); i++)
+		close(rl_cpr_fd_at(st, i, NULL, NULL));
+	rl_cpr_state_free(st);
 	g_free(direct);
 	g_free(via);
 	g_free(inside);
@@ -255,18 +256,17 @@ static int populate(void *arg)
 static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
 {
 	struct rl_cpr_exec_opts opts = { .no_holder = !holder };
-	struct rl_cpr_state *st = g_new0(struct rl_cpr_state, 1);
+	struct rl_cpr_state *st = rl_cpr_state_new();
 	char *argv[] = { (char *)probe, NULL };
 	struct mapping mp = { -1, size };
 	struct timed t;
 	int ret;
 
 	mp.fd = memfd_create("ram0", MFD_CLOEXEC);
-	if (mp.fd < 0 || fallocate(mp.fd, 0, 0, size) < 0) {
-		ret = -errno;
+	if (!st || mp.fd < 0 || fallocate(mp.fd, 0, 0, size) < 0) {
+		ret = st ? -errno : -ENOMEM;
 		goto out;
 	}
-	rl_cpr_state_init(st);
 	ret = rl_cpr_add_fd(st, "ram0", 0, mp.fd);
 	if (!ret)
 		ret = timed_exec(argv, st, &opts, populate, &mp, &t);
@@ -275,7 +275,7 @@ static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
 out:
 	if (mp.fd >= 0)
 		close(mp.fd);
-	g_free(st);
+	rl_cpr_state_free(st);
 	return ret;
 }
 
@@ -300,7 +300,7 @@ int bench_cpr_exec(int argc, char **argv)
 		fprintf(stderr, "relive-bench cpr-exec: %s\n", gerr->message);
 		goto out;
 	}
-	if ((size_s && !bench_parse_size(size_s, &size)) || !size || runs < 1) {
+	if ((size_s && rl_size_parse(size_s, 1, &size) < 0) || !size || runs < 1) {
 		fprintf(stderr, "relive-bench cpr-exec: bad --size or --runs\n");
 		goto out;
 	}
@@ -324,7 +324,7 @@ int bench_cpr_exec(int argc, char **argv)
 		}
 	}
 	printf("relive-bench cpr-exec: %d execs each, %s populated shared memfd mapping\n",
-	       runs, bench_size_str(size, sz));
+	       runs, rl_size_format(size, RL_SIZE_SHORT, sz, sizeof(sz)));
 	printf("  %-34s %10.3f ms (median)\n", "with the address-space holder",
 	       bench_median(with, runs) / 1e6);
 	printf("  %-34s %10.3f ms (median)\n", "without (--no-holder)",

@@ -2,13 +2,16 @@
 /*
  * Command lines and processes of the VMMs the bench measures. relive-vm and
  * QEMU take the same options; QEMU additionally gets the bench's firmware
- * and a pc machine without default devices.
+ * and a pc machine without default devices, and with the holder its
+ * environment names it in LD_PRELOAD. Used by run.c and update.c; uses the
+ * QMP client and reads scenario.h.
  */
 #include "vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,7 +48,7 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 	GPtrArray *a = g_ptr_array_new();
 	const char *accel = o->accel;
 
-	if (sc->vmm == VMM_QEMU) {
+	if (vmm_is_qemu(sc->vmm)) {
 		g_ptr_array_add(a, g_strdup(o->qemu_path));
 		if (!strcmp(accel, "thread"))
 			accel = "tcg";
@@ -62,12 +65,15 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 	g_ptr_array_add(a, backend_object(sc, env));
 	g_ptr_array_add(a, g_strdup("-machine"));
 	g_ptr_array_add(a, g_strdup_printf("%smemory-backend=ram0%s",
-					   sc->vmm == VMM_QEMU ? "pc," : "",
+					   vmm_is_qemu(sc->vmm) ? "pc," : "",
 					   sc->backing == BACK_PRIVATE ? "" : ",aux-ram-share=on"));
-	if (sc->vmm == VMM_QEMU) {
+	if (vmm_is_qemu(sc->vmm)) {
 		g_ptr_array_add(a, g_strdup("-bios"));
 		g_ptr_array_add(a, g_strdup(env->fw_path));
 		g_ptr_array_add(a, g_strdup("-nodefaults"));
+		/* The bench ships no option ROMs: without this QEMU looks for kvmvapic.bin. */
+		g_ptr_array_add(a, g_strdup("-global"));
+		g_ptr_array_add(a, g_strdup("apic.vapic=off"));
 		g_ptr_array_add(a, g_strdup("-display"));
 		g_ptr_array_add(a, g_strdup("none"));
 		g_ptr_array_add(a, g_strdup("-qmp"));
@@ -97,8 +103,9 @@ char **vmm_argv_append(char *const *argv, const char *const *extra)
 	return (char **)g_ptr_array_free(a, FALSE);
 }
 
-pid_t vmm_spawn(char *const *argv, const char *log, GError **errp)
+pid_t vmm_spawn(char *const *argv, const struct vmm_env *env, GError **errp)
 {
+	const char *log = env->log_path;
 	int logfd, nullfd, err;
 	pid_t pid;
 
@@ -117,7 +124,10 @@ pid_t vmm_spawn(char *const *argv, const char *log, GError **errp)
 		dup2(nullfd, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
-		execvp(argv[0], argv);
+		if (env->envp)
+			execvpe(argv[0], argv, env->envp);
+		else
+			execvp(argv[0], argv);
 		dprintf(2, "relive-bench: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}

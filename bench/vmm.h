@@ -2,7 +2,7 @@
 /*
  * The VMMs under test: their command lines (relive-vm's and QEMU's, the
  * same spelling), starting them with their output in a log file, and
- * stopping them.
+ * stopping them. Used by run.c and update.c; reads scenario.h.
  */
 #ifndef BENCH_VMM_H
 #define BENCH_VMM_H
@@ -11,7 +11,7 @@
 #include <glib.h>
 #include <sys/types.h>
 
-#include "pause.h"
+#include "scenario.h"
 #include "qmp-client.h"
 
 struct vmm_env {
@@ -21,6 +21,7 @@ struct vmm_env {
 	char *state_path;	/* the migration file */
 	char *cpr_path;		/* cpr-transfer's cpr channel socket */
 	char *log_path;		/* VMM stdout and stderr, appended */
+	char **envp;		/* the VMM's environment, or NULL for the bench's */
 };
 
 struct vmm {
@@ -39,8 +40,11 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 /* @argv followed by @extra (may be NULL), NULL-terminated, new strings. */
 char **vmm_argv_append(char *const *argv, const char *const *extra);
 
-/* Starts @argv with stdin on /dev/null and output appended to @log. */
-pid_t vmm_spawn(char *const *argv, const char *log, GError **errp);
+/*
+ * Starts @argv in @env's environment, with stdin on /dev/null and output
+ * appended to @env's log.
+ */
+pid_t vmm_spawn(char *const *argv, const struct vmm_env *env, GError **errp);
 
 /* The last lines of the log, for messages. */
 char *vmm_log_tail(const char *log);

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cpr-internal.h"
 #include "error-internal.h"
-#include "relive/cpr.h"
 
 /* FD_CLOEXEC is the only fd flag: one call, no read first (this runs in the pause). */
 static int set_cloexec(int fd, bool on)

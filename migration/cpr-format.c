@@ -2,9 +2,9 @@
 /*
  * The CPR state's bytes: relive's own format (encode and parse) and QEMU
  * 10.2's "QCPR" cpr vmstate (parse), plus the pure checks the trampoline and
- * the library share. Freestanding: relive-trampoline compiles this file with
- * -nostdlib, so only compiler builtins, no allocation, every loop bounded by
- * the input length or a fixed limit.
+ * the library share. Freestanding: relive-trampoline compiles this file (and
+ * crc32c.c, its checksum) with -nostdlib, so only compiler builtins, no
+ * allocation, every loop bounded by the input length or a fixed limit.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,8 +12,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 #include "le.h"
+#include "relive/crc32c.h"
 
 #define RL_MAGIC 0x50434c52u /* "RLCP" read as little-endian */
 #define RL_VERSION 1u
@@ -73,70 +74,6 @@ static int fail(struct rl_cpr_diag *diag, size_t off, const char *what, int err)
 		diag->what = what;
 	}
 	return err;
-}
-
-static uint32_t crc32c_nibble(uint32_t c, const uint8_t *p, size_t len)
-{
-	/* Castagnoli, reflected, four bits at a time: 64 bytes of table. */
-	static const uint32_t t[16] = {
-		0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
-		0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
-		0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
-		0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
-	};
-
-	while (len--) {
-		c ^= *p++;
-		c = (c >> 4) ^ t[c & 15];
-		c = (c >> 4) ^ t[c & 15];
-	}
-	return c;
-}
-
-#if defined(__x86_64__)
-#include <cpuid.h>
-
-/* The crc32 instruction: the trampoline checks the state inside the pause. */
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_insn(uint32_t c, const uint8_t *p, size_t len)
-{
-	uint64_t c64 = c;
-
-	while (len >= 8) {
-		uint64_t v;
-
-		__builtin_memcpy(&v, p, 8);
-		c64 = __builtin_ia32_crc32di(c64, v);
-		p += 8;
-		len -= 8;
-	}
-	c = (uint32_t)c64;
-	while (len--)
-		c = __builtin_ia32_crc32qi(c, *p++);
-	return c;
-}
-
-static bool have_crc_insn(void)
-{
-	static int known; /* 0 not asked yet, 1 yes, 2 no; every thread finds the same */
-	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
-	unsigned a, b, c, d;
-
-	if (!v) {
-		v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) ? 1 : 2;
-		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
-	}
-	return v == 1;
-}
-#endif
-
-uint32_t rl_cpr_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-#if defined(__x86_64__)
-	if (have_crc_insn())
-		return ~crc32c_insn(~crc, buf, len);
-#endif
-	return ~crc32c_nibble(~crc, buf, len);
 }
 
 /* ----------------------------------------------------------------- table */
@@ -327,7 +264,7 @@ int rl_cpr_state_encode(const struct rl_cpr_state *s, void *buf, size_t cap,
 	rl_put32(o.p, RL_MAGIC);
 	rl_put32(o.p + 4, RL_VERSION);
 	rl_put32(o.p + 8, (uint32_t)o.len);
-	rl_put32(o.p + 12, rl_cpr_crc32c(0, o.p + RL_HDR, o.len - RL_HDR));
+	rl_put32(o.p + 12, rl_crc32c(0, o.p + RL_HDR, o.len - RL_HDR));
 	return 0;
 }
 
@@ -425,7 +362,7 @@ static int parse_relive(const uint8_t *p, size_t len, struct rl_cpr_state *s,
 	total = rl_get32(p + 8);
 	if (total != len)
 		return fail(diag, 8, "length field differs from the data", -EINVAL);
-	if (rl_get32(p + 12) != rl_cpr_crc32c(0, p + RL_HDR, len - RL_HDR))
+	if (rl_get32(p + 12) != rl_crc32c(0, p + RL_HDR, len - RL_HDR))
 		return fail(diag, 12, "checksum mismatch", -EBADMSG);
 
 	/* Each record consumes at least REC_HDR bytes: at most len/8 rounds. */

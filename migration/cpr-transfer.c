@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpr-internal.h"
 #include "error-internal.h"
 #include "relive/cpr-transfer.h"
 #include "relive/unix-socket.h"

@@ -35,6 +35,63 @@ static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 	seen->link = n > 0 ? link : NULL;
 }
 
+struct rl_cpr_state *rl_cpr_state_new(void)
+{
+	struct rl_cpr_state *s = malloc(sizeof(*s));
+
+	if (s)
+		rl_cpr_state_init(s);
+	return s;
+}
+
+void rl_cpr_state_free(struct rl_cpr_state *s)
+{
+	free(s);
+}
+
+unsigned rl_cpr_state_mode(const struct rl_cpr_state *s)
+{
+	return s->mode;
+}
+
+void rl_cpr_state_set_mode(struct rl_cpr_state *s, unsigned mode)
+{
+	s->mode = mode;
+}
+
+unsigned rl_cpr_fd_count(const struct rl_cpr_state *s)
+{
+	return s->nfds;
+}
+
+int rl_cpr_fd_at(const struct rl_cpr_state *s, unsigned i, const char **name, int *id)
+{
+	if (i >= s->nfds)
+		return -ENOENT;
+	if (name)
+		*name = s->fds[i].name;
+	if (id)
+		*id = s->fds[i].id;
+	return s->fds[i].fd;
+}
+
+unsigned rl_cpr_rollback_argc(const struct rl_cpr_state *s)
+{
+	return s->argc;
+}
+
+const char *rl_cpr_rollback_arg(const struct rl_cpr_state *s, unsigned i)
+{
+	size_t off = 0;
+
+	if (i >= s->argc)
+		return NULL;
+	/* The parser checked that @argc NUL-terminated strings fill @argv_len. */
+	while (i--)
+		off += strlen(s->argv + off) + 1;
+	return s->argv + off;
+}
+
 /* An entry with whatever name: the reserved ones come through here too. */
 static int add_entry(struct rl_cpr_state *s, const char *name, int id, int fd)
 {
@@ -260,7 +317,7 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	const char *v = getenv(RL_CPR_ENV);
 	char *end;
 	long fd;
-	int ret;
+	int ret, seals;
 
 	if (!v)
 		return -ENOENT;
@@ -273,6 +330,14 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	ret = rl_cpr_state_read_fd((int)fd, s, err);
 	if (ret)
 		return ret;
+	/* As the trampoline: a state that could have changed since it was written is refused. */
+	seals = fcntl((int)fd, F_GET_SEALS);
+	if (s->format == RL_CPR_FORMAT_RELIVE && seals != RL_CPR_STATE_SEALS) {
+		rl_err_set(err, "CPR state fd %ld (%s): %s (seals 0x%x, its writer seals 0x%x)",
+			   fd, RL_CPR_ENV, seals <= 0 ? "not sealed" : "sealed differently",
+			   seals < 0 ? 0 : seals, RL_CPR_STATE_SEALS);
+		return -EINVAL;
+	}
 	close((int)fd);
 	unsetenv(RL_CPR_ENV);
 	return 0;

@@ -36,6 +36,8 @@ uint64_t t_now(void);
 void t_err(const char *s);
 void t_err_num(long v);
 void t_flush(void);
+/* Set: t_flush() drops the buffer (fd 2 is not a place to write to). */
+extern bool t_err_muted;
 /* t_flush_fd - write the buffer to @fd instead (--help goes to stdout). */
 void t_flush_fd(int fd);
 /* Return: "ENOENT (No such file or directory)"-style text for a positive errno. */

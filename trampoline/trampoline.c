@@ -67,10 +67,15 @@ static char *rb_argv[RL_CPR_MAX_ARGS + 1];
 static char t_env[64];
 static char fail_env[64];
 static char rb_env[80];
-static char state_id[48] = "-"; /* "DEV:INO" of the CPR state memfd, "-" without one */
+/*
+ * "DEV:INO" of the CPR state memfd, "" without one. Nothing here is
+ * initialised to anything but zero: a .data section would cost the file a
+ * page of padding.
+ */
+static char state_id[48];
 static char path_buf[4096];
 static char link_buf[4096];
-static int state_fd = -1;
+static int state_fd; /* 0 until known: never a stray either way */
 
 static void msg(const char *a, const char *b, const char *c)
 {
@@ -122,9 +127,9 @@ static void usage(void)
 	      "  --strays=keep     leave them open\n"
 	      "  --rollback        on failure exec the state's rollback command\n"
 	      "                    (default when the state carries one)\n"
-	      "  --rollback-to=PATH  on failure, when the state carries no rollback\n"
-	      "                    command (QEMU's never does), exec PATH with\n"
-	      "                    COMMAND's arguments\n"
+	      "  --rollback-to=OLD on failure, when the state carries no rollback\n"
+	      "                    command (QEMU's never does), exec OLD with\n"
+	      "                    COMMAND's ARGS\n"
 	      "  --no-rollback     on failure exit with the failure's code\n"
 	      "  --check           verify and report, do not exec (or close anything)\n"
 	      "  -v, --verbose     name each fd as it is checked\n"
@@ -205,6 +210,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * A VMM started with 2 closed may have preserved a guest memfd as fd 2: then
+ * stderr is guest memory, and the trampoline writes nothing more to it.
+ */
+static void mute_if_stderr_preserved(void)
+{
+	for (uint32_t i = 0; i < state.nfds; i++)
+		if (state.fds[i].fd == 2)
+			t_err_muted = true;
 }
 
 /* Appends the names of the seals in @seals: "write, shrink, grow, seal". */
@@ -303,6 +319,8 @@ static int load_state(char **envp, bool verbose)
 		off += (size_t)n;
 	}
 	ret = rl_cpr_state_parse(state_buf, off, &state, &diag);
+	if (!ret)
+		mute_if_stderr_preserved();
 	if (ret) {
 		/* Nothing of a state that failed to parse is used, not even its rollback. */
 		rl_cpr_state_init(&state);
@@ -652,7 +670,7 @@ static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
 	endl("", NULL, NULL);
 	set_times(entry);
 	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
-		       env_var(rb_env, ROLLBACK_ENV, state_id));
+		       env_var(rb_env, ROLLBACK_ENV, state_id[0] ? state_id : "-"));
 	if (env && exe >= 0) {
 		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
 		t_err("relive-trampoline: cannot exec fd ");
@@ -683,7 +701,7 @@ static int failed(const struct opts *o, char **envp, int code, uint64_t entry)
 	 * a later update after a rollback has a new one (its environment may
 	 * still carry the variables) and may roll back.
 	 */
-	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id)) {
+	if (prev && t_getenv(envp, FAILED_ENV) && t_streq(prev, state_id[0] ? state_id : "-")) {
 		t_err("relive-trampoline: not rolling back again: this is already the "
 		      "rollback of an update that failed (" FAILED_ENV "=");
 		endl(t_getenv(envp, FAILED_ENV), ")", NULL);

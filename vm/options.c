@@ -11,36 +11,8 @@
 #include <string.h>
 
 #include "options.h"
+#include "relive/size.h"
 #include "vm-error.h"
-
-gboolean options_parse_size(const char *s, uint64_t *out, uint64_t unit)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = unit;
-
-	if (!s || !*s || *s == '-')
-		return FALSE;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return FALSE;
-	switch (*end) {
-	case 0: break;
-	case 'b': case 'B': mul = 1; end++; break;
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: return FALSE;
-	}
-	if (*end && strcmp(end, "iB") && strcmp(end, "B"))
-		return FALSE;
-	if (v && mul && v > UINT64_MAX / mul)
-		return FALSE;
-	*out = v * mul;
-	return TRUE;
-}
 
 static gboolean parse_bool(const char *opt, const char *key, const char *v,
 			   bool *out, GError **errp)
@@ -133,7 +105,7 @@ static gboolean parse_object(struct vm_options *o, const char *arg,
 			g_free(m->id);
 			m->id = g_strdup(v);
 		} else if (!strcmp(key, "size")) {
-			if (!options_parse_size(v, &m->size, 1) || !m->size ||
+			if (rl_size_parse(v, 1, &m->size) < 0 || !m->size ||
 			    m->size % 4096) {
 				vm_error(errp, "-object %s: size=%s: expected a non-zero size in bytes, a multiple of 4096 (512M, 2G)",
 					 arg, v);
@@ -298,7 +270,7 @@ static gboolean parse_device(struct vm_options *o, const char *arg, GError **err
 			g_free(b->id);
 			b->id = g_strdup(v);
 		} else if (!strcmp(key, "size")) {
-			if (!options_parse_size(v, &b->size, 1) || !b->size ||
+			if (rl_size_parse(v, 1, &b->size) < 0 || !b->size ||
 			    b->size > (1ull << 32)) {
 				vm_error(errp, "-device %s: size=%s: expected 1 byte to 4G", arg, v);
 				goto err;
@@ -406,7 +378,7 @@ gboolean options_parse(struct vm_options *o, int argc, char **argv,
 
 			if (g_str_has_prefix(v, "size="))
 				v += 5;
-			if (!options_parse_size(v, &o->ram_size, 1ull << 20) ||
+			if (rl_size_parse(v, 1ull << 20, &o->ram_size) < 0 ||
 			    o->ram_size < (2ull << 20) || o->ram_size % 4096) {
 				vm_error(errp, "-m %s: expected a size of at least 2M (512M, 2G)", arg);
 				return FALSE;

@@ -68,8 +68,6 @@ gboolean options_parse(struct vm_options *o, int argc, char **argv,
 		       GError **errp);
 struct mem_object *options_find_object(const struct vm_options *o,
 				       const char *id);
-/* QEMU's size spelling: 512M, 2G, 4096 (-m without a suffix means MiB). */
-gboolean options_parse_size(const char *s, uint64_t *out, uint64_t unit);
 void options_print_help(void);
 
 #endif

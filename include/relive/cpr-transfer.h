@@ -5,6 +5,12 @@
  * that carries the state stream's bytes. The old process connects; the new
  * one listens. Every blocking step takes a timeout so that the old process
  * can always give up and resume its guest. docs/modes.md has the flow.
+ *
+ * Ownership: sockets returned by listen, accept and connect are the
+ * caller's to close; sockets and files passed in (@lfd, @sock, @fd) are
+ * borrowed and stay open. rl_cpr_transfer_send() borrows the descriptors
+ * of @s's table; rl_cpr_transfer_recv() gives the caller new ones, owned
+ * through @s.
  */
 #ifndef RELIVE_CPR_TRANSFER_H
 #define RELIVE_CPR_TRANSFER_H
@@ -31,7 +37,7 @@ RL_EXPORT int rl_cpr_transfer_listen(const char *path, int *fd, struct rl_error 
  * -ETIMEDOUT, or -errno with @err.
  */
 RL_EXPORT int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd,
-			   struct rl_error *err);
+				     struct rl_error *err);
 
 /*
  * rl_cpr_transfer_connect - connect to the unix socket at @path, retrying
@@ -39,7 +45,7 @@ RL_EXPORT int rl_cpr_transfer_accept(int lfd, int timeout_ms, int *fd,
  * by the caller), or -errno (-ECONNREFUSED, -ENOENT ...) with @err naming @path.
  */
 RL_EXPORT int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
-			    struct rl_error *err);
+				      struct rl_error *err);
 
 /*
  * rl_cpr_transfer_send - send @s and every descriptor of its fd table over
@@ -47,7 +53,7 @@ RL_EXPORT int rl_cpr_transfer_connect(const char *path, int timeout_ms, int *fd,
  * Return: 0 or -errno (-EPIPE: the peer went away) with @err.
  */
 RL_EXPORT int rl_cpr_transfer_send(int sock, const struct rl_cpr_state *s,
-			 int timeout_ms, struct rl_error *err);
+				   int timeout_ms, struct rl_error *err);
 
 /*
  * rl_cpr_transfer_recv - receive a state sent by rl_cpr_transfer_send().
@@ -58,7 +64,7 @@ RL_EXPORT int rl_cpr_transfer_send(int sock, const struct rl_cpr_state *s,
  * Return: 0 or -errno (-EPROTO, -ESTALE, -ETIMEDOUT ...) with @err.
  */
 RL_EXPORT int rl_cpr_transfer_recv(int sock, struct rl_cpr_state *s, int timeout_ms,
-			 struct rl_error *err);
+				   struct rl_error *err);
 
 /*
  * rl_cpr_transfer_wait_hup - wait until the peer closes @sock (the new
@@ -73,7 +79,7 @@ RL_EXPORT int rl_cpr_transfer_wait_hup(int sock, int timeout_ms, struct rl_error
  * Return: 0 or -errno with @err.
  */
 RL_EXPORT int rl_cpr_transfer_send_file(int sock, int fd, uint64_t size, int timeout_ms,
-			      struct rl_error *err);
+					struct rl_error *err);
 
 /*
  * rl_cpr_transfer_recv_file - receive what rl_cpr_transfer_send_file()
@@ -81,7 +87,7 @@ RL_EXPORT int rl_cpr_transfer_send_file(int sock, int fd, uint64_t size, int tim
  * Return: 0 and *@size, or -errno (-EPROTO: short or malformed) with @err.
  */
 RL_EXPORT int rl_cpr_transfer_recv_file(int sock, int fd, uint64_t *size, int timeout_ms,
-			      struct rl_error *err);
+					struct rl_error *err);
 
 /*
  * rl_cpr_transfer_ack - the new process tells the old one that it has the

@@ -3,6 +3,7 @@
  * relive error messages: a plain-C buffer that library calls fill with a
  * sentence a person can act on, beside the -errno they return. The library
  * never prints; the program that links it decides where the message goes.
+ * The caller owns the struct; no fd is involved.
  */
 #ifndef RELIVE_ERROR_H
 #define RELIVE_ERROR_H

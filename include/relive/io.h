@@ -6,6 +6,16 @@
  * registered files, O_DIRECT where the file system takes it, and the same API
  * over pwritev/preadv where io_uring cannot be used. Every function returns 0
  * (or a count) on success and a negative errno on failure; nothing here prints.
+ *
+ * Ownership: no fd crosses this interface. A writer or reader opens its
+ * files by path and closes them itself, and owns its buffer pool. A pool
+ * buffer from rl_writer_buf_get() is the caller's until it passes it to
+ * rl_writer_buf_submit() (then the writer's, and the kernel's until the
+ * write completes) or rl_writer_buf_put(). Memory given to
+ * rl_writer_write_iov() stays the caller's, read until flush or commit
+ * returns; memory given to rl_reader_read*() is written only until the
+ * call returns. A piece from rl_reader_stream_next() is the reader's, lent
+ * until the next call on it.
  */
 #ifndef RELIVE_IO_H
 #define RELIVE_IO_H
@@ -73,7 +83,7 @@ RL_EXPORT const char *rl_io_backend_name(enum rl_io_backend backend);
  * directory, -ENOTDIR, -EACCES, ...). Nothing is left behind on failure.
  */
 RL_EXPORT int rl_writer_open(struct rl_writer **out, const char *path,
-		   const struct rl_io_opts *opts);
+			     const struct rl_io_opts *opts);
 
 /* Return: the backend this writer ended up with. */
 RL_EXPORT enum rl_io_backend rl_writer_backend(const struct rl_writer *w);
@@ -108,7 +118,7 @@ RL_EXPORT int rl_writer_buf_get(struct rl_writer *w, void **buf);
  * @buf: the buffer then stays where it is).
  */
 RL_EXPORT int rl_writer_buf_submit(struct rl_writer *w, void *buf, size_t len,
-			 uint64_t offset);
+				   uint64_t offset);
 
 /*
  * rl_writer_buf_put - give back a buffer from rl_writer_buf_get() unwritten.
@@ -125,7 +135,7 @@ RL_EXPORT int rl_writer_buf_put(struct rl_writer *w, void *buf);
  * Return: 0 or -errno.
  */
 RL_EXPORT int rl_writer_write_iov(struct rl_writer *w, const struct iovec *iov,
-			int iovcnt, uint64_t offset);
+				  int iovcnt, uint64_t offset);
 
 /*
  * rl_writer_flush - wait for every write submitted so far.
@@ -159,7 +169,7 @@ RL_EXPORT void rl_writer_abort(struct rl_writer *w);
  * Return: 0 and *@out, or -errno.
  */
 RL_EXPORT int rl_reader_open(struct rl_reader **out, const char *path,
-		   const struct rl_io_opts *opts);
+			     const struct rl_io_opts *opts);
 
 /* Return: the file's size in bytes at open. */
 RL_EXPORT uint64_t rl_reader_size(const struct rl_reader *r);
@@ -181,14 +191,14 @@ RL_EXPORT bool rl_reader_is_direct(const struct rl_reader *r);
  * Return: 0, -ENODATA if the file ends first, or -errno.
  */
 RL_EXPORT int rl_reader_read(struct rl_reader *r, void *dst, size_t len,
-		   uint64_t offset);
+			     uint64_t offset);
 
 /*
  * rl_reader_read_iov - read into caller memory (guest RAM) from @offset,
  * in parallel chunks. Return: 0, -ENODATA if the file ends first, or -errno.
  */
 RL_EXPORT int rl_reader_read_iov(struct rl_reader *r, const struct iovec *iov,
-		       int iovcnt, uint64_t offset);
+				 int iovcnt, uint64_t offset);
 
 /*
  * rl_reader_stream_start - read [@offset, @offset + @len) sequentially,

@@ -4,6 +4,11 @@
  * and spelling), migration URIs, the blockers checked before the VM stops,
  * and the migration status and run state machines with the names QMP and HMP
  * print. Nothing here does I/O except the blocker check's PATH lookup.
+ *
+ * Ownership: no fd crosses this interface. struct rl_mig_params owns its
+ * copy of the cpr-exec command (rl_mig_params_free() frees it); strings
+ * returned by the *_name() functions are constants; a parsed URI is a
+ * copy in the caller's struct rl_mig_uri.
  */
 #ifndef RELIVE_MIGRATE_H
 #define RELIVE_MIGRATE_H
@@ -75,7 +80,7 @@ RL_EXPORT void rl_mig_params_free(struct rl_mig_params *p);
  * list or NULL unsets the parameter). Return: 0 or -ENOMEM (@p unchanged).
  */
 RL_EXPORT int rl_mig_params_set_exec_command(struct rl_mig_params *p,
-				   const char *const *argv);
+					     const char *const *argv);
 
 /* ------------------------------------------------------------------- URIs */
 
@@ -99,7 +104,7 @@ struct rl_mig_uri {
  * Return: 0 and *@out, or -EINVAL (with @err filled).
  */
 RL_EXPORT int rl_mig_uri_parse(const char *uri, struct rl_mig_uri *out,
-		     struct rl_error *err);
+			       struct rl_error *err);
 
 /* --------------------------------------------------------------- blockers */
 
@@ -130,8 +135,8 @@ struct rl_mig_vm {
  * -EACCES (command not executable), -EPERM (RAM blocks it).
  */
 RL_EXPORT int rl_mig_check_blockers(const struct rl_mig_vm *vm,
-			  const struct rl_mig_params *p, const char *uri,
-			  struct rl_error *err);
+				    const struct rl_mig_params *p, const char *uri,
+				    struct rl_error *err);
 
 /* ------------------------------------------------------- migration status */
 

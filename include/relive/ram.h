@@ -4,6 +4,10 @@
  * ROMs, anything the guest sees as memory), with where each one lives on the
  * host. The state stream saves and loads blocks through it and the blocker
  * check reads it; the VMM fills it as it creates its memory.
+ *
+ * Ownership: the registry owns only its array of blocks. Each block's fd
+ * and mapping stay the VMM's: the registry borrows them and never closes
+ * or unmaps anything.
  */
 #ifndef RELIVE_RAM_H
 #define RELIVE_RAM_H
@@ -88,7 +92,7 @@ RL_EXPORT int rl_ram_add(struct rl_ram_registry *reg, const struct rl_ram_block 
 
 /* Return: the block named @name in @reg, or NULL. */
 RL_EXPORT struct rl_ram_block *rl_ram_find(const struct rl_ram_registry *reg,
-				 const char *name);
+					   const char *name);
 
 /*
  * rl_ram_backend_type - the QEMU object type a user would write for @block,

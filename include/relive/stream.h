@@ -30,6 +30,15 @@
  * Every call returns 0 or -errno; a struct rl_error gets a message naming the
  * file, section and offset ("vm.state: section 'cpu/1' at offset 8192: CRC
  * mismatch").
+ *
+ * Ownership: no fd crosses this interface; the saver and the loader open
+ * their file by path and close it. Space from rl_stream_save_reserve() is
+ * the saver's, the caller's to fill until advance. Memory handed over by
+ * rl_stream_save_device_iov() and the RAM of rl_stream_save_ram() stay the
+ * caller's, read until commit or abort returns. Payloads returned by
+ * rl_stream_load_cpu() and rl_stream_load_device() are the loader's, valid
+ * until close; rl_stream_load_open_mem() borrows @data until close. The RAM
+ * registry's fds and mappings are the VMM's: borrowed, never closed here.
  */
 #ifndef RELIVE_STREAM_H
 #define RELIVE_STREAM_H
@@ -116,15 +125,15 @@ struct rl_stream_saver;
  * Return: 0 and *@out, or -errno (see rl_writer_open()).
  */
 RL_EXPORT int rl_stream_save_begin(struct rl_stream_saver **out, const char *path,
-			 const struct rl_stream_save_opts *opts,
-			 struct rl_error *err);
+				   const struct rl_stream_save_opts *opts,
+				   struct rl_error *err);
 
 /*
  * rl_stream_save_config - write the configuration section. Must be the
  * first section. Return: 0 or -errno (-EINVAL: a name too long, called twice).
  */
 RL_EXPORT int rl_stream_save_config(struct rl_stream_saver *s,
-			  const struct rl_stream_config *cfg);
+				    const struct rl_stream_config *cfg);
 
 /*
  * rl_stream_save_section_begin - start a section of @type (RL_SECTION_CPU or
@@ -132,7 +141,7 @@ RL_EXPORT int rl_stream_save_config(struct rl_stream_saver *s,
  * Return: 0 or -errno (-EINVAL: wrong type, name too long, a section open).
  */
 RL_EXPORT int rl_stream_save_section_begin(struct rl_stream_saver *s,
-				 enum rl_section_type type, const char *name);
+					   enum rl_section_type type, const char *name);
 
 /*
  * rl_stream_save_reserve - get @len contiguous bytes of the section's payload
@@ -160,7 +169,7 @@ RL_EXPORT int rl_stream_save_section_end(struct rl_stream_saver *s);
  * Return: 0 or -errno.
  */
 RL_EXPORT int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *name,
-			      const struct iovec *iov, int iovcnt);
+					const struct iovec *iov, int iovcnt);
 
 /*
  * rl_stream_save_ram - one section per block of @ram. Blocks kept in place
@@ -171,12 +180,14 @@ RL_EXPORT int rl_stream_save_device_iov(struct rl_stream_saver *s, const char *n
  * Return: 0 or -errno.
  */
 RL_EXPORT int rl_stream_save_ram(struct rl_stream_saver *s,
-		       const struct rl_ram_registry *ram);
+				 const struct rl_ram_registry *ram);
 
 /*
  * rl_stream_save_commit - write the footer, wait for every write, and rename
- * the file into place. Frees @s whatever the outcome. On failure nothing is
- * left: the temporary file is removed and @path keeps what it had.
+ * the file into place. Frees @s whatever the outcome. On a failure before
+ * the rename nothing is left: the temporary file is removed and @path keeps
+ * what it had. When only the directory sync after the rename fails
+ * (opts.io.sync), the new stream stays at @path and the message says so.
  * Return: 0 or -errno.
  */
 RL_EXPORT int rl_stream_save_commit(struct rl_stream_saver *s);
@@ -211,15 +222,15 @@ struct rl_stream_loader;
  * -EINVAL (not a state stream, corrupt header), -ENOTSUP (unknown version).
  */
 RL_EXPORT int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
-			const struct rl_io_opts *opts, struct rl_error *err);
+				  const struct rl_io_opts *opts, struct rl_error *err);
 
 /*
  * rl_stream_load_open_mem - the same over @size bytes at @data, which must
  * stay valid until close. @name is used in messages.
  */
 RL_EXPORT int rl_stream_load_open_mem(struct rl_stream_loader **out, const void *data,
-			    size_t size, const char *name,
-			    struct rl_error *err);
+				      size_t size, const char *name,
+				      struct rl_error *err);
 
 /*
  * rl_stream_load_check_config - compare the stream's configuration with the
@@ -227,8 +238,8 @@ RL_EXPORT int rl_stream_load_open_mem(struct rl_stream_loader **out, const void 
  * ("vm.state: RAM block ram0: size 512 MiB in vm.state, 1 GiB here").
  */
 RL_EXPORT int rl_stream_load_check_config(struct rl_stream_loader *l,
-				const struct rl_stream_config *here,
-				struct rl_error *err);
+					  const struct rl_stream_config *here,
+					  struct rl_error *err);
 
 /*
  * rl_stream_load_verify - read every section, check every CRC (RAM regions
@@ -247,7 +258,7 @@ RL_EXPORT unsigned rl_stream_load_nr_devices(const struct rl_stream_loader *l);
 
 /* Return: the name of device @i (< nr_devices) of the configuration, or NULL. */
 RL_EXPORT const char *rl_stream_load_device_name(const struct rl_stream_loader *l,
-				       unsigned i);
+						 unsigned i);
 
 /* Return: the number of RAM blocks in the stream's configuration. */
 RL_EXPORT unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l);
@@ -258,7 +269,7 @@ RL_EXPORT unsigned rl_stream_load_nr_ram(const struct rl_stream_loader *l);
  * NULL, path empty (the new process fills those). Return: 0 or -ENOENT.
  */
 RL_EXPORT int rl_stream_load_ram_block(const struct rl_stream_loader *l, unsigned i,
-			     struct rl_ram_block *out);
+				       struct rl_ram_block *out);
 
 /* Return: the mode the stream was saved in. */
 RL_EXPORT enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l);
@@ -269,7 +280,7 @@ RL_EXPORT enum rl_mig_mode rl_stream_load_mode(const struct rl_stream_loader *l)
  * Return: 0 and *@data, *@len, or -ENOENT, -EINVAL (not verified).
  */
 RL_EXPORT int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
-		       const void **data, size_t *len);
+				 const void **data, size_t *len);
 
 /*
  * rl_stream_load_device - the inline payload of device @name's section.
@@ -278,14 +289,14 @@ RL_EXPORT int rl_stream_load_cpu(struct rl_stream_loader *l, unsigned index,
  * (read it with rl_stream_load_device_iov()).
  */
 RL_EXPORT int rl_stream_load_device(struct rl_stream_loader *l, const char *name,
-			  const void **data, size_t *len);
+				    const void **data, size_t *len);
 
 /*
  * rl_stream_load_device_size - the payload size of device @name's section.
  * Return: 0 and *@len, -ENOENT or -EINVAL (not verified).
  */
 RL_EXPORT int rl_stream_load_device_size(struct rl_stream_loader *l, const char *name,
-			       size_t *len);
+					 size_t *len);
 
 /*
  * rl_stream_load_device_iov - read device @name's payload into @iov, whose
@@ -299,8 +310,8 @@ RL_EXPORT int rl_stream_load_device_size(struct rl_stream_loader *l, const char 
  * -ENOENT).
  */
 RL_EXPORT int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
-			      const struct iovec *iov, int iovcnt,
-			      struct rl_error *err);
+					const struct iovec *iov, int iovcnt,
+					struct rl_error *err);
 
 /*
  * rl_stream_load_ram - fill every block of @ram whose pages are in the stream
@@ -309,7 +320,7 @@ RL_EXPORT int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *
  * Return: 0 or -errno with @err.
  */
 RL_EXPORT int rl_stream_load_ram(struct rl_stream_loader *l,
-		       const struct rl_ram_registry *ram, struct rl_error *err);
+				 const struct rl_ram_registry *ram, struct rl_error *err);
 
 /* rl_stream_load_close - free @l. NULL is fine. */
 RL_EXPORT void rl_stream_load_close(struct rl_stream_loader *l);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * relive unix sockets: the one way librelive and relive-vm listen on a
- * path (cpr-transfer's channels, the monitors' sockets).
+ * path (cpr-transfer's channels, the monitors' sockets). The listening
+ * socket returned is the caller's to close.
  */
 #ifndef RELIVE_UNIX_SOCKET_H
 #define RELIVE_UNIX_SOCKET_H

@@ -22,7 +22,7 @@
 
 #include "relive/cpr.h"
 
-static struct rl_cpr_state st;
+static struct rl_cpr_state *st;
 static const char *self;
 
 #define CHECK(cond, ...)                                                      \
@@ -92,26 +92,29 @@ static int after_exec(const char *expect)
 	CHECK(has_fd(fds, n, statefd), "state memfd %d missing", statefd);
 	CHECK(lseek(statefd, 0, SEEK_CUR) == 0, "state offset moved");
 
-	ret = rl_cpr_state_load(&st, &err);
+	st = rl_cpr_state_new();
+	CHECK(st, "rl_cpr_state_new");
+	ret = rl_cpr_state_load(st, &err);
 	CHECK(ret == 0, "load: %s", err.msg);
 	CHECK(!getenv(RL_CPR_ENV), "variable still set");
 	CHECK(fstat(statefd, &sb) < 0, "state memfd still open");
-	CHECK(st.nfds == 2, "%u fds in the state", st.nfds);
-	ret = rl_cpr_verify_fd(&st, "ram0", 0, &err);
+	CHECK(rl_cpr_fd_count(st) == 2, "%u fds in the state", rl_cpr_fd_count(st));
+	ret = rl_cpr_verify_fd(st, "ram0", 0, &err);
 	CHECK(ret >= 0, "%s", err.msg);
 	CHECK(!(fcntl(ret, F_GETFD) & FD_CLOEXEC), "ram0 came with close-on-exec");
-	ret = rl_cpr_verify_fd(&st, "qmp", 0, &err);
+	ret = rl_cpr_verify_fd(st, "qmp", 0, &err);
 	CHECK(ret >= 0, "%s", err.msg);
-	CHECK(rl_cpr_time_get(&st, RL_CPR_T_EXEC, &holder) == 0, "no exec time");
-	CHECK(st.argc == 2 && !strcmp(st.argv, "old-binary"), "rollback command lost");
+	CHECK(rl_cpr_time_get(st, RL_CPR_T_EXEC, &holder) == 0, "no exec time");
+	CHECK(rl_cpr_rollback_argc(st) == 2 && !strcmp(rl_cpr_rollback_arg(st, 0), "old-binary") &&
+	      !strcmp(rl_cpr_rollback_arg(st, 1), "-incoming"), "rollback command lost");
 
 	if (!strcmp(expect, "noholder")) {
-		CHECK(rl_cpr_value_get(&st, RL_CPR_V_HOLDER, &holder) == -ENOENT,
+		CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &holder) == -ENOENT,
 		      "holder recorded without one");
-		CHECK(rl_cpr_exec_release_holder(&st) == -ENOENT, "release");
+		CHECK(rl_cpr_exec_release_holder(st) == -ENOENT, "release");
 		return 0;
 	}
-	CHECK(rl_cpr_value_get(&st, RL_CPR_V_HOLDER, &holder) == 0, "no holder pid");
+	CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &holder) == 0, "no holder pid");
 	snprintf(path, sizeof(path), "/proc/%d", (int)holder);
 	CHECK(stat(path, &sb) == 0, "holder %d does not exist", (int)holder);
 	/* Closing its descriptors is the holder's first act; give it a moment. */
@@ -130,11 +133,11 @@ static int after_exec(const char *expect)
 		pp = strstr(status, "PPid:");
 		CHECK(pp && atoi(pp + 5) == getpid(), "holder's parent is not us");
 	}
-	CHECK(rl_cpr_exec_release_holder(&st) == 0, "release failed");
+	CHECK(rl_cpr_exec_release_holder(st) == 0, "release failed");
 	snprintf(path, sizeof(path), "/proc/%d", (int)holder);
 	CHECK(stat(path, &sb) < 0, "holder %d still exists (not reaped)", (int)holder);
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "children left");
-	CHECK(rl_cpr_exec_release_holder(&st) < 0, "second release succeeded");
+	CHECK(rl_cpr_exec_release_holder(st) < 0, "second release succeeded");
 	return 0;
 }
 
@@ -145,11 +148,12 @@ static void setup(int *mfd, int sv[2])
 	*mfd = memfd_create("ram0", MFD_CLOEXEC);
 	CHECK(*mfd >= 0 && ftruncate(*mfd, 1 << 20) == 0, "memfd");
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-	rl_cpr_state_init(&st);
-	st.mode = 3;
-	CHECK(rl_cpr_add_fd(&st, "ram0", 0, *mfd) == 0, "add ram0");
-	CHECK(rl_cpr_add_fd(&st, "qmp", 0, sv[0]) == 0, "add qmp");
-	CHECK(rl_cpr_set_rollback(&st, rb) == 0, "rollback");
+	st = rl_cpr_state_new();
+	CHECK(st, "rl_cpr_state_new");
+	rl_cpr_state_set_mode(st, 3);
+	CHECK(rl_cpr_add_fd(st, "ram0", 0, *mfd) == 0, "add ram0");
+	CHECK(rl_cpr_add_fd(st, "qmp", 0, sv[0]) == 0, "add qmp");
+	CHECK(rl_cpr_set_rollback(st, rb) == 0, "rollback");
 }
 
 /* A child that registers, execs this program, and must come back with 0. */
@@ -174,7 +178,7 @@ static void run_exec(bool holder)
 		void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 		CHECK(m != MAP_FAILED, "mmap");
 		memset(m, 1, 1 << 20);
-		rl_cpr_exec(&st, argv, &opts, &err);
+		rl_cpr_exec(st, argv, &opts, &err);
 		fprintf(stderr, "exec failed: %s\n", err.msg);
 		_exit(2);
 	}
@@ -191,7 +195,7 @@ static void run_failed_exec(void)
 
 	setup(&mfd, sv);
 	nb = list_fds(0, before, 64);
-	ret = rl_cpr_exec(&st, argv, NULL, &err);
+	ret = rl_cpr_exec(st, argv, NULL, &err);
 	CHECK(ret == -ENOENT, "ret %d", ret);
 	CHECK(strstr(err.msg, "/nonexistent/relive-vm"), "message: %s", err.msg);
 	na = list_fds(0, after, 64);
@@ -200,9 +204,9 @@ static void run_failed_exec(void)
 	CHECK(fcntl(sv[0], F_GETFD) & FD_CLOEXEC, "close-on-exec not restored");
 	CHECK(!getenv(RL_CPR_ENV), "variable left set");
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "holder not reaped");
-	CHECK(rl_cpr_value_get(&st, RL_CPR_V_HOLDER, &(uint64_t){ 0 }) == -ENOENT,
+	CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &(uint64_t){ 0 }) == -ENOENT,
 	      "holder pid left in the state");
-	CHECK(rl_cpr_exec(&st, (char *[]){ NULL }, NULL, &err) == -EINVAL, "empty argv");
+	CHECK(rl_cpr_exec(st, (char *[]){ NULL }, NULL, &err) == -EINVAL, "empty argv");
 	close(mfd);
 	close(sv[0]);
 	close(sv[1]);

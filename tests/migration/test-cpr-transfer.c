@@ -23,7 +23,15 @@
 
 #include "relive/cpr-transfer.h"
 
-static struct rl_cpr_state tx, rx;
+static struct rl_cpr_state *tx, *rx;
+
+/* A new, empty state to send. */
+static void fresh_tx(void)
+{
+	rl_cpr_state_free(tx);
+	tx = rl_cpr_state_new();
+	assert_non_null(tx);
+}
 
 static int memfd(size_t size)
 {
@@ -47,19 +55,19 @@ static void test_state_and_fds(void **state)
 
 	(void)state;
 	pair(sv);
-	rl_cpr_state_init(&tx);
-	tx.mode = 2;
+	fresh_tx();
+	rl_cpr_state_set_mode(tx, 2);
 	fds[0] = memfd(1 << 20);
 	fds[1] = memfd(4096);
-	assert_int_equal(rl_cpr_add_fd(&tx, "ram0", 0, fds[0]), 0);
-	assert_int_equal(rl_cpr_add_fd(&tx, "ram1", 0, fds[1]), 0);
-	assert_int_equal(rl_cpr_time_set(&tx, "stop", 42), 0);
-	assert_int_equal(rl_cpr_transfer_send(sv[0], &tx, 1000, &err), 0);
-	assert_int_equal(rl_cpr_transfer_recv(sv[1], &rx, 1000, &err), 0);
-	assert_int_equal(rx.nfds, 2);
-	assert_int_equal(rx.mode, 2);
+	assert_int_equal(rl_cpr_add_fd(tx, "ram0", 0, fds[0]), 0);
+	assert_int_equal(rl_cpr_add_fd(tx, "ram1", 0, fds[1]), 0);
+	assert_int_equal(rl_cpr_time_set(tx, "stop", 42), 0);
+	assert_int_equal(rl_cpr_transfer_send(sv[0], tx, 1000, &err), 0);
+	assert_int_equal(rl_cpr_transfer_recv(sv[1], rx, 1000, &err), 0);
+	assert_int_equal(rl_cpr_fd_count(rx), 2);
+	assert_int_equal(rl_cpr_state_mode(rx), 2);
 	for (int i = 0; i < 2; i++) {
-		int fd = rl_cpr_find_fd(&rx, i ? "ram1" : "ram0", 0);
+		int fd = rl_cpr_find_fd(rx, i ? "ram1" : "ram0", 0);
 
 		assert_true(fd >= 0 && fd != fds[i]);
 		assert_int_equal(fstat(fd, &a), 0);
@@ -72,7 +80,7 @@ static void test_state_and_fds(void **state)
 	{
 		uint64_t t = 0;
 
-		assert_int_equal(rl_cpr_time_get(&rx, "stop", &t), 0);
+		assert_int_equal(rl_cpr_time_get(rx, "stop", &t), 0);
 		assert_int_equal(t, 42);
 	}
 	/* the receiver's close is the hang-up the sender waits for */
@@ -90,19 +98,19 @@ static void test_many_fds(void **state)
 
 	(void)state;
 	pair(sv);
-	rl_cpr_state_init(&tx);
+	fresh_tx();
 	for (int i = 0; i < N; i++) {
 		char name[32];
 
 		snprintf(name, sizeof(name), "fd%d", i);
-		assert_int_equal(rl_cpr_add_fd(&tx, name, i, fd), 0);
+		assert_int_equal(rl_cpr_add_fd(tx, name, i, fd), 0);
 	}
 	/* the socket buffer takes it all: send first, then receive */
-	assert_int_equal(rl_cpr_transfer_send(sv[0], &tx, 2000, &err), 0);
-	assert_int_equal(rl_cpr_transfer_recv(sv[1], &rx, 2000, &err), 0);
-	assert_int_equal(rx.nfds, N);
-	for (unsigned i = 0; i < rx.nfds; i++)
-		close(rx.fds[i].fd);
+	assert_int_equal(rl_cpr_transfer_send(sv[0], tx, 2000, &err), 0);
+	assert_int_equal(rl_cpr_transfer_recv(sv[1], rx, 2000, &err), 0);
+	assert_int_equal(rl_cpr_fd_count(rx), N);
+	for (unsigned i = 0; i < rl_cpr_fd_count(rx); i++)
+		close(rl_cpr_fd_at(rx, i, NULL, NULL));
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);
@@ -116,11 +124,11 @@ static void test_changed_fd(void **state)
 
 	(void)state;
 	pair(sv);
-	rl_cpr_state_init(&tx);
-	assert_int_equal(rl_cpr_add_fd(&tx, "ram0", 0, fd), 0);
+	fresh_tx();
+	assert_int_equal(rl_cpr_add_fd(tx, "ram0", 0, fd), 0);
 	assert_int_equal(ftruncate(fd, 4096), 0);
-	assert_int_equal(rl_cpr_transfer_send(sv[0], &tx, 1000, &err), 0);
-	assert_int_equal(rl_cpr_transfer_recv(sv[1], &rx, 1000, &err), -ESTALE);
+	assert_int_equal(rl_cpr_transfer_send(sv[0], tx, 1000, &err), 0);
+	assert_int_equal(rl_cpr_transfer_recv(sv[1], rx, 1000, &err), -ESTALE);
 	assert_non_null(strstr(err.msg, "ram0"));
 	close(fd);
 	close(sv[0]);
@@ -136,12 +144,12 @@ static void test_bad_header_and_timeouts(void **state)
 	(void)state;
 	pair(sv);
 	/* nothing sent: the receiver gives up */
-	assert_int_equal(rl_cpr_transfer_recv(sv[1], &rx, 50, &err), -ETIMEDOUT);
+	assert_int_equal(rl_cpr_transfer_recv(sv[1], rx, 50, &err), -ETIMEDOUT);
 	/* the peer keeps the channel open: no hang-up */
 	assert_int_equal(rl_cpr_transfer_wait_hup(sv[0], 50, &err), -ETIMEDOUT);
 	assert_non_null(strstr(err.msg, "did not close"));
 	assert_int_equal(write(sv[0], junk, sizeof(junk)), (ssize_t)sizeof(junk));
-	assert_int_equal(rl_cpr_transfer_recv(sv[1], &rx, 1000, &err), -EPROTO);
+	assert_int_equal(rl_cpr_transfer_recv(sv[1], rx, 1000, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "not a relive CPR state"));
 	close(sv[0]);
 	close(sv[1]);
@@ -234,6 +242,13 @@ int main(void)
 		cmocka_unit_test(test_file_and_ack),
 		cmocka_unit_test(test_listen_connect),
 	};
+	int ret;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	rx = rl_cpr_state_new();
+	if (!rx)
+		return 1;
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	rl_cpr_state_free(rx);
+	rl_cpr_state_free(tx);
+	return ret;
 }

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 #include "relive/crc32c.h"
 
 static struct rl_cpr_state st_a, st_b;
@@ -51,15 +51,20 @@ static size_t read_fixture(const char *name, uint8_t *buf, size_t cap)
 	return n;
 }
 
-static void test_crc_matches_library(void **unused)
+/* The public constructor: an empty state, and freeing NULL is fine. */
+static void test_new_free(void **unused)
 {
-	uint8_t buf[1000];
+	struct rl_cpr_state *s = rl_cpr_state_new();
 
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = i * 7 + 3;
-	assert_int_equal(rl_cpr_crc32c(0, "123456789", 9), 0xE3069283u);
-	assert_int_equal(rl_cpr_crc32c(0, buf, sizeof(buf)),
-			 rl_crc32c(0, buf, sizeof(buf)));
+	assert_non_null(s);
+	assert_int_equal(rl_cpr_fd_count(s), 0);
+	assert_int_equal(rl_cpr_state_mode(s), 0);
+	assert_int_equal(rl_cpr_rollback_argc(s), 0);
+	assert_null(rl_cpr_rollback_arg(s, 0));
+	assert_int_equal(rl_cpr_rollback_exe(s), -ENOENT);
+	assert_int_equal(rl_cpr_find_fd(s, "ram0", 0), -ENOENT);
+	rl_cpr_state_free(s);
+	rl_cpr_state_free(NULL);
 }
 
 static void test_table(void **unused)
@@ -174,6 +179,25 @@ static void test_roundtrip(void **unused)
 	assert_int_equal(rl_cpr_time_get(&st_b, "resume", &v), -ENOENT);
 	assert_int_equal(rl_cpr_value_get(&st_b, RL_CPR_V_HOLDER, &v), 0);
 	assert_int_equal(v, 4242);
+
+	/* What the public accessors make of it. */
+	{
+		const char *name = NULL;
+		int id = -1;
+
+		assert_int_equal(rl_cpr_state_mode(&st_b), 3);
+		assert_int_equal(rl_cpr_fd_count(&st_b), 2);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 1, &name, &id), st_a.fds[1].fd);
+		assert_string_equal(name, st_a.fds[1].name);
+		assert_int_equal(id, st_a.fds[1].id);
+		assert_int_equal(rl_cpr_fd_at(&st_b, 2, &name, &id), -ENOENT);
+		assert_int_equal(rl_cpr_rollback_argc(&st_b), 5);
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 0), "/usr/bin/relive-vm");
+		assert_string_equal(rl_cpr_rollback_arg(&st_b, 4), "file:/tmp/vm.state");
+		assert_null(rl_cpr_rollback_arg(&st_b, 5));
+		rl_cpr_state_set_mode(&st_b, 2);
+		assert_int_equal(rl_cpr_state_mode(&st_b), 2);
+	}
 
 	/* An empty state round-trips too. */
 	rl_cpr_state_init(&st_a);
@@ -341,6 +365,24 @@ static void test_memfd_and_load(void **unused)
 	assert_int_equal(rl_cpr_state_load(&st_b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, RL_CPR_ENV));
 
+	/* The same bytes in a memfd not sealed, or sealed otherwise, are refused. */
+	for (int seals = 0; seals <= F_SEAL_SHRINK; seals += F_SEAL_SHRINK) {
+		uint8_t copy[4096];
+		ssize_t n = pread(sfd, copy, sizeof(copy), 0);
+		int ufd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+		assert_true(n > 0 && ufd >= 0);
+		assert_int_equal(pwrite(ufd, copy, n, 0), n);
+		assert_true(!seals || fcntl(ufd, F_ADD_SEALS, seals) == 0);
+		snprintf(num, sizeof(num), "%d", ufd);
+		setenv(RL_CPR_ENV, num, 1);
+		assert_int_equal(rl_cpr_state_load(&st_b, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, seals ? "sealed differently" : "not sealed"));
+		assert_non_null(strstr(err.msg, RL_CPR_ENV));
+		assert_int_equal(fcntl(ufd, F_GETFD) >= 0, 1); /* left open */
+		close(ufd);
+	}
+
 	snprintf(num, sizeof(num), "%d", sfd);
 	setenv(RL_CPR_ENV, num, 1);
 	assert_int_equal(rl_cpr_state_load(&st_b, &err), 0);
@@ -433,7 +475,7 @@ static void test_kinds(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc_matches_library),
+		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_relive_corruption),

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "relive/cpr.h"
+#include "cpr-internal.h"
 
 #define CHECK(cond, ...)                                                           \
 	do {                                                                       \
@@ -65,6 +65,7 @@ enum fault {
 	F_STD_CLOSED,   /* 0, 1 and 2 closed, and a stray for the trampoline to report */
 	F_EXE_RENAMED,  /* rollback through its fd; another file renamed over its path */
 	F_EXE_DELETED,  /* ... its path deleted */
+	F_BIG_STATE,    /* a 40 KiB rollback command: the CRC's three-lane path */
 };
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -161,7 +162,17 @@ static void child_relive(enum fault fault, char **argv, bool with_rollback)
 			_exit(95);
 		exe_rb[0] = exe_path;
 	}
-	if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
+	if (fault == F_BIG_STATE) {
+		static char arg[100];
+		static const char *big_rb[404] = { NULL, "--rolled-back" };
+
+		memset(arg, 'x', sizeof(arg) - 1);
+		big_rb[0] = checker;
+		for (int i = 2; i < 402; i++)
+			big_rb[i] = arg;
+		if (rl_cpr_set_rollback(&st, big_rb))
+			_exit(95);
+	} else if (with_rollback && rl_cpr_set_rollback(&st, fault == F_BAD_ROLLBACK ? bad_rb :
 						      fault == F_LOOP ? loop_rb :
 						      exe ? exe_rb : rb))
 		_exit(95);
@@ -298,6 +309,7 @@ enum qemu_fd_how {
 	Q_EVENTFD,   /* a VFIO interrupt */
 	Q_CHARDEV,   /* a VFIO device, container or iommufd */
 	Q_NOT_OPEN,  /* listed, but not open at exec */
+	Q_FILE,      /* a file in the test's directory, "guest-ram" */
 };
 
 struct qemu_fd {
@@ -351,7 +363,7 @@ static size_t qemu_state(const struct qemu_fd *fds, unsigned n, uint8_t *buf)
 static void child_qemu_fds(char **argv)
 {
 	uint8_t buf[4096];
-	char shm[64];
+	char shm[300];
 	int fd;
 
 	raw_state_fd(buf, qemu_state(qemu_fds, qemu_nfds, buf), 21, 0);
@@ -372,6 +384,10 @@ static void child_qemu_fds(char **argv)
 			break;
 		case Q_CHARDEV:
 			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			break;
+		case Q_FILE:
+			snprintf(shm, sizeof(shm), "%s/guest-ram", dir);
+			fd = open(shm, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 			break;
 		default:
 			continue;
@@ -558,6 +574,11 @@ static void relive_cases(void)
 	CHECK(has(res.report, "arg --rolled-back\narg --through-fd\n"),
 	      "the old binary did not run");
 
+	/* Past three lanes of 8 KiB, the freestanding CRC32C joins lanes. */
+	run("large state, rollback", "relive", F_BIG_STATE, true, NULL, missing);
+	CHECK(res.code == 0, "exit %d", res.code);
+	CHECK(has(res.report, "arg --rolled-back\narg xxxxxxxx"), "rollback command lost");
+
 	run("target and rollback missing", "relive", F_BAD_ROLLBACK, true, NULL, missing);
 	CHECK(res.code == 25, "exit %d", res.code);
 	CHECK(has(res.err, "rollback failed: cannot exec /nonexistent/old-relive-vm: ENOENT"),
@@ -648,6 +669,7 @@ static void usage_cases(void)
 		const char *err; /* in stderr */
 	} cases[] = {
 		{ "--help", 0, "--strays=refuse", "" },
+		{ "--help", 0, "--rollback-to=OLD", "" },
 		{ "--version", 0, "relive-trampoline ", "" },
 		{ "--bogus", 2, "", "unknown option '--bogus'" },
 		{ "--strays=maybe -- /bin/true", 2, "", "--strays takes close, refuse or keep" },
@@ -750,6 +772,26 @@ static void qemu_fds_cases(void)
 	CHECK(res.code == 22, "exit %d", res.code);
 	CHECK(has(res.err, "fd 28 'iommufd0': not open"), "diagnosis");
 	CHECK(res.report[0] == 0, "the new binary ran");
+
+	/* Started with 2 closed, QEMU took it for guest RAM: nothing may be written there. */
+	{
+		static const struct qemu_fd on2[] = {
+			{ "ram0", 0, 2, Q_FILE }, { "pc.bios", 0, 15, Q_NOT_OPEN },
+		};
+		char path[300];
+		struct stat sb;
+
+		qemu_fds = on2;
+		qemu_nfds = 2;
+		run("QEMU guest RAM on fd 2", "qemu-fds", F_NONE, false,
+		    (const char *[]){ "-v", NULL }, cmd);
+		CHECK(res.code == 22, "exit %d", res.code);
+		snprintf(path, sizeof(path), "%s/guest-ram", dir);
+		CHECK(stat(path, &sb) == 0 && sb.st_size == 0,
+		      "the trampoline wrote %lld bytes into guest RAM", (long long)sb.st_size);
+		qemu_fds = gone;
+		qemu_nfds = sizeof(vfio) / sizeof(vfio[0]);
+	}
 
 	/* The old QEMU, with the new one's arguments (its -incoming), and its fds. */
 	snprintf(opt, sizeof(opt), "--rollback-to=%s", checker);
@@ -868,7 +910,7 @@ int main(int argc, char **argv)
 {
 	static const char *const files[] = {
 		"report", "stderr", "not-executable", "not-a-binary", "ram0-backend",
-		"old-vmm", "new-vmm",
+		"old-vmm", "new-vmm", "guest-ram",
 	};
 	char path[4200];
 

@@ -30,7 +30,7 @@ static JsonObject *status_data(const char *status)
 	return o;
 }
 
-static struct rl_cpr_state cpr;
+static struct rl_cpr_state *cpr;
 
 static gboolean exec_self(gpointer unused)
 {
@@ -41,8 +41,8 @@ static gboolean exec_self(gpointer unused)
 
 	monitor_event("MIGRATION", status_data("setup"));
 	control_stop(NULL);
-	rl_cpr_state_init(&cpr);
-	ret = monitor_cpr_save((struct rl_cpr_table *)&cpr);
+	cpr = rl_cpr_state_new();
+	ret = cpr ? monitor_cpr_save((struct rl_cpr_table *)cpr) : -ENOMEM;
 	if (ret < 0) {
 		fprintf(stderr, "monitor-server: monitor_cpr_save: %s\n", strerror(-ret));
 		exit(1);
@@ -55,7 +55,7 @@ static gboolean exec_self(gpointer unused)
 		g_ptr_array_add(argv, self_argv[i]);
 	g_ptr_array_add(argv, "--incoming");
 	g_ptr_array_add(argv, NULL);
-	ret = rl_cpr_exec(&cpr, (char **)argv->pdata, &opts, &err);
+	ret = rl_cpr_exec(cpr, (char **)argv->pdata, &opts, &err);
 	fprintf(stderr, "monitor-server: exec: %s: %s\n", strerror(-ret), err.msg);
 	exit(1);
 }
@@ -99,12 +99,13 @@ int main(int argc, char **argv)
 	loop = g_main_loop_new(NULL, FALSE);
 
 	/* As relive-vm: the CPR state first, before any chardev is created. */
-	ret = rl_cpr_state_load(&cpr, &rerr);
+	cpr = rl_cpr_state_new();
+	ret = cpr ? rl_cpr_state_load(cpr, &rerr) : -ENOMEM;
 	if (ret < 0 && ret != -ENOENT) {
 		fprintf(stderr, "monitor-server: CPR state: %s\n", rerr.msg);
 		return 1;
 	}
-	if (ret == 0 && monitor_cpr_restore((struct rl_cpr_table *)&cpr) < 0)
+	if (ret == 0 && monitor_cpr_restore((struct rl_cpr_table *)cpr) < 0)
 		return 1;
 	if (!monitor_qmp_add(argv[1], &err) || !monitor_hmp_add(argv[2], &err)) {
 		fprintf(stderr, "monitor-server: %s\n", err->message);

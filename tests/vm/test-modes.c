@@ -303,19 +303,19 @@ static pid_t fake_new(const char *cp, bool hang)
 
 	hv_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		static struct rl_cpr_state s;
+		struct rl_cpr_state *s = rl_cpr_state_new();
 		struct rl_error err = { { 0 } };
 		int lfd, fd;
 
 		if (rl_cpr_transfer_listen(cp, &lfd, &err) < 0 ||
 		    rl_cpr_transfer_accept(lfd, 20000, &fd, &err) < 0 ||
-		    rl_cpr_transfer_recv(fd, &s, 5000, &err) < 0) {
+		    !s || rl_cpr_transfer_recv(fd, s, 5000, &err) < 0) {
 			fprintf(stderr, "fake new process: %s\n", err.msg);
 			_exit(1);
 		}
 		if (hang)
 			pause();
-		_exit(rl_cpr_lookup(&s, "ram0", 0) ? 0 : 2);
+		_exit(rl_cpr_find_fd(s, "ram0", 0) >= 0 ? 0 : 2);
 	}
 	hv_track_pid(pid);
 	return pid;
@@ -370,14 +370,14 @@ static void case_transfer_stalls(void)
 	pid = fork();
 	hv_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		static struct rl_cpr_state s;
+		struct rl_cpr_state *s = rl_cpr_state_new();
 		struct rl_error err = { { 0 } };
 		int mlfd, lfd, fd, msock;
 
-		if (rl_cpr_transfer_listen(mp, &mlfd, &err) < 0 ||
+		if (!s || rl_cpr_transfer_listen(mp, &mlfd, &err) < 0 ||
 		    rl_cpr_transfer_listen(cp, &lfd, &err) < 0 ||
 		    rl_cpr_transfer_accept(lfd, 20000, &fd, &err) < 0 ||
-		    rl_cpr_transfer_recv(fd, &s, 5000, &err) < 0) {
+		    rl_cpr_transfer_recv(fd, s, 5000, &err) < 0) {
 			fprintf(stderr, "fake new process: %s\n", err.msg);
 			_exit(1);
 		}

@@ -23,6 +23,7 @@
 #include <json-glib/json-glib.h>
 
 #include "monitors/chardev.h"
+#include "relive/unix-socket.h"
 
 enum chardev_kind {
 	CHR_NONE,
@@ -534,53 +535,16 @@ static void listener_watch(Chardev *chr)
 
 static int unix_listen(const char *path, GError **errp)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
+	struct rl_error err = { { 0 } };
+	int fd, ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-			    "UNIX socket path '%s' is too long", path);
+	ret = rl_unix_listen(path, 16, SOCK_NONBLOCK, &fd, &err);
+	if (ret < 0) {
+		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(-ret),
+			    "Failed to bind socket to %s", err.msg);
 		return -1;
 	}
-	strcpy(sa.sun_path, path);
-	/* Only a stale socket is removed; a link or file at @path is the user's. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			g_set_error(errp, G_IO_ERROR, G_IO_ERROR_EXISTS,
-				    "Failed to bind socket to %s: it exists and is not a socket",
-				    path);
-			return -1;
-		}
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto err;
-	/* On Linux the socket inode's mode is what bind() gives the path. */
-	if (fchmod(fd, 0600) < 0)
-		goto err_fd;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto err_fd;
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-		int e = errno;
-
-		unlink(path);
-		errno = e;
-		goto err_fd;
-	}
 	return fd;
-err_fd:
-	{
-		int e = errno;
-
-		close(fd);
-		errno = e;
-	}
-err:
-	g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
-		    "Failed to bind socket to %s: %s", path, g_strerror(errno));
-	return -1;
 }
 
 static gboolean parse_spec(Chardev *chr, const char *spec, GError **errp)

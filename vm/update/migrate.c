@@ -174,16 +174,16 @@ gboolean cpr_incoming_begin(GError **errp)
 		}
 		unsetenv(RL_CPR_TRAMPOLINE_ENV);
 	}
-	cpr = g_new0(struct rl_cpr_state, 1);
-	ret = rl_cpr_state_load(cpr, &err);
+	cpr = rl_cpr_state_new();
+	ret = cpr ? rl_cpr_state_load(cpr, &err) : -ENOMEM;
 	if (ret == -ENOENT) {
-		g_free(cpr);
+		rl_cpr_state_free(cpr);
 		return TRUE;
 	}
 	if (ret < 0) {
 		vm_error(errp, "CPR state (%s): %s", RL_CPR_ENV,
 			 err.msg[0] ? err.msg : g_strerror(-ret));
-		g_free(cpr);
+		rl_cpr_state_free(cpr);
 		return FALSE;
 	}
 	rl_cpr_time_get(cpr, "stop-request", &vm.t.stop);
@@ -234,18 +234,15 @@ static void rollback(struct update *u)
 	const char *p;
 	int exe;
 
-	if (!cpr || !cpr->argc)
+	if (!cpr || !rl_cpr_rollback_argc(cpr))
 		return;
 	if (rl_cpr_value_get(cpr, ROLLBACK_VALUE, &done) == 0 && done) {
 		fprintf(stderr, "relive-vm: this is already the rollback; giving up\n");
 		return;
 	}
 	argv = g_ptr_array_new();
-	p = cpr->argv;
-	for (uint32_t i = 0; i < cpr->argc; i++) {
+	for (unsigned i = 0; (p = rl_cpr_rollback_arg(cpr, i)); i++)
 		g_ptr_array_add(argv, (gpointer)p);
-		p += strlen(p) + 1;
-	}
 	g_ptr_array_add(argv, NULL);
 	fprintf(stderr, "relive-vm: rolling back: %s", (char *)argv->pdata[0]);
 	for (unsigned i = 1; i + 1 < argv->len; i++)

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <glib.h>
 
+#include "relive/cpr.h"
+
 struct rl_error;
 
 /* ---------------------------------------------------------------- outgoing */
@@ -32,9 +34,10 @@ gboolean migrate_cancel_pending(void);
  * @errp when a state was announced but cannot be read.
  */
 gboolean cpr_incoming_begin(GError **errp);
-/* Adopts @s (g_malloc'd) as the CPR state this process came with (cpr-transfer). */
-struct rl_cpr_state;
+/* Adopts @s (rl_cpr_state_new()) as the CPR state this process came with (cpr-transfer). */
 void cpr_incoming_set(struct rl_cpr_state *s);
+typedef struct rl_cpr_state RlCprState;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RlCprState, rl_cpr_state_free)
 /* Return: TRUE when this process was started by a CPR update. */
 gboolean cpr_incoming(void);
 /* The preserved memfd of RAM block @name, or -1 (memory_create() lookup). */

@@ -210,13 +210,14 @@ gboolean transfer_incoming_begin(const struct incoming_spec *in, GError **errp)
 		vm_error(errp, "cpr channel %s: %s", in->cpr_path, err.msg);
 		return FALSE;
 	}
-	s = g_new0(struct rl_cpr_state, 1);
-	ret = rl_cpr_transfer_recv(fd, s, TIMEOUT_MS, &err);
+	s = rl_cpr_state_new();
+	ret = s ? rl_cpr_transfer_recv(fd, s, TIMEOUT_MS, &err) : -ENOMEM;
 	/* closing it is what tells the old process to send the main channel */
 	close(fd);
 	if (ret < 0) {
-		vm_error(errp, "cpr channel %s: %s", in->cpr_path, err.msg);
-		g_free(s);
+		vm_error(errp, "cpr channel %s: %s", in->cpr_path,
+			 s ? err.msg : g_strerror(ENOMEM));
+		rl_cpr_state_free(s);
 		return FALSE;
 	}
 	rl_cpr_time_get(s, "stop-request", &vm.t.stop);

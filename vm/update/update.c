@@ -47,7 +47,7 @@ static void update_free(struct update *u)
 		rl_stream_save_abort(u->saver);
 	g_free(u->path);
 	g_free(u->target);
-	g_free(u->cpr);
+	rl_cpr_state_free(u->cpr);
 	g_free(u);
 }
 
@@ -141,9 +141,12 @@ static void fail(struct update *u, GError *e)
 /* The part of the CPR state known before the stop: the RAM memfds. */
 static gboolean cpr_state_begin(struct update *u, GError **errp)
 {
-	u->cpr = g_new0(struct rl_cpr_state, 1);
-	rl_cpr_state_init(u->cpr);
-	u->cpr->mode = u->ops->mode;
+	u->cpr = rl_cpr_state_new();
+	if (!u->cpr) {
+		vm_error(errp, "CPR state: %s", g_strerror(ENOMEM));
+		return FALSE;
+	}
+	rl_cpr_state_set_mode(u->cpr, u->ops->mode);
 	for (unsigned i = 0; i < vm.mem.reg.count; i++) {
 		struct rl_ram_block *b = &vm.mem.reg.blocks[i];
 		int ret;
@@ -280,7 +283,7 @@ struct rl_cpr_state *update_incoming_cpr(void)
 
 void update_incoming_set_cpr(struct rl_cpr_state *s)
 {
-	g_free(incoming_cpr);
+	rl_cpr_state_free(incoming_cpr);
 	incoming_cpr = s;
 }
 
@@ -307,7 +310,7 @@ static G_NORETURN void give_back(struct update *u, const char *what, const char 
 void update_incoming_abort(const char *why)
 {
 	const struct update_ops *ops = incoming ? incoming->ops :
-				       incoming_cpr && incoming_cpr->mode == RL_MODE_CPR_TRANSFER ?
+				       incoming_cpr && rl_cpr_state_mode(incoming_cpr) == RL_MODE_CPR_TRANSFER ?
 				       &update_transfer_ops : &update_file_in_ops;
 
 	if (!incoming)
