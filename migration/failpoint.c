@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,6 +133,28 @@ static void bad(const char *what, const char *ent)
 	exit(2);
 }
 
+/*
+ * A module that links its own copy of librelive runs this constructor again
+ * when it is loaded, after the binary's has left only the "next:" entries:
+ * the first copy in a process image marks the environment with the image's
+ * AT_RANDOM bytes (new at every exec), and later copies leave it alone.
+ */
+static bool seen_in_this_image(void)
+{
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	const char *seen = getenv(FP_ENV "_IMAGE");
+	char tag[33];
+
+	if (!r)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(tag + 2 * i, 3, "%02x", r[i]);
+	if (seen && !strcmp(seen, tag))
+		return true;
+	setenv(FP_ENV "_IMAGE", tag, 1);
+	return false;
+}
+
 __attribute__((constructor))
 static void failpoints_arm(void)
 {
@@ -139,7 +162,7 @@ static void failpoints_arm(void)
 	char *copy, *save = NULL, *next, *ent;
 	size_t nlen = 0;
 
-	if (!env)
+	if (!env || seen_in_this_image())
 		return;
 	if (!strcmp(env, "list")) {
 		list();

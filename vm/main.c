@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 {
 	uint64_t t_main = rl_cpr_now_ns();
 	GError *e = NULL;
-	struct incoming_spec in;
+	static struct incoming_spec in;	/* for the life of the process */
 	const char *incoming = NULL;
 	bool defer = false, transfer = false;
 	int ret;
