@@ -504,14 +504,17 @@ static void case_transfer_commit(const char *step)
 	assert_pattern(ram);
 	/* and it stays that way: the other one is not about to start */
 	g_usleep(1000000);
-	hv_assert(!strcmp(hv_status(old_runs ? &v : &nv), "running"), "%s: the guest stopped", step);
+	{
+		g_autofree char *still = hv_status(old_runs ? &v : &nv);
+
+		hv_assert(!strcmp(still, "running"), "%s: the guest stopped", step);
+	}
 	if (old_runs)
 		hv_assert(nv.pid == 0 || hv_vm_exited(&nv, NULL) || !new_runs,
 			  "%s: the new process is still there", step);
 	else
 		assert_status(&v, "postmigrate");
-	if (nv.pid)
-		hv_vm_stop(&nv);
+	hv_vm_stop(&nv); /* frees it also when the process has exited */
 	hv_vm_stop(&v);
 }
 
@@ -720,6 +723,7 @@ static void case_normal_corrupt(void)
 		  "the error does not name the section and offset:\n%s", log);
 	hv_assert(stat(state, &sb) == 0, "the state file is gone");
 	printf("%s", log);
+	hv_vm_stop(&nv);
 }
 
 /* A restart with other machine arguments is refused, naming the option. */
