@@ -169,7 +169,7 @@ static gboolean start_first_vmm(struct run_ctx *c)
 	GError *err = NULL;
 
 	c->cur.qmp_path = update_qmp_path(c, 0);
-	argv = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path);
+	argv = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path, VMM_RAM_NEW);
 	if (update_start_vmm(c, &c->cur, argv, &err))
 		return TRUE;
 	c->sc->skipped = g_strdup_printf("not supported by this %s: %s", vmm_title(c->sc->vmm),
