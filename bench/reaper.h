@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * relive-bench as the reaper of its descendants' orphans: a process a VMM
- * leaves behind across its update (QEMU's address-space holder, relive-vm's
- * own) comes to the bench instead of to PID 1, which in a container may
+ * leaves behind across its update (the address-space holder that QEMU's
+ * LD_PRELOAD module makes) comes to the bench instead of to PID 1, which in a container may
  * never reap it, and the bench reaps it. Depends on nothing else.
  */
 #ifndef BENCH_REAPER_H
