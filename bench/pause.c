@@ -88,7 +88,7 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		{ "writer", 0, 0, G_OPTION_ARG_STRING, &cli->writers,
 		  "State writer: io_uring,fallback (the VMM's default)", "LIST" },
 		{ "warm", 0, 0, G_OPTION_ARG_NONE, &cli->warm,
-		  "Populate all guest RAM before measuring (prealloc=on; the default)", NULL },
+		  "Populate all guest RAM before measuring (prealloc=on on the first VMM; the default)", NULL },
 		{ "cold", 0, 0, G_OPTION_ARG_NONE, &cli->cold,
 		  "Populate nothing: no prealloc, page tables empty", NULL },
 		{ "populate", 0, 0, G_OPTION_ARG_STRING, &cli->populate,

@@ -280,7 +280,8 @@ static gboolean update_cpr_exec(struct run_ctx *c, struct sample *s, gboolean *u
 				GError **errp)
 {
 	uint64_t deadline;
-	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path);
+	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path,
+					 VMM_RAM_TAKEN_OVER);
 	g_auto(GStrv) cmd = NULL;
 	g_autofree char *params = NULL;
 	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", c->env.state_path);
@@ -337,7 +338,8 @@ static gboolean update_cpr_transfer(struct run_ctx *c, struct sample *s,
 		"{\"transport\": \"socket\", \"type\": \"unix\", \"path\": \"%s\"}}]}",
 		main_path, c->env.cpr_path);
 	const char *extra[] = { "-incoming", main_uri, "-incoming", cpr_in, NULL };
-	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, nv.qmp_path);
+	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, nv.qmp_path,
+					 VMM_RAM_TAKEN_OVER);
 	g_auto(GStrv) argv = vmm_argv_append(base, extra);
 	g_autofree char *params = params_json("cpr-transfer", NULL, c->sc->writer);
 	uint64_t deadline = bench_now_ns() + c->timeout_ms * 1000000ull;
@@ -420,7 +422,7 @@ static gboolean update_restart(struct run_ctx *c, struct sample *s, gboolean *un
 {
 	g_autofree char *params = params_json(mode_name(c->sc->mode), NULL, c->sc->writer);
 	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", c->env.state_path);
-	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path);
+	g_auto(GStrv) base = vmm_command(c->o, c->sc, &c->env, c->cur.qmp_path, VMM_RAM_NEW);
 	g_auto(GStrv) argv = incoming_file(base, c->env.state_path);
 	uint64_t deadline = bench_now_ns() + c->timeout_ms * 1000000ull;
 	struct vmm nv = { .pid = -1 };

@@ -16,7 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *backend_object(const struct scenario *sc, const struct vmm_env *env)
+static char *backend_object(const struct scenario *sc, const struct vmm_env *env,
+			    enum vmm_ram ram)
 {
 	GString *s = g_string_new(NULL);
 	g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, sc->ram);
@@ -37,13 +38,19 @@ static char *backend_object(const struct scenario *sc, const struct vmm_env *env
 		g_string_append_printf(s, "memory-backend-ram,id=ram0,size=%s", size);
 		break;
 	}
-	if (sc->populate >= 1.0)
+	/*
+	 * QEMU preallocates synchronously, before it loads the state: asked
+	 * again in the process that takes over the old one's RAM, it would
+	 * populate all of it once more inside the pause. relive-vm maps such
+	 * RAM lazily and populates it after the resume, so it keeps the option.
+	 */
+	if (sc->populate >= 1.0 && !(ram == VMM_RAM_TAKEN_OVER && vmm_is_qemu(sc->vmm)))
 		g_string_append(s, ",prealloc=on");
 	return g_string_free(s, FALSE);
 }
 
 char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
-		   const struct vmm_env *env, const char *qmp_path)
+		   const struct vmm_env *env, const char *qmp_path, enum vmm_ram ram)
 {
 	GPtrArray *a = g_ptr_array_new();
 	const char *accel = o->accel;
@@ -62,7 +69,7 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 	g_ptr_array_add(a, g_strdup("-m"));
 	g_ptr_array_add(a, g_strdup_printf("%" G_GUINT64_FORMAT "M", sc->ram >> 20));
 	g_ptr_array_add(a, g_strdup("-object"));
-	g_ptr_array_add(a, backend_object(sc, env));
+	g_ptr_array_add(a, backend_object(sc, env, ram));
 	g_ptr_array_add(a, g_strdup("-machine"));
 	g_ptr_array_add(a, g_strdup_printf("%smemory-backend=ram0%s",
 					   vmm_is_qemu(sc->vmm) ? "pc," : "",

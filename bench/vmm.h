@@ -31,11 +31,20 @@ struct vmm {
 };
 
 /*
- * The command line of @sc's VMM, binary first, without -incoming.
+ * Whose RAM a VMM maps: new RAM (the first VMM, or the new one of a normal
+ * or cpr-reboot update), or the RAM of the process it takes over from,
+ * already populated when the scenario is warm (cpr-exec, cpr-transfer).
+ */
+enum vmm_ram { VMM_RAM_NEW, VMM_RAM_TAKEN_OVER };
+
+/*
+ * The command line of @sc's VMM, binary first, without -incoming. A warm
+ * scenario asks for prealloc=on, except from a QEMU that takes over
+ * populated RAM (@ram).
  * Return: a NULL-terminated array of strings (g_strfreev).
  */
 char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
-		   const struct vmm_env *env, const char *qmp_path);
+		   const struct vmm_env *env, const char *qmp_path, enum vmm_ram ram);
 
 /* @argv followed by @extra (may be NULL), NULL-terminated, new strings. */
 char **vmm_argv_append(char *const *argv, const char *const *extra);
