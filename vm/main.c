@@ -170,7 +170,7 @@ static void add_monitors(void)
 
 	if (cpr_incoming() && !cpr_restore_monitors(&e))
 		not_fatal(g_steal_pointer(&e));
-	if (!serial_attach(vm.o.serial, &e))
+	if (!serial_attach(vm.o.serial, monitors, &e))
 		not_fatal(g_steal_pointer(&e));
 	for (unsigned i = 0; i < vm.o.monitors->len; i++)
 		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
@@ -191,6 +191,7 @@ int main(int argc, char **argv)
 	stdio_fill();
 	vm.argc = argc;
 	vm.argv = argv;
+	vm.event = monitors_event;
 	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* A peer that went away is an error on the socket, not the end of the guest. */
@@ -198,6 +199,7 @@ int main(int argc, char **argv)
 	/* first: a process an update started gives the guest back on any error */
 	if (!cpr_incoming_begin(&e))
 		die(e);
+	monitors_init(&machine_ops, cpr_rollback_module_fd());
 	if (!options_parse(&vm.o, argc, argv, &e))
 		die(e);
 	if (vm.o.help) {

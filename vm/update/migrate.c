@@ -316,8 +316,8 @@ void cpr_incoming_finish(void)
 			close(fd);
 	}
 	if (vm.run == RL_RUN_RUNNING)
-		monitors_event("RESUME");
-	monitors_event_migration("completed");
+		monitors_event("RESUME", NULL);
+	monitors_event("MIGRATION", "completed");
 	if (cpr) {
 		uint64_t holder;
 

@@ -363,6 +363,7 @@ static void incoming_undo(struct update *u, GError *why)
 void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 {
 	struct update *u = incoming_new(ops, path, priv);
+	struct rl_update_id id;
 	GError *e = NULL;
 	bool was_running = false;
 
@@ -373,8 +374,10 @@ void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 		if (!u->path)
 			give_back(u, ops->name, e->message);
 	}
-	/* load */
-	if (!machine_load(u->path, &was_running, &e))
+	/* load: after an update, that update's stream and no other */
+	if (!machine_load(u->path,
+			  incoming_cpr && rl_cpr_update_id(incoming_cpr, &id) == 0 ? &id : NULL,
+			  &was_running, &e))
 		give_back(u, "cannot load the incoming state", e->message);
 	vm.t.loaded = rl_cpr_now_ns();
 	/* commit */
