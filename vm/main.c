@@ -35,7 +35,8 @@ static int daemon_pipe = -1;
 static G_NORETURN void die(GError *e)
 {
 	if (cpr_incoming())
-		update_incoming_abort(e->message);
+		update_incoming_abort(rl_cpr_state_mode(update_incoming_cpr()) == RL_MODE_CPR_TRANSFER ?
+				      &update_transfer_ops : &update_file_in_ops, e->message);
 	else
 		fprintf(stderr, "relive-vm: %s\n", e->message);
 	if (daemon_pipe >= 0) {

@@ -3,7 +3,9 @@
  * The update sequence (update.h), the same for every mode: the steps, the
  * timestamps of the pause, and the one place where a failure resumes the
  * guest (outgoing) or hands it back (incoming). What differs between modes
- * is in their struct update_ops.
+ * is in their struct update_ops, which a mode hands to update_start() or
+ * update_incoming(): the sequence calls the modes through it and never by
+ * name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,20 +26,6 @@ static struct rl_cpr_state *incoming_cpr;
 static bool incoming_resumed;	/* the guest runs here: nothing to give back */
 
 /* ---------------------------------------------------------------- common */
-
-const struct update_ops *update_ops_of(enum rl_mig_mode mode)
-{
-	switch (mode) {
-	case RL_MODE_CPR_EXEC:
-		return &update_exec_ops;
-	case RL_MODE_CPR_TRANSFER:
-		return &update_transfer_ops;
-	case RL_MODE_CPR_REBOOT:
-		return &update_reboot_ops;
-	default:
-		return &update_normal_ops;
-	}
-}
 
 static void update_free(struct update *u)
 {
@@ -315,13 +303,11 @@ static G_NORETURN void give_back(struct update *u, const char *what, const char 
 	exit(1);
 }
 
-void update_incoming_abort(const char *why)
+void update_incoming_abort(const struct update_ops *ops, const char *why)
 {
-	const struct update_ops *ops = incoming ? incoming->ops :
-				       incoming_cpr && rl_cpr_state_mode(incoming_cpr) == RL_MODE_CPR_TRANSFER ?
-				       &update_transfer_ops : &update_file_in_ops;
-
-	if (!incoming)
+	if (incoming)
+		ops = incoming->ops;
+	else
 		incoming = incoming_new(ops, NULL, NULL);
 	fprintf(stderr, "relive-vm: %s\n", why);
 	if (incoming_cpr && !incoming_resumed && ops->give_back)
