@@ -153,8 +153,9 @@ static bool account(struct rl_engine *e, struct rl_op *op, int res)
  *
  * A buffered write is a copy into the page cache, not device I/O. File
  * systems that cannot do it without blocking (ext4) make io_uring hand it
- * to a worker thread, one write per file at a time, at half the speed of
- * copying right here. So it is done here, synchronously, with any backend.
+ * to a worker thread, one write per file at a time, much slower than
+ * copying right here (docs/io.md has the measurement). So it is done here,
+ * synchronously, with any backend.
  */
 static void issue(struct rl_engine *e, struct rl_op *op)
 {

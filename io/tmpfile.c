@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "../migration/error-internal.h"
+#include "error-internal.h"
 
 #define TMP_BASE_MAX 200 /* keeps ".<base>.XXXXXXXX.tmp" under NAME_MAX */
 

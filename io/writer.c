@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "../migration/error-internal.h"
+#include "error-internal.h"
 
 struct rl_writer {
 	struct rl_engine e;

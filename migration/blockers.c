@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/migrate.h"
 #include "relive/stream.h"
 

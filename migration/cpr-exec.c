@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cpr-internal.h"
-#include "error-internal.h"
+#include "../io/error-internal.h"
 
 /* FD_CLOEXEC is the only fd flag: one call, no read first (this runs in the pause). */
 static int set_cloexec(int fd, bool on)

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cpr-internal.h"
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/cpr-transfer.h"
 #include "relive/unix-socket.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cpr-internal.h"
-#include "error-internal.h"
+#include "../io/error-internal.h"
 
 static void seen_fill(int fd, const struct stat *st, char *link, size_t len,
 		      struct rl_cpr_fd_seen *seen)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/migrate.h"
 
 static const char *const mode_names[RL_MODE__MAX] = {

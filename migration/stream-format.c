@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/crc32c.h"
 #include "stream-format.h"
 

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/crc32c.h"
 #include "relive/size.h"
 #include "stream-format.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/crc32c.h"
 #include "relive/version.h"
 #include "stream-format.h"

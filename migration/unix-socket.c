@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "error-internal.h"
+#include "../io/error-internal.h"
 #include "relive/unix-socket.h"
 
 int rl_unix_listen(const char *path, int backlog, int flags, int *fd,

@@ -35,7 +35,8 @@ static int daemon_pipe = -1;
 static G_NORETURN void die(GError *e)
 {
 	if (cpr_incoming())
-		update_incoming_abort(e->message);
+		update_incoming_abort(rl_cpr_state_mode(update_incoming_cpr()) == RL_MODE_CPR_TRANSFER ?
+				      &update_transfer_ops : &update_file_in_ops, e->message);
 	else
 		fprintf(stderr, "relive-vm: %s\n", e->message);
 	if (daemon_pipe >= 0) {
@@ -213,7 +214,7 @@ static void add_monitors(void)
 
 	if (cpr_incoming() && !cpr_restore_monitors(&e))
 		not_fatal(g_steal_pointer(&e));
-	if (!serial_attach(vm.o.serial, &e))
+	if (!serial_attach(vm.o.serial, monitors, &e))
 		not_fatal(g_steal_pointer(&e));
 	for (unsigned i = 0; i < vm.o.monitors->len; i++)
 		if (!monitors->hmp_add(g_ptr_array_index(vm.o.monitors, i), &e))
@@ -235,6 +236,7 @@ int main(int argc, char **argv)
 	stdio_fill();
 	vm.argc = argc;
 	vm.argv = argv;
+	vm.event = monitors_event;
 	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* A peer that went away is an error on the socket, not the end of the guest. */
@@ -242,6 +244,7 @@ int main(int argc, char **argv)
 	/* first: a process an update started gives the guest back on any error */
 	if (!cpr_incoming_begin(&e))
 		die(e);
+	monitors_init(&machine_ops, cpr_rollback_module_fd());
 	if (!options_parse(&vm.o, argc, argv, &e))
 		die(e);
 	if (vm.o.help) {

@@ -124,12 +124,10 @@ struct rl_stream_save_opts {
 
 /*
  * A state file of at most this many bytes is read whole with one pread and
- * loaded from memory, without an io ring. Setting up the ring and its
- * registered buffers costs about 250 us in a fresh process (the one a
- * cpr-exec starts); the pread costs the page faults of a fresh buffer, about
- * half a microsecond per KiB on the development machine. Open, verify and
- * close in a fresh process: 512 KiB in 330 us that way against 390 us
- * through the ring, 1 MiB in 630 us against 455 us.
+ * loaded from memory, without an io ring. In a fresh process (the one a
+ * cpr-exec starts) setting up the ring and its registered buffers costs
+ * more than the page faults of a fresh buffer of this size; above it the
+ * ring wins (docs/migration.md has the measurements).
  */
 #define RL_STREAM_LOAD_WHOLE_MAX (512u * 1024)
 

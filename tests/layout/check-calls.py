@@ -3,7 +3,8 @@
 """Calls point one way: within a program or library, no source file calls a
 file that calls it.
 
-For each link unit (a meson target's object directory) it reads the symbols
+For each link unit (a meson target's object directory; 'a.p+b.p' for a
+target and a static library it links whole) it reads the symbols
 each object defines and the ones it leaves undefined (nm), draws an edge from
 a file to every file of the same unit that defines what it uses, and fails on
 any cycle. Calls through a table of function pointers are not edges: that is
@@ -14,14 +15,17 @@ import subprocess
 import sys
 
 
-def symbols(obj):
-    out = subprocess.run(['nm', '--defined-only', '-g', obj], check=True,
+def nm(flags, objs):
+    """{object: its symbols} for one nm run over every object (-A: each
+    line starts with 'object:')."""
+    out = subprocess.run(['nm', '-A'] + flags + objs, check=True,
                          capture_output=True, text=True).stdout
-    defined = {l.split()[-1] for l in out.splitlines() if l.strip()}
-    out = subprocess.run(['nm', '-u', obj], check=True, capture_output=True,
-                         text=True).stdout
-    used = {l.split()[-1] for l in out.splitlines() if l.strip()}
-    return defined, used
+    syms = {o: set() for o in objs}
+    for line in out.splitlines():
+        if line.strip():
+            obj, rest = line.rsplit(':', 1)
+            syms[obj].add(rest.split()[-1])
+    return syms
 
 
 def source_name(obj):
@@ -69,14 +73,15 @@ def main():
     units = sys.argv[2:]
     bad = 0
     for unit in units:
-        d = os.path.join(build, unit)
-        objs = [os.path.join(d, o) for o in os.listdir(d) if o.endswith('.o')]
+        objs = []
+        for part in unit.split('+'):  # a target and what it links whole
+            d = os.path.join(build, part)
+            objs += [os.path.join(d, o) for o in os.listdir(d) if o.endswith('.o')]
         if not objs:
             print('%s: no objects (not built?)' % unit, file=sys.stderr)
             return 1
-        defs, uses = {}, {}
-        for o in objs:
-            defs[o], uses[o] = symbols(o)
+        defs = nm(['--defined-only', '-g'], objs)
+        uses = nm(['-u'], objs)
         owner = {}
         for o, ds in defs.items():
             for s in ds:

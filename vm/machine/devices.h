@@ -13,6 +13,8 @@
 
 #include "relive/stream.h"
 
+struct vm_monitors_ops;
+
 #define SERIAL_NAME "serial0"
 #define SERIAL_BASE 0x3f8
 
@@ -22,10 +24,13 @@
 void serial_init(void);
 /*
  * serial_attach - put the output on the chardev @spec ("stdio", "file:P",
- * "unix:P,server,nowait", "none"). Call after the monitors adopted what came
- * across an exec, so a preserved serial socket is taken over.
+ * "unix:P,server,nowait", "none"), made by the module @chardevs (the
+ * monitors.h table: the port writes and reads through it, never naming the
+ * module). Call after the monitors adopted what came across an exec, so a
+ * preserved serial socket is taken over.
  */
-gboolean serial_attach(const char *spec, GError **errp);
+gboolean serial_attach(const char *spec, const struct vm_monitors_ops *chardevs,
+		       GError **errp);
 /* Port I/O on 0x3f8..0x3ff, from vCPU threads. */
 void serial_pio(uint16_t port, bool is_write, uint8_t *data, unsigned size);
 /* Moves output the guest wrote to the chardev (main loop). */

@@ -8,8 +8,6 @@
 #include <string.h>
 
 #include "machine/machine.h"
-#include "monitors/monitors.h"
-#include "update/update.h"
 #include "vm-error.h"
 
 #define MACHINE_SECTION "machine"
@@ -21,6 +19,12 @@ struct machine_state {
 };
 
 struct machine vm;
+
+static void event(const char *name, const char *status)
+{
+	if (vm.event)
+		vm.event(name, status);
+}
 
 gboolean machine_devices_init(bool incoming, GError **errp)
 {
@@ -65,7 +69,7 @@ void machine_pause(enum rl_run_state to)
 	cpus_pause(&vm.cpus);
 	machine_set_run(to);
 	if (was)
-		monitors_event("STOP");
+		event("STOP", NULL);
 }
 
 gboolean machine_vcpu_failed(gpointer opaque)
@@ -79,14 +83,14 @@ void machine_resume(void)
 {
 	machine_set_run(RL_RUN_RUNNING);
 	cpus_resume(&vm.cpus);
-	monitors_event("RESUME");
+	event("RESUME", NULL);
 }
 
 void machine_set_status(enum rl_mig_status to)
 {
 	if (rl_mig_status_set(&vm.status, to) < 0)
 		vm.status = to;
-	monitors_event_migration(rl_mig_status_name(to));
+	event("MIGRATION", rl_mig_status_name(to));
 }
 
 void machine_stream_config(struct rl_stream_config *cfg)
@@ -194,12 +198,12 @@ void machine_load_release(void)
 	loaded = NULL;
 }
 
-gboolean machine_load(const char *path, bool *was_running, GError **errp)
+gboolean machine_load(const char *path, const struct rl_update_id *id,
+		      bool *was_running, GError **errp)
 {
 	struct rl_stream_loader *l = NULL;
 	struct rl_stream_config cfg;
 	struct rl_error err = { { 0 } };
-	struct rl_update_id id;
 	const struct machine_state *ms;
 	const void *p;
 	size_t len;
@@ -207,9 +211,8 @@ gboolean machine_load(const char *path, bool *was_running, GError **errp)
 
 	machine_stream_config(&cfg);
 	ret = rl_stream_load_open(&l, path, NULL, &err);
-	/* after an update: that update's stream, no other */
-	if (!ret && update_incoming_cpr() && rl_cpr_update_id(update_incoming_cpr(), &id) == 0)
-		ret = rl_stream_load_check_update(l, &id, &err);
+	if (!ret && id)
+		ret = rl_stream_load_check_update(l, id, &err);
 	if (!ret) {
 		ret = rl_stream_load_check_config(l, &cfg, &err);
 		if (ret)

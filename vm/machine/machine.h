@@ -2,7 +2,9 @@
 /*
  * The machine: one per process. Its memory, vCPUs and devices, its run
  * state (QEMU's names), and the migration state the monitors see through
- * the table machine-ops.c hands them. Owned by the main loop thread.
+ * the table vm/machine-ops.c hands them. Owned by the main loop thread.
+ * The bottom of relive-vm: it calls nothing above it, and tells the layers
+ * above what happens through @event.
  */
 #ifndef VM_MACHINE_H
 #define VM_MACHINE_H
@@ -40,6 +42,11 @@ struct machine {
 	bool save_running;		/* the VM ran when the save stopped it */
 	uint64_t state_size;		/* bytes of the last stream written or read */
 	GMainLoop *loop;
+	/*
+	 * Set by main(): where the machine's QMP events go (STOP, RESUME;
+	 * MIGRATION with @status). The machine does not know who listens.
+	 */
+	void (*event)(const char *name, const char *status);
 };
 
 extern struct machine vm;
@@ -56,20 +63,20 @@ gboolean machine_vcpu_failed(gpointer opaque);
 void machine_resume(void);
 void machine_set_run(enum rl_run_state to);
 
-/* The machine as the monitors module sees it (machine-ops.c). */
-extern const struct vm_machine_ops machine_ops;
-
 /* Moves the migration status and tells QMP clients (MIGRATION event). */
 void machine_set_status(enum rl_mig_status to);
 
 /*
  * State stream of this machine. machine_save() expects a stopped VM and an
  * open saver; machine_load() validates the whole stream before it touches
- * anything and names the section and offset of what is wrong.
+ * anything and names the section and offset of what is wrong. @id: the
+ * update the stream must belong to (after an update: that update's stream,
+ * no other), or NULL.
  */
 void machine_stream_config(struct rl_stream_config *cfg);
 int machine_save(struct rl_stream_saver *s, GError **errp);
-gboolean machine_load(const char *path, bool *was_running, GError **errp);
+gboolean machine_load(const char *path, const struct rl_update_id *id,
+		      bool *was_running, GError **errp);
 /* Frees what the last successful machine_load() kept: call it after resume. */
 void machine_load_release(void);
 

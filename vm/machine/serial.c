@@ -34,6 +34,7 @@ static struct {
 	bool flush_pending;
 	bool attached;		/* output before serial_attach() is held */
 	Chardev *chr;
+	const struct vm_monitors_ops *chardevs;	/* the module that made @chr */
 } uart;
 
 static gboolean flush_idle(gpointer opaque)
@@ -54,7 +55,7 @@ void serial_flush(void)
 	uart.flush_pending = false;
 	g_mutex_unlock(&uart.lock);
 	if (uart.chr && out->len)
-		monitors->chardev_write_all(uart.chr, out->data, out->len);
+		uart.chardevs->chardev_write_all(uart.chr, out->data, out->len);
 	g_byte_array_unref(out);
 }
 
@@ -64,7 +65,7 @@ static void serial_input(ChardevConn *conn, void *opaque)
 	size_t n;
 
 	g_mutex_lock(&uart.lock);
-	n = monitors->chardev_conn_take(conn, buf, RX_FIFO - uart.s.rx_len);
+	n = uart.chardevs->chardev_conn_take(conn, buf, RX_FIFO - uart.s.rx_len);
 	memcpy(uart.s.rx + uart.s.rx_len, buf, n);
 	uart.s.rx_len += n;
 	g_mutex_unlock(&uart.lock);
@@ -84,13 +85,15 @@ void serial_init(void)
 	uart.s.dll = 0x0c; /* 9600 baud, as firmware leaves it */
 }
 
-gboolean serial_attach(const char *spec, GError **errp)
+gboolean serial_attach(const char *spec, const struct vm_monitors_ops *chardevs,
+		       GError **errp)
 {
 	g_mutex_lock(&uart.lock);
 	uart.attached = true;
 	g_mutex_unlock(&uart.lock);
 	if (spec && strcmp(spec, "none")) {
-		uart.chr = monitors->chardev_new(SERIAL_NAME, spec, &serial_ops, NULL, FALSE, errp);
+		uart.chardevs = chardevs;
+		uart.chr = chardevs->chardev_new(SERIAL_NAME, spec, &serial_ops, NULL, FALSE, errp);
 		if (!uart.chr) {
 			g_prefix_error(errp, "-serial %s: ", spec);
 			return FALSE;

@@ -132,7 +132,7 @@ static size_t map_len(uint64_t size)
  * @size bytes, 2 MiB-aligned so that the kernel can back them with huge
  * pages when @huge. Not for a blob that an incoming state lands in: that
  * memory is first touched inside an update's pause, where a huge page fault
- * may stop to compact memory (64 MiB took 126 ms instead of 39 ms here).
+ * may stop to compact memory (docs/migration.md has what that cost).
  */
 static uint8_t *blob_map(const char *id, uint64_t size, bool huge)
 {

@@ -10,14 +10,21 @@
 #include <unistd.h>
 
 #include "failpoint.h"
-#include "machine/machine.h"
+#include "monitors/machine-ops.h"
 #include "monitors/monitors.h"
-#include "update/migrate.h"
 #include "relive/version.h"
 #include "vm-error.h"
 
 const struct vm_monitors_ops *monitors;
 static int module_fd = -1;	/* the file monitors was loaded from */
+static const struct vm_machine_ops *machine;	/* what the module gets */
+static int rollback_fd = -1;	/* the old binary's module, in a rollback */
+
+void monitors_init(const struct vm_machine_ops *m, int fd)
+{
+	machine = m;
+	rollback_fd = fd;
+}
 
 /* Next to the binary (the build tree, a relocated install), else where it was installed. */
 static char *module_path(void)
@@ -44,11 +51,12 @@ gboolean monitors_load(GError **errp)
 {
 	g_autofree char *path = NULL, *fd_path = NULL;
 	const struct vm_monitors_ops *ops;
-	int fd = cpr_rollback_module_fd();
+	int fd = rollback_fd;
 	void *h;
 
 	if (monitors)
 		return TRUE;
+	rollback_fd = -1; /* whatever happens below, this fd is used or closed */
 	if (fd >= 0) {
 		/* a rollback: the module this binary loaded before the update */
 		path = g_strdup_printf("the old binary's module (fd %d)", fd);
@@ -82,7 +90,7 @@ gboolean monitors_load(GError **errp)
 		vm_error(errp, "monitors module %s was built for relive-vm %s, this is %s: install the two together",
 			 path, ops->version, RELIVE_VERSION);
 	} else {
-		ops->attach(&machine_ops);
+		ops->attach(machine);
 		monitors = ops;
 		module_fd = fd;
 		return TRUE;
@@ -92,14 +100,8 @@ gboolean monitors_load(GError **errp)
 	return FALSE;
 }
 
-void monitors_event(const char *name)
+void monitors_event(const char *name, const char *status)
 {
 	if (monitors)
-		monitors->event(name, NULL);
-}
-
-void monitors_event_migration(const char *status)
-{
-	if (monitors)
-		monitors->event("MIGRATION", status);
+		monitors->event(name, status);
 }

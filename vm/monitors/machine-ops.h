@@ -80,4 +80,7 @@ struct vm_machine_ops {
 /* In the module (control.c): the table the monitors' commands go through. */
 void control_attach(const struct vm_machine_ops *machine);
 
+/* In relive-vm (vm/machine-ops.c): the table it hands the module. */
+extern const struct vm_machine_ops machine_ops;
+
 #endif

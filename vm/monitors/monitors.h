@@ -3,8 +3,8 @@
  * The monitors as a module. HMP, QMP, the chardevs under them and the
  * commands behind them (control.c) are built into relive-vm-monitors.so, the
  * one part of relive-vm that needs json-glib and GIO. Linking those into the
- * binary would cost every cpr-exec update their dynamic loading (about
- * 0.6-0.9 ms here) inside the guest's pause. As a module they load before
+ * binary would put their dynamic loading inside every cpr-exec update's
+ * pause (docs/vm.md has what it costs). As a module they load before
  * the guest starts on every path but one: after a cpr-exec update they load
  * once the guest runs again, and a module that cannot load then hands the
  * guest back to the old binary (migrate.c).
@@ -65,8 +65,16 @@ struct vm_monitors_ops {
 extern const struct vm_monitors_ops *monitors;
 
 /*
- * Loads the module (once): next to this binary first, then from the
- * directory relive-vm was installed to load it from.
+ * Before anything loads the module: @machine, the table it is handed, and
+ * @rollback_fd, in a process that a rollback started the module the old
+ * binary had loaded (loaded instead of any file), else -1.
+ */
+void monitors_init(const struct vm_machine_ops *machine, int rollback_fd);
+
+/*
+ * Loads the module (once): the rollback's (monitors_init()), else next to
+ * this binary first, then from the directory relive-vm was installed to
+ * load it from.
  * Return: TRUE with @monitors set, or FALSE with a message naming the file.
  */
 gboolean monitors_load(GError **errp);
@@ -74,8 +82,10 @@ gboolean monitors_load(GError **errp);
 /* The open file the module was loaded from (an update hands it on), or -1. */
 int monitors_module_fd(void);
 
-/* QMP events from the machine side; nothing while the module is not loaded. */
-void monitors_event(const char *name);
-void monitors_event_migration(const char *status);
+/*
+ * A QMP event from the machine side (@status: as in @event); nothing while
+ * the module is not loaded. main() hands it to the machine (vm.event).
+ */
+void monitors_event(const char *name, const char *status);
 
 #endif

@@ -138,9 +138,22 @@ const struct update_ops update_exec_ops = {
 	.hand_over = exec_hand_over,
 };
 
+/* The table of @mode's outgoing side (cpr-transfer starts in transfer.c). */
+static const struct update_ops *ops_of(enum rl_mig_mode mode)
+{
+	switch (mode) {
+	case RL_MODE_CPR_EXEC:
+		return &update_exec_ops;
+	case RL_MODE_CPR_REBOOT:
+		return &update_reboot_ops;
+	default:
+		return &update_normal_ops;
+	}
+}
+
 gboolean migrate_start(const char *path, GError **errp)
 {
-	return update_start(update_ops_of(vm.params.mode), path, path, NULL, errp);
+	return update_start(ops_of(vm.params.mode), path, path, NULL, errp);
 }
 
 gboolean migrate_cancel_pending(void)
@@ -191,11 +204,6 @@ gboolean cpr_incoming_begin(GError **errp)
 	rl_cpr_time_get(cpr, RL_CPR_T_STATE, &vm.t.written);
 	update_incoming_set_cpr(cpr);
 	return TRUE;
-}
-
-void cpr_incoming_set(struct rl_cpr_state *s)
-{
-	update_incoming_set_cpr(s);
 }
 
 gboolean cpr_incoming(void)
@@ -316,8 +324,8 @@ void cpr_incoming_finish(void)
 			close(fd);
 	}
 	if (vm.run == RL_RUN_RUNNING)
-		monitors_event("RESUME");
-	monitors_event_migration("completed");
+		monitors_event("RESUME", NULL);
+	monitors_event("MIGRATION", "completed");
 	if (cpr) {
 		uint64_t holder;
 

@@ -34,8 +34,6 @@ gboolean migrate_cancel_pending(void);
  * @errp when a state was announced but cannot be read.
  */
 gboolean cpr_incoming_begin(GError **errp);
-/* Adopts @s (rl_cpr_state_new()) as the CPR state this process came with (cpr-transfer). */
-void cpr_incoming_set(struct rl_cpr_state *s);
 typedef struct rl_cpr_state RlCprState;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(RlCprState, rl_cpr_state_free)
 /* Return: TRUE when this process was started by a CPR update. */

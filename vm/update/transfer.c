@@ -21,7 +21,6 @@
 
 #include "update/transfer.h"
 #include "machine/machine.h"
-#include "update/migrate.h"
 #include "update/update.h"
 #include "monitors/monitors.h"
 #include "relive/cpr-transfer.h"
@@ -223,7 +222,7 @@ gboolean transfer_incoming_begin(const struct incoming_spec *in, GError **errp)
 	rl_cpr_time_get(s, "stop-request", &vm.t.stop);
 	rl_cpr_time_get(s, RL_CPR_T_STOP, &vm.t.stopped);
 	rl_cpr_time_get(s, RL_CPR_T_STATE, &vm.t.written);
-	cpr_incoming_set(s);
+	update_incoming_set_cpr(s);
 	return TRUE;
 }
 

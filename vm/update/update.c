@@ -3,7 +3,9 @@
  * The update sequence (update.h), the same for every mode: the steps, the
  * timestamps of the pause, and the one place where a failure resumes the
  * guest (outgoing) or hands it back (incoming). What differs between modes
- * is in their struct update_ops.
+ * is in their struct update_ops, which a mode hands to update_start() or
+ * update_incoming(): the sequence calls the modes through it and never by
+ * name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,20 +26,6 @@ static struct rl_cpr_state *incoming_cpr;
 static bool incoming_resumed;	/* the guest runs here: nothing to give back */
 
 /* ---------------------------------------------------------------- common */
-
-const struct update_ops *update_ops_of(enum rl_mig_mode mode)
-{
-	switch (mode) {
-	case RL_MODE_CPR_EXEC:
-		return &update_exec_ops;
-	case RL_MODE_CPR_TRANSFER:
-		return &update_transfer_ops;
-	case RL_MODE_CPR_REBOOT:
-		return &update_reboot_ops;
-	default:
-		return &update_normal_ops;
-	}
-}
 
 static void update_free(struct update *u)
 {
@@ -315,13 +303,11 @@ static G_NORETURN void give_back(struct update *u, const char *what, const char 
 	exit(1);
 }
 
-void update_incoming_abort(const char *why)
+void update_incoming_abort(const struct update_ops *ops, const char *why)
 {
-	const struct update_ops *ops = incoming ? incoming->ops :
-				       incoming_cpr && rl_cpr_state_mode(incoming_cpr) == RL_MODE_CPR_TRANSFER ?
-				       &update_transfer_ops : &update_file_in_ops;
-
-	if (!incoming)
+	if (incoming)
+		ops = incoming->ops;
+	else
 		incoming = incoming_new(ops, NULL, NULL);
 	fprintf(stderr, "relive-vm: %s\n", why);
 	if (incoming_cpr && !incoming_resumed && ops->give_back)
@@ -363,6 +349,7 @@ static void incoming_undo(struct update *u, GError *why)
 void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 {
 	struct update *u = incoming_new(ops, path, priv);
+	struct rl_update_id id;
 	GError *e = NULL;
 	bool was_running = false;
 
@@ -373,8 +360,10 @@ void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 		if (!u->path)
 			give_back(u, ops->name, e->message);
 	}
-	/* load */
-	if (!machine_load(u->path, &was_running, &e))
+	/* load: after an update, that update's stream and no other */
+	if (!machine_load(u->path,
+			  incoming_cpr && rl_cpr_update_id(incoming_cpr, &id) == 0 ? &id : NULL,
+			  &was_running, &e))
 		give_back(u, "cannot load the incoming state", e->message);
 	vm.t.loaded = rl_cpr_now_ns();
 	/* commit */

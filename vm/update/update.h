@@ -83,16 +83,17 @@ struct update {
 	void *priv;
 };
 
-/* The modes: normal, cpr-reboot, cpr-exec (migrate.c), cpr-transfer (transfer.c). */
+/*
+ * The modes, above the sequence: normal, cpr-reboot, cpr-exec (migrate.c),
+ * cpr-transfer (transfer.c). Each starts the sequence with its table; the
+ * sequence names none of them.
+ */
 extern const struct update_ops update_normal_ops;
 extern const struct update_ops update_reboot_ops;
 extern const struct update_ops update_exec_ops;
 extern const struct update_ops update_transfer_ops;
 /* Incoming from a file: normal, cpr-reboot, cpr-exec (-incoming file:). */
 extern const struct update_ops update_file_in_ops;
-
-/* The table of @mode's outgoing side. */
-const struct update_ops *update_ops_of(enum rl_mig_mode mode);
 
 /*
  * Outgoing: opens the state writer at @path (refused here, guest running)
@@ -114,9 +115,11 @@ void update_incoming(const struct update_ops *ops, const char *path, void *priv)
 /*
  * The incoming process failed before its guest ran (an option, the
  * memory, the accelerator...): prints @why and hands the guest back as a
- * failed load would. Returns only when there is nowhere to hand it back to.
+ * failed load would, the way of the incoming update under way or, before
+ * one began, of @ops (the mode the CPR state came with). Returns only when
+ * there is nowhere to hand it back to.
  */
-void update_incoming_abort(const char *why);
+void update_incoming_abort(const struct update_ops *ops, const char *why);
 
 /* The stop and save (vm.t.stop/stopped/written, vm.state_size). */
 gboolean update_stop_and_save(struct update *u, GError **errp);
@@ -125,6 +128,7 @@ size_t update_stream_buf_size(void);
 
 /* The CPR state this process came with, NULL after a fresh start. */
 struct rl_cpr_state *update_incoming_cpr(void);
+/* Adopts @s (rl_cpr_state_new()): read across the exec, or from the cpr channel. */
 void update_incoming_set_cpr(struct rl_cpr_state *s);
 
 #endif

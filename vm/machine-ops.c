@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The machine side of the monitors (machine-ops.h): what HMP and QMP may
- * ask of the machine, with QEMU's semantics and messages. The monitors
- * module gets this table when it loads and nothing else of relive-vm.
+ * The machine side of the monitors (monitors/machine-ops.h): what HMP and
+ * QMP may ask of the machine and of the updates, with QEMU's semantics and
+ * messages. The monitors module gets this table when it loads and nothing
+ * else of relive-vm. Beside main(), the top of relive-vm: it calls the
+ * modes (update/) and the machine, and nothing calls it but through the
+ * table.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "machine/machine.h"
-#include "monitors/monitors.h"
+#include "monitors/machine-ops.h"
 #include "update/migrate.h"
 #include "update/transfer.h"
 #include "vm-error.h"

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Message helpers shared by migration/'s files; not installed.
+ * Message helpers shared by librelive's files, io/ and migration/ above
+ * it; not installed.
  */
-#ifndef RELIVE_MIGRATION_ERROR_INTERNAL_H
-#define RELIVE_MIGRATION_ERROR_INTERNAL_H
+#ifndef RELIVE_IO_ERROR_INTERNAL_H
+#define RELIVE_IO_ERROR_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Filling a struct rl_error: the one place migration/ formats messages.
+ * Filling a struct rl_error: the one place librelive formats messages.
  */
 #include <stdarg.h>
 #include <stdio.h>
