@@ -593,17 +593,5 @@ static const struct chardev_ops hmp_ops = {
 
 gboolean monitor_hmp_add(const char *spec, GError **errp)
 {
-	g_autofree char *id = NULL;
-	Chardev *chr;
-
-	if (!hmp_chardevs)
-		hmp_chardevs = g_ptr_array_new();
-	id = g_strdup_printf("hmp%u", hmp_chardevs->len);
-	chr = chardev_new(id, spec, &hmp_ops, NULL, TRUE, errp);
-	if (!chr) {
-		g_prefix_error(errp, "-monitor %s: ", spec);
-		return FALSE;
-	}
-	g_ptr_array_add(hmp_chardevs, chr);
-	return TRUE;
+	return monitor_chardev_add(&hmp_chardevs, "hmp", "-monitor", spec, &hmp_ops, errp);
 }

@@ -91,4 +91,13 @@ const char *hmp_banner(void);
 extern GPtrArray *qmp_chardevs;
 extern GPtrArray *hmp_chardevs;
 
+/*
+ * monitor_chardev_add - a monitor of one kind on the chardev @spec, named
+ * @kind and its index in *@list ("qmp0"), appended to *@list (made on first
+ * use). Return: FALSE with @errp prefixed by the option (@opt) and @spec.
+ */
+gboolean monitor_chardev_add(GPtrArray **list, const char *kind, const char *opt,
+			     const char *spec, const struct chardev_ops *ops,
+			     GError **errp);
+
 #endif

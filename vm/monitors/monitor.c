@@ -123,3 +123,22 @@ int monitor_cpr_restore(const struct rl_cpr_table *table)
 	}
 	return 0;
 }
+
+gboolean monitor_chardev_add(GPtrArray **list, const char *kind, const char *opt,
+			     const char *spec, const struct chardev_ops *ops,
+			     GError **errp)
+{
+	g_autofree char *id = NULL;
+	Chardev *chr;
+
+	if (!*list)
+		*list = g_ptr_array_new();
+	id = g_strdup_printf("%s%u", kind, (*list)->len);
+	chr = chardev_new(id, spec, ops, NULL, TRUE, errp);
+	if (!chr) {
+		g_prefix_error(errp, "%s %s: ", opt, spec);
+		return FALSE;
+	}
+	g_ptr_array_add(*list, chr);
+	return TRUE;
+}

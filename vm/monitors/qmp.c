@@ -1179,19 +1179,7 @@ static const struct chardev_ops qmp_ops = {
 
 gboolean monitor_qmp_add(const char *spec, GError **errp)
 {
-	g_autofree char *id = NULL;
-	Chardev *chr;
-
-	if (!qmp_chardevs)
-		qmp_chardevs = g_ptr_array_new();
-	id = g_strdup_printf("qmp%u", qmp_chardevs->len);
-	chr = chardev_new(id, spec, &qmp_ops, NULL, TRUE, errp);
-	if (!chr) {
-		g_prefix_error(errp, "-qmp %s: ", spec);
-		return FALSE;
-	}
-	g_ptr_array_add(qmp_chardevs, chr);
-	return TRUE;
+	return monitor_chardev_add(&qmp_chardevs, "qmp", "-qmp", spec, &qmp_ops, errp);
 }
 
 static void event_to_conn(ChardevConn *conn, void *text)
