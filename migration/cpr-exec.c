@@ -200,6 +200,17 @@ int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 		rl_err_set(err, "cpr-exec: setenv %s: %s", RL_CPR_ENV, strerror(-ret));
 		goto out_memfd;
 	}
+	if (!opts || !opts->rollback) {
+		char *rb = rl_cpr_rollback_env_encode(s);
+
+		ret = rb && setenv(RL_CPR_ROLLBACK_ENV, rb, 1) < 0 ? -errno : 0;
+		free(rb);
+		if (ret) {
+			rl_err_set(err, "cpr-exec: setenv %s: %s", RL_CPR_ROLLBACK_ENV,
+				   strerror(-ret));
+			goto out_env;
+		}
+	}
 	ret = rl_cpr_preserve(s);
 	if (ret) {
 		rl_err_set(err, "cpr-exec: clearing close-on-exec: %s", strerror(-ret));
@@ -221,6 +232,7 @@ int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 out_preserve:
 	rl_cpr_unpreserve(s);
 out_env:
+	unsetenv(RL_CPR_ROLLBACK_ENV);
 	unsetenv(RL_CPR_ENV);
 out_memfd:
 	close(sfd);

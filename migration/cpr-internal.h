@@ -143,6 +143,13 @@ const struct rl_cpr_fd *rl_cpr_lookup(const struct rl_cpr_state *s,
 enum rl_cpr_fd_kind rl_cpr_kind_of(uint32_t st_mode, const char *link);
 
 /* Return: "memfd", "socket", "kvm", "file", "other", "any"; "?" out of range. */
+/*
+ * rl_cpr_rollback_env_encode - the value of RL_CPR_ROLLBACK_ENV for @s
+ * (cpr-rollback-env.c). Return: a malloc()ed string, or NULL when @s has no
+ * rollback command or memory is short.
+ */
+char *rl_cpr_rollback_env_encode(const struct rl_cpr_state *s);
+
 const char *rl_cpr_kind_name(uint32_t kind);
 
 /*

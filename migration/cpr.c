@@ -341,6 +341,8 @@ int rl_cpr_state_load(struct rl_cpr_state *s, struct rl_error *err)
 	}
 	close((int)fd);
 	unsetenv(RL_CPR_ENV);
+	/* the state has the rollback command: its copy must not reach a child */
+	unsetenv(RL_CPR_ROLLBACK_ENV);
 	return 0;
 }
 

@@ -551,10 +551,12 @@ static int handle_strays(enum strays policy, bool check)
 
 /*
  * Environment for the next binary: ours, less the trampoline's own
- * variables, plus @a, @b and @c ("NAME=...", each may be NULL).
+ * variables, plus @a, @b and @c ("NAME=...", each may be NULL). A rollback
+ * also loses the copy of the rollback command: the old binary must not
+ * roll back to itself when it cannot read the state either.
  * Return: NULL when there are more variables than fit (nothing is dropped).
  */
-static char **make_env(char **envp, char *a, char *b, char *c)
+static char **make_env(char **envp, bool rollback, char *a, char *b, char *c)
 {
 	size_t n = 0;
 
@@ -562,7 +564,8 @@ static char **make_env(char **envp, char *a, char *b, char *c)
 		if (n == MAX_ENV)
 			return NULL;
 		if (t_after(*envp, RL_CPR_TRAMPOLINE_ENV "=") ||
-		    t_after(*envp, FAILED_ENV "=") || t_after(*envp, ROLLBACK_ENV "="))
+		    t_after(*envp, FAILED_ENV "=") || t_after(*envp, ROLLBACK_ENV "=") ||
+		    (rollback && t_after(*envp, RL_CPR_ROLLBACK_ENV "=")))
 			continue;
 		new_env[n++] = *envp;
 	}
@@ -668,7 +671,7 @@ static int rollback(char **argv, int exe, char **envp, int code, uint64_t entry)
 	}
 	endl("", NULL, NULL);
 	set_times(entry);
-	env = make_env(envp, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
+	env = make_env(envp, true, t_env, env_var(fail_env, FAILED_ENV, class_name(code)),
 		       env_var(rb_env, ROLLBACK_ENV, state_id[0] ? state_id : "-"));
 	if (env && exe >= 0) {
 		err = (int)-sys_execveat(exe, "", argv, env, AT_EMPTY_PATH);
@@ -771,7 +774,7 @@ int tramp_main(int argc, char **argv, char **envp)
 
 	/* Should be the last thing before execve(): the exec timestamp. */
 	set_times(entry);
-	env = make_env(envp, t_env, NULL, NULL);
+	env = make_env(envp, false, t_env, NULL, NULL);
 	err = env ? exec_path(o.cmd, env) : E2BIG;
 	t_err("relive-trampoline: cannot exec ");
 	t_err(o.cmd[0]);

@@ -25,6 +25,8 @@
 #define RL_CPR_ENV "RELIVE_CPR_STATE"         /* fd number of the state memfd */
 #define RL_CPR_QEMU_ENV "QEMU_CPR_EXEC_STATE" /* QEMU 10.2's equivalent */
 #define RL_CPR_TRAMPOLINE_ENV "RELIVE_TRAMPOLINE_T"
+/* the rollback command again, for a new process that cannot read the state */
+#define RL_CPR_ROLLBACK_ENV "RELIVE_CPR_ROLLBACK"
 
 /* The state's limits. */
 #define RL_CPR_MAX_FDS 256
@@ -232,21 +234,36 @@ RL_EXPORT void rl_cpr_unpreserve(const struct rl_cpr_state *s);
 
 struct rl_cpr_exec_opts {
 	bool no_holder; /* do not leave an address-space holder (slower exec) */
+	bool rollback;	/* this exec is a rollback: offer no rollback of it */
 };
 
 /*
  * rl_cpr_exec - the exec step of cpr-exec. Records the "exec" timestamp,
  * (by default) leaves an address-space holder so the kernel tears the old
  * page tables down after the pause instead of inside execve, writes @s to a
- * sealed memfd, puts its number in RELIVE_CPR_STATE, clears close-on-exec on
- * exactly the preserved descriptors and execvp()s @argv. Must be called from
+ * sealed memfd, puts its number in RELIVE_CPR_STATE, puts the rollback
+ * command (if @s has one, and unless @opts->rollback) in RELIVE_CPR_ROLLBACK,
+ * clears close-on-exec on exactly the preserved descriptors and execvp()s @argv. Must be called from
  * the thread that will exec. @opts may be NULL.
  * Return: only on failure: -errno, with everything undone (close-on-exec
- * restored, memfd closed, variable unset, holder killed and reaped), so the
+ * restored, memfd closed, variables unset, holder killed and reaped), so the
  * caller can resume its guest. @s gains the "exec" time and loses the holder value.
  */
 RL_EXPORT int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 			  const struct rl_cpr_exec_opts *opts, struct rl_error *err);
+
+/*
+ * rl_cpr_rollback_from_env - in a new process that cannot read its CPR
+ * state: the rollback command and executable fd that rl_cpr_exec() left in
+ * RELIVE_CPR_ROLLBACK, so that it can still give the guest back. Exec
+ * @argv (through @exe_fd with execveat() when it is >= 0) with
+ * RELIVE_CPR_STATE left as it is: the old binary reads the state itself.
+ * Unset RELIVE_CPR_ROLLBACK first, so the rollback cannot roll back again.
+ * Return: 0 with *@argv one malloc()ed block (argv and its strings: free()
+ * it once), -ENOENT without the variable, -EINVAL when it is malformed,
+ * -ENOMEM.
+ */
+RL_EXPORT int rl_cpr_rollback_from_env(char ***argv, int *exe_fd);
 
 /*
  * rl_cpr_exec_release_holder - in the new process, once the guest runs

@@ -84,6 +84,7 @@ static int after_exec(const char *expect)
 	struct stat sb;
 
 	CHECK(env, "no %s after exec", RL_CPR_ENV);
+	CHECK(getenv(RL_CPR_ROLLBACK_ENV), "no %s after exec", RL_CPR_ROLLBACK_ENV);
 	statefd = atoi(env);
 	n = list_fds(0, fds, 64);
 	/* 0, 1, 2, ram0, qmp, the state memfd: nothing else crossed. */
@@ -97,6 +98,7 @@ static int after_exec(const char *expect)
 	ret = rl_cpr_state_load(st, &err);
 	CHECK(ret == 0, "load: %s", err.msg);
 	CHECK(!getenv(RL_CPR_ENV), "variable still set");
+	CHECK(!getenv(RL_CPR_ROLLBACK_ENV), "the rollback copy would reach a child");
 	CHECK(fstat(statefd, &sb) < 0, "state memfd still open");
 	CHECK(rl_cpr_fd_count(st) == 2, "%u fds in the state", rl_cpr_fd_count(st));
 	ret = rl_cpr_verify_fd(st, "ram0", 0, &err);
@@ -203,6 +205,7 @@ static void run_failed_exec(void)
 	CHECK(fcntl(mfd, F_GETFD) & FD_CLOEXEC, "close-on-exec not restored");
 	CHECK(fcntl(sv[0], F_GETFD) & FD_CLOEXEC, "close-on-exec not restored");
 	CHECK(!getenv(RL_CPR_ENV), "variable left set");
+	CHECK(!getenv(RL_CPR_ROLLBACK_ENV), "rollback copy left set");
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "holder not reaped");
 	CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &(uint64_t){ 0 }) == -ENOENT,
 	      "holder pid left in the state");

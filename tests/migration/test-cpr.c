@@ -3,7 +3,8 @@
  * The CPR fd table and its formats: registration of real memfds, sockets and
  * files, the encode/parse round trip, QEMU 10.2's fixtures, truncation at
  * every byte and every single-bit flip, the sealed memfd and the load from
- * the environment, and the fd verification in the new process.
+ * the environment, the fd verification in the new process, and the copy of
+ * the rollback command in the environment.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -459,6 +460,55 @@ static void test_rollback_exe(void **unused)
 	close(dir);
 }
 
+/* The copy of the rollback command in the environment: round trip and refusals. */
+static void test_rollback_env(void **unused)
+{
+	const char *const cmd[] = { "/usr/bin/vm", "-name", "a,b:c", "", "x,1:y", NULL };
+	int exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	const char *const bad[] = {
+		"", "x", "3", "3,", "3,1", "3,2:a", "3,1:a,", "3,a:b", "-2,1:a",
+		"3,99999999999999999999:a", "3,1:a;", NULL,
+	};
+	char **argv, *v;
+	int fd;
+
+	assert_true(exe >= 0);
+	unsetenv(RL_CPR_ROLLBACK_ENV);
+	assert_int_equal(rl_cpr_rollback_from_env(&argv, &fd), -ENOENT);
+
+	rl_cpr_state_init(&st_a);
+	assert_null(rl_cpr_rollback_env_encode(&st_a)); /* no command, no copy */
+	assert_int_equal(rl_cpr_set_rollback(&st_a, cmd), 0);
+	v = rl_cpr_rollback_env_encode(&st_a);
+	assert_non_null(v);
+	assert_int_equal(setenv(RL_CPR_ROLLBACK_ENV, v, 1), 0);
+	free(v);
+	assert_int_equal(rl_cpr_rollback_from_env(&argv, &fd), 0);
+	assert_int_equal(fd, -1);
+	for (unsigned i = 0; cmd[i]; i++)
+		assert_string_equal(argv[i], cmd[i]);
+	assert_null(argv[5]);
+	free(argv);
+
+	assert_int_equal(rl_cpr_set_rollback_exe(&st_a, exe), 0);
+	v = rl_cpr_rollback_env_encode(&st_a);
+	assert_int_equal(setenv(RL_CPR_ROLLBACK_ENV, v, 1), 0);
+	free(v);
+	assert_int_equal(rl_cpr_rollback_from_env(&argv, &fd), 0);
+	assert_int_equal(fd, exe);
+	assert_string_equal(argv[2], "a,b:c");
+	free(argv);
+
+	for (unsigned i = 0; bad[i]; i++) {
+		assert_int_equal(setenv(RL_CPR_ROLLBACK_ENV, bad[i], 1), 0);
+		if (rl_cpr_rollback_from_env(&argv, &fd) != -EINVAL)
+			fail_msg("%s=%s was not refused", RL_CPR_ROLLBACK_ENV, bad[i]);
+	}
+	unsetenv(RL_CPR_ROLLBACK_ENV);
+	rl_cpr_set_rollback_exe(&st_a, -1);
+	close(exe);
+}
+
 static void test_kinds(void **unused)
 {
 	assert_int_equal(rl_cpr_kind_of(S_IFREG | 0600, "/memfd:ram0 (deleted)"),
@@ -483,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_qemu_edges),
 		cmocka_unit_test(test_memfd_and_load),
 		cmocka_unit_test(test_rollback_exe),
+		cmocka_unit_test(test_rollback_env),
 		cmocka_unit_test(test_kinds),
 	};
 

@@ -163,6 +163,40 @@ gboolean migrate_cancel_pending(void)
 
 /* ---------------------------------------------------------------- incoming */
 
+/*
+ * A state this process cannot read holds the rollback command too: the old
+ * process left a copy in the environment. The old binary reads the state
+ * itself; if it cannot either, it has no copy to roll back with, so this
+ * cannot loop. Returns only if there is no copy or the exec failed.
+ */
+static void rollback_without_state(const char *why)
+{
+	char **argv;
+	int exe, ret = rl_cpr_rollback_from_env(&argv, &exe);
+
+	if (ret == -ENOENT)
+		return;
+	unsetenv(RL_CPR_ROLLBACK_ENV);
+	if (ret < 0) {
+		fprintf(stderr, "relive-vm: %s=...: %s; cannot roll back\n",
+			RL_CPR_ROLLBACK_ENV, g_strerror(-ret));
+		return;
+	}
+	fprintf(stderr, "relive-vm: %s\nrelive-vm: rolling back without the CPR state: %s",
+		why, argv[0]);
+	for (unsigned i = 1; argv[i]; i++)
+		fprintf(stderr, " %s", argv[i]);
+	if (exe >= 0)
+		fprintf(stderr, " (through fd %d)", exe);
+	fputc('\n', stderr);
+	if (exe >= 0)
+		execveat(exe, "", argv, environ, AT_EMPTY_PATH);
+	execv(argv[0], argv);
+	fprintf(stderr, "relive-vm: rollback failed: cannot exec %s: %s\n", argv[0],
+		g_strerror(errno));
+	free(argv);
+}
+
 gboolean cpr_incoming_begin(GError **errp)
 {
 	struct rl_error err = { { 0 } };
@@ -197,6 +231,7 @@ gboolean cpr_incoming_begin(GError **errp)
 		vm_error(errp, "CPR state (%s): %s", RL_CPR_ENV,
 			 err.msg[0] ? err.msg : g_strerror(-ret));
 		rl_cpr_state_free(cpr);
+		rollback_without_state((*errp)->message);
 		return FALSE;
 	}
 	rl_cpr_time_get(cpr, "stop-request", &vm.t.stop);
@@ -234,7 +269,7 @@ int cpr_ram_fd(const char *name, void *opaque)
 static void rollback(struct update *u)
 {
 	struct rl_cpr_state *cpr = update_incoming_cpr();
-	struct rl_cpr_exec_opts opts = { .no_holder = true };
+	struct rl_cpr_exec_opts opts = { .no_holder = true, .rollback = true };
 	struct rl_error err = { { 0 } };
 	GPtrArray *argv;
 	g_autofree char *exe_path = NULL;
