@@ -49,7 +49,8 @@ static size_t arg_len(const char **p)
 	char *end;
 	unsigned long long n;
 
-	if (**p < '0' || **p > '9')
+	/* one spelling per value: no sign, no space, no leading zero */
+	if (**p < '0' || **p > '9' || (**p == '0' && (*p)[1] != ':'))
 		return SIZE_MAX;
 	errno = 0;
 	n = strtoull(*p, &end, 10);
@@ -68,6 +69,8 @@ int rl_cpr_rollback_from_env(char ***argv_out, int *exe_fd)
 
 	if (!v)
 		return -ENOENT;
+	if (strncmp(v, "-1", 2) && (*v < '0' || *v > '9' || (*v == '0' && v[1] != ',')))
+		return -EINVAL;
 	errno = 0;
 	fd = strtol(v, &end, 10);
 	if (errno || end == v || fd < -1 || fd > INT32_MAX)

@@ -467,7 +467,8 @@ static void test_rollback_env(void **unused)
 	int exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 	const char *const bad[] = {
 		"", "x", "3", "3,", "3,1", "3,2:a", "3,1:a,", "3,a:b", "-2,1:a",
-		"3,99999999999999999999:a", "3,1:a;", NULL,
+		"3,99999999999999999999:a", "3,1:a;", "3,01:a", "03,1:a", "+3,1:a",
+		" 3,1:a", "-01,1:a", NULL,
 	};
 	char **argv, *v;
 	int fd;
