@@ -7,6 +7,7 @@
  * PID), load the table, adopt them, RESUME.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,28 @@ static JsonObject *status_data(const char *status)
 
 static struct rl_cpr_state *cpr;
 
+/*
+ * MONITOR_SERVER_BREAK=NAME:ID puts /dev/null where that CPR entry's socket
+ * was, so that the next binary cannot take it over: the tests of what is
+ * dropped, and what is not, when one connection or listener is lost.
+ */
+static void break_entry(void)
+{
+	const char *v = getenv("MONITOR_SERVER_BREAK");
+	g_auto(GStrv) parts = v ? g_strsplit(v, ":", 2) : NULL;
+	int fd, null;
+
+	if (!parts || !parts[0] || !parts[1])
+		return;
+	fd = rl_cpr_find_fd(cpr, parts[0], atoi(parts[1]));
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || null < 0 || dup2(null, fd) < 0) {
+		fprintf(stderr, "monitor-server: cannot break %s\n", v);
+		exit(1);
+	}
+	close(null);
+}
+
 static gboolean exec_self(gpointer unused)
 {
 	struct rl_cpr_exec_opts opts = { .no_holder = true };
@@ -47,6 +70,7 @@ static gboolean exec_self(gpointer unused)
 		fprintf(stderr, "monitor-server: monitor_cpr_save: %s\n", strerror(-ret));
 		exit(1);
 	}
+	break_entry();
 	/* As relive-vm: events after the save, then the last flush, then exec. */
 	monitor_event("MIGRATION", status_data("active"));
 	monitor_flush_all();

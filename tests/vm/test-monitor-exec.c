@@ -4,7 +4,9 @@
  * gets STOP before and RESUME and MIGRATION "completed" after, from the new
  * binary under the same PID, on the same socket; a half-sent command finishes
  * after the exec; an unnegotiated client stays unnegotiated; HMP gets its
- * banner and prompt again; the listener keeps accepting.
+ * banner and prompt again; the listener keeps accepting. A connection or a
+ * listener the new binary cannot take over is dropped with a message, and
+ * nothing else is.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,12 +225,127 @@ static void test_unread_output_crosses(void **state)
 	mon_server_stop(&s);
 }
 
+/* Starts the server with MONITOR_SERVER_BREAK=@brk and its stderr in @log. */
+static void start_breaking(struct mon_server *s, const char *brk, const char *log)
+{
+	int saved = dup(STDERR_FILENO);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	setenv("MONITOR_SERVER_BREAK", brk, 1);
+	mon_server_start(s, server_bin);
+	unsetenv("MONITOR_SERVER_BREAK");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+}
+
+/* Migrates through @a and expects every event of the update on it. */
+static void update_through(int a)
+{
+	mon_send(a, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:exec-self\"}}\n");
+	mon_expect_line(a, "{\"return\": {}}");
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"setup\"}");
+	mon_expect_event(a, "STOP", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"active\"}");
+	mon_expect_event(a, "RESUME", NULL);
+	mon_expect_event(a, "MIGRATION", "{\"status\": \"completed\"}");
+}
+
+static void expect_log(const char *log, const char *what)
+{
+	g_autofree char *text = NULL;
+
+	assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	if (!strstr(text, what))
+		fail_msg("the server did not say '%s'; its stderr:\n%s", what, text);
+}
+
+/*
+ * A connection the new binary cannot take over is dropped with a message;
+ * the other connections, of the same chardev and of others, go on.
+ */
+static void test_lost_connection_dropped(void **state)
+{
+	struct mon_server s;
+	g_autofree char *log = NULL, *greeting = NULL, *prompt = NULL;
+	int a, b, h;
+
+	log = g_strdup_printf("%s/monitor-server-%d.log", g_get_tmp_dir(), (int)getpid());
+	/* QMP's connections are chardev-conn 0 (a) and 1 (b), HMP's is 2 */
+	start_breaking(&s, "chardev-conn:1", log);
+	a = mon_qmp_open(s.qmp_path);
+	b = mon_connect(s.qmp_path);
+	greeting = mon_read_line(b);
+	assert_non_null(greeting);
+	h = mon_connect(s.hmp_path);
+	expect_hmp_banner_prompt(h);
+
+	update_through(a);
+	assert_null(mon_read_line(b));
+	expect_log(log, "chardev-conn 1");
+	expect_log(log, "its client is dropped and may connect again");
+	mon_send(a, "{\"execute\": \"query-status\"}\n");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	expect_hmp_banner_prompt(h);
+	mon_send(h, "info status\n");
+	mon_expect_line(h, "VM status: running");
+	prompt = mon_read_bytes(h, 7);
+	assert_string_equal(prompt, "(qemu) ");
+	close(b);
+	b = mon_qmp_open(s.qmp_path); /* dropped, not refused: it connects again */
+	close(a);
+	close(b);
+	close(h);
+	mon_server_stop(&s);
+	unlink(log);
+}
+
+/*
+ * A listening socket the new binary cannot take over: that chardev starts
+ * afresh, listening again, its clients dropped; the other chardevs go on.
+ */
+static void test_lost_listener_restarts(void **state)
+{
+	struct mon_server s;
+	g_autofree char *log = NULL, *prompt = NULL;
+	int a, h;
+
+	log = g_strdup_printf("%s/monitor-server-%d.log", g_get_tmp_dir(), (int)getpid());
+	/* chardev-listen 0 is QMP's, 1 HMP's */
+	start_breaking(&s, "chardev-listen:1", log);
+	a = mon_qmp_open(s.qmp_path);
+	h = mon_connect(s.hmp_path);
+	expect_hmp_banner_prompt(h);
+
+	update_through(a);
+	assert_null(mon_read_line(h));
+	expect_log(log, "chardev-listen 1");
+	expect_log(log, "it starts afresh");
+	close(h);
+	h = mon_connect(s.hmp_path);
+	expect_hmp_banner_prompt(h);
+	mon_send(h, "info status\n");
+	mon_expect_line(h, "VM status: running");
+	prompt = mon_read_bytes(h, 7);
+	assert_string_equal(prompt, "(qemu) ");
+	mon_send(a, "{\"execute\": \"query-status\"}\n");
+	mon_expect_line(a, "{\"return\": {\"running\": true, \"status\": \"running\"}}");
+	close(a);
+	close(h);
+	mon_server_stop(&s);
+	unlink(log);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_survive_exec),
 		cmocka_unit_test(test_stdio_across_exec),
 		cmocka_unit_test(test_unread_output_crosses),
+		cmocka_unit_test(test_lost_connection_dropped),
+		cmocka_unit_test(test_lost_listener_restarts),
 	};
 
 	if (argc < 2) {

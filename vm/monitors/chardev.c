@@ -1132,11 +1132,66 @@ static GBytes *member_bytes(JsonObject *o, const char *name)
 	return g_bytes_new_take(p, len);
 }
 
-static gboolean import_chardev(JsonObject *o,
-			       int (*lookup)(const char *, int, void *),
-			       void *opaque, GList **out, GError **errp)
+/*
+ * Takes over one connection of chardev @a. One that cannot be taken over
+ * is dropped with a message: its client reconnects, the others keep theirs.
+ */
+static void import_conn(struct adopted_chr *a, JsonObject *co,
+			int (*lookup)(const char *, int, void *), void *opaque)
+{
+	const char *kind = json_object_get_string_member_with_default(co, "kind", "");
+	gint64 cid = json_object_get_int_member_with_default(co, "fd", -1);
+	struct adopted_conn ac = { .fd = -1 };
+	g_autoptr(GError) e = NULL;
+
+	if (json_object_get_boolean_member_with_default(co, "dead", FALSE)) {
+		int dfd = cid >= 0 ? lookup("chardev-conn", (int)cid, opaque) : -1;
+
+		/* The peer was already gone in the old binary. */
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	if (cid >= 0) {
+		ac.fd = lookup("chardev-conn", (int)cid, opaque);
+		if (ac.fd < 0)
+			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+				    "connection chardev-conn %d was not inherited", (int)cid);
+		else if (!strcmp(kind, "unix"))
+			adopt_socket_fd(ac.fd, FALSE, "chardev-conn", (int)cid, &e);
+		else if (!set_cloexec(ac.fd))
+			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "inherited chardev-conn %d (fd %d): %s",
+				    (int)cid, ac.fd, g_strerror(errno));
+		if (e) {
+			fprintf(stderr, "relive-vm: chardev '%s': %s; its client is dropped and may connect again\n",
+				a->id, e->message);
+			if (ac.fd >= 0)
+				close(ac.fd);
+			return;
+		}
+	}
+	ac.kind = !strcmp(kind, "unix") ? CHR_UNIX :
+		  !strcmp(kind, "file") ? CHR_FILE :
+		  !strcmp(kind, "stdio") ? CHR_STDIO : CHR_NONE;
+	ac.flags = (uint32_t)json_object_get_int_member_with_default(co, "flags", 0);
+	ac.stdio_fl[0] = (int)json_object_get_int_member_with_default(co, "stdin-fl", -1);
+	ac.stdio_fl[1] = (int)json_object_get_int_member_with_default(co, "stdout-fl", -1);
+	ac.in = member_bytes(co, "in");
+	ac.out = member_bytes(co, "out");
+	g_array_append_val(a->conns, ac);
+}
+
+/*
+ * Takes over chardev @o. A listening socket that cannot be taken over
+ * drops the chardev's whole state with a message: it is created afresh,
+ * listening again, and its clients reconnect.
+ */
+static void import_chardev(JsonObject *o, int (*lookup)(const char *, int, void *),
+			   void *opaque, GList **out)
 {
 	struct adopted_chr *a = g_new0(struct adopted_chr, 1);
+	g_autoptr(GError) e = NULL;
 	JsonArray *conns;
 	gint64 lid;
 
@@ -1145,70 +1200,32 @@ static gboolean import_chardev(JsonObject *o,
 	a->conns = g_array_new(FALSE, TRUE, sizeof(struct adopted_conn));
 	a->id = g_strdup(json_object_get_string_member_with_default(o, "id", ""));
 	a->spec = g_strdup(json_object_get_string_member_with_default(o, "spec", ""));
-	*out = g_list_append(*out, a);
 
 	lid = json_object_get_int_member_with_default(o, "listen", -1);
 	if (lid >= 0) {
 		a->listen_fd = lookup("chardev-listen", (int)lid, opaque);
-		if (a->listen_fd < 0) {
-			g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-				    "chardev '%s': listening socket chardev-listen %d was not inherited",
-				    a->id, (int)lid);
-			return FALSE;
-		}
-		if (!adopt_socket_fd(a->listen_fd, TRUE, "chardev-listen", (int)lid, errp))
-			return FALSE;
+		if (a->listen_fd < 0)
+			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+				    "listening socket chardev-listen %d was not inherited",
+				    (int)lid);
+		else
+			adopt_socket_fd(a->listen_fd, TRUE, "chardev-listen", (int)lid, &e);
 	}
 	conns = json_object_has_member(o, "conns") ?
 		json_object_get_array_member(o, "conns") : NULL;
 	for (guint i = 0; conns && i < json_array_get_length(conns); i++) {
 		JsonNode *cn = json_array_get_element(conns, i);
-		JsonObject *co = JSON_NODE_HOLDS_OBJECT(cn) ? json_node_get_object(cn) : NULL;
-		struct adopted_conn ac = { .fd = -1 };
-		const char *kind;
-		gint64 cid;
 
-		if (!co)
-			continue;
-		kind = json_object_get_string_member_with_default(co, "kind", "");
-		cid = json_object_get_int_member_with_default(co, "fd", -1);
-		if (json_object_get_boolean_member_with_default(co, "dead", FALSE)) {
-			int dfd = cid >= 0 ? lookup("chardev-conn", (int)cid, opaque) : -1;
-
-			/* The peer was already gone in the old binary. */
-			if (dfd >= 0)
-				close(dfd);
-			continue;
-		}
-		if (cid >= 0) {
-			ac.fd = lookup("chardev-conn", (int)cid, opaque);
-			if (ac.fd < 0) {
-				g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-					    "chardev '%s': connection chardev-conn %d was not inherited",
-					    a->id, (int)cid);
-				return FALSE;
-			}
-			if (!strcmp(kind, "unix") &&
-			    !adopt_socket_fd(ac.fd, FALSE, "chardev-conn", (int)cid, errp))
-				return FALSE;
-			if (strcmp(kind, "unix") && !set_cloexec(ac.fd)) {
-				g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-					    "inherited chardev-conn %d (fd %d): %s",
-					    (int)cid, ac.fd, g_strerror(errno));
-				return FALSE;
-			}
-		}
-		ac.kind = !strcmp(kind, "unix") ? CHR_UNIX :
-			  !strcmp(kind, "file") ? CHR_FILE :
-			  !strcmp(kind, "stdio") ? CHR_STDIO : CHR_NONE;
-		ac.flags = (uint32_t)json_object_get_int_member_with_default(co, "flags", 0);
-		ac.stdio_fl[0] = (int)json_object_get_int_member_with_default(co, "stdin-fl", -1);
-		ac.stdio_fl[1] = (int)json_object_get_int_member_with_default(co, "stdout-fl", -1);
-		ac.in = member_bytes(co, "in");
-		ac.out = member_bytes(co, "out");
-		g_array_append_val(a->conns, ac);
+		if (JSON_NODE_HOLDS_OBJECT(cn))
+			import_conn(a, json_node_get_object(cn), lookup, opaque);
 	}
-	return TRUE;
+	if (e) {
+		fprintf(stderr, "relive-vm: chardev '%s': %s; it starts afresh and its clients are dropped\n",
+			a->id, e->message);
+		adopted_free(a);
+		return;
+	}
+	*out = g_list_append(*out, a);
 }
 
 gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque),
@@ -1261,10 +1278,8 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 		JsonNode *on = json_array_get_element(arr, i);
 		JsonObject *o = JSON_NODE_HOLDS_OBJECT(on) ? json_node_get_object(on) : NULL;
 
-		if (o && !import_chardev(o, lookup, opaque, &found, errp)) {
-			g_list_free_full(found, (GDestroyNotify)adopted_free);
-			return FALSE;
-		}
+		if (o)
+			import_chardev(o, lookup, opaque, &found);
 	}
 	adopted = g_list_concat(adopted, found);
 	return TRUE;
