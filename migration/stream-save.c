@@ -565,6 +565,11 @@ uint64_t rl_stream_save_data_bytes(const struct rl_stream_saver *s)
 	return s->data_bytes + s->fill;
 }
 
+enum rl_mig_mode rl_stream_save_mode(const struct rl_stream_saver *s)
+{
+	return s->mode;
+}
+
 const struct rl_writer *rl_stream_save_writer(const struct rl_stream_saver *s)
 {
 	return s->w;

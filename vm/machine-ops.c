@@ -77,7 +77,7 @@ static void blob_info(unsigned i, struct vm_blob_info *bi)
 
 	bi->id = b->id;
 	bi->size = b->size;
-	bi->loads = b->loads;
+	bi->loads = g_atomic_int_get(&b->loads);
 }
 
 static const struct rl_mig_params *params(void)

@@ -237,6 +237,7 @@ int main(int argc, char **argv)
 	vm.argc = argc;
 	vm.argv = argv;
 	vm.event = monitors_event;
+	vm.preserved_fd = cpr_preserved_fd;
 	/* A state file over RLIMIT_FSIZE fails the migration (EFBIG), not the VMM. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* A peer that went away is an error on the socket, not the end of the guest. */

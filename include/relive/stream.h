@@ -228,6 +228,14 @@ RL_EXPORT uint64_t rl_stream_save_size(const struct rl_stream_saver *s);
 RL_EXPORT uint64_t rl_stream_save_data_bytes(const struct rl_stream_saver *s);
 
 /*
+ * rl_stream_save_mode - the mode @s saves for (opts.mode of
+ * rl_stream_save_begin()), so that a device can leave out state that
+ * crosses the update as memory (in cpr-exec and cpr-transfer: a memfd
+ * preserved in the CPR fd table) and write only a reference to it.
+ */
+RL_EXPORT enum rl_mig_mode rl_stream_save_mode(const struct rl_stream_saver *s);
+
+/*
  * rl_stream_save_writer - the writer under @s, to ask it which backend it
  * ended up with (rl_writer_backend, rl_writer_fallback_reason). Borrowed.
  */

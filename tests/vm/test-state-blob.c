@@ -3,7 +3,10 @@
  * The state-blob device through a real state file: its bytes come back
  * equal; a damaged extent is refused by the stream's CRC; a damaged byte
  * whose CRC was made to match is caught by the device's own check, at its
- * offset, the last partial word included.
+ * offset, the last partial word included. In cpr-exec the stream carries a
+ * reference to the blob's memfd instead: the file does not grow with the
+ * blob, the memfd is adopted when it is the right one (size, seals, bytes)
+ * and refused with a message naming what is wrong otherwise.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -32,14 +36,15 @@ struct fix {
 	unsigned char *file;
 	size_t len;
 	size_t sec, ext;	/* blob0/data's section header and extent */
+	int fd;			/* what the lookup hands over: dup()ed, or -errno */
 };
 
 static const char *const devices[] = { "blob0", "blob0/data" };
 
-static void save(struct fix *f)
+static void save_mode(struct fix *f, enum rl_mig_mode mode)
 {
 	struct rl_stream_config cfg = { .devices = devices, .nr_devices = 2 };
-	struct rl_stream_save_opts o = { .mode = RL_MODE_CPR_EXEC };
+	struct rl_stream_save_opts o = { .mode = mode };
 	struct rl_error err = { { 0 } };
 	struct rl_stream_saver *s;
 
@@ -48,6 +53,8 @@ static void save(struct fix *f)
 	assert_int_equal(state_blob_save(f->b, s), 0);
 	assert_int_equal(rl_stream_save_commit(s), 0);
 	assert_true(g_file_get_contents(f->path, (char **)&f->file, &f->len, NULL));
+	if (mode == RL_MODE_CPR_EXEC)
+		return;
 	for (size_t off = 128; off + RL_SEC_HDR_LEN <= f->len; off += 8) {
 		struct rl_sec_hdr h;
 		uint64_t next;
@@ -61,6 +68,22 @@ static void save(struct fix *f)
 		return;
 	}
 	fail_msg("no section blob0/data in %s", f->path);
+}
+
+static void save(struct fix *f)
+{
+	save_mode(f, RL_MODE_NORMAL);
+}
+
+/* The CPR fd table of the test: a dup of f->fd, or f->fd itself when negative. */
+static int lookup(const char *name, struct rl_error *err, void *opaque)
+{
+	struct fix *f = opaque;
+
+	assert_string_equal(name, "state-blob:blob0");
+	if (f->fd < 0)
+		return f->fd;
+	return dup(f->fd);
 }
 
 static void rewrite(struct fix *f)
@@ -81,7 +104,7 @@ static char *load(struct fix *f, gboolean *ok, struct state_blob **out)
 	assert_int_equal(rl_stream_load_open(&l, f->path, NULL, &err), 0);
 	assert_int_equal(rl_stream_load_check_config(l, &cfg, &err), 0);
 	assert_int_equal(rl_stream_load_verify(l, &err), 0);
-	*ok = state_blob_load(n, l, &e);
+	*ok = state_blob_load(n, l, lookup, f, &e);
 	msg = g_strdup(e ? e->message : "");
 	g_clear_error(&e);
 	rl_stream_load_close(l);
@@ -100,6 +123,7 @@ static int setup(void **state)
 	assert_non_null(f->dir);
 	f->path = g_build_filename(f->dir, "vm.state", NULL);
 	f->b = state_blob_new("blob0", SIZE, true);
+	f->fd = -ENOENT;
 	save(f);
 	*state = f;
 	return 0;
@@ -133,6 +157,133 @@ static void test_round_trip(void **state)
 	assert_memory_equal(n->data, f->b->data, SIZE);
 	assert_int_equal(n->loads, 1);
 	state_blob_free(n);
+}
+
+/* A memfd of @size bytes with @seals, filled from the blob's bytes. */
+static int memfd_like(struct fix *f, uint64_t size, int seals)
+{
+	int fd = memfd_create("state-blob:blob0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	assert_int_equal(pwrite(fd, f->b->data, MIN(size, SIZE), 0), (ssize_t)MIN(size, SIZE));
+	if (seals)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+/* cpr-exec: the file holds a reference; the blob's own memfd is adopted and checked. */
+static void test_reference_adopted(void **state)
+{
+	struct fix *f = *state;
+	struct state_blob *n;
+	g_autofree char *msg = NULL;
+	gboolean ok;
+
+	g_free(f->file);
+	save_mode(f, RL_MODE_CPR_EXEC);
+	assert_true(f->len < SIZE);
+	assert_null(memmem(f->file, f->len, f->b->data + 4096, 64));
+	f->fd = f->b->fd;
+	msg = load(f, &ok, &n);
+	assert_true(ok);
+	assert_string_equal(msg, "");
+	assert_int_equal(n->seed, f->b->seed);
+	assert_true(n->fd >= 0 && n->fd != f->b->fd);
+	/* the same memory, not a copy */
+	n->data[100] ^= 1;
+	assert_int_equal(n->data[100], f->b->data[100]);
+	n->data[100] ^= 1;
+	assert_int_equal(n->loads, 0);
+	state_blob_check_start(n);
+	assert_true(state_blob_check_wait(n));
+	assert_int_equal(n->loads, 1);
+	state_blob_free(n);
+}
+
+/* A byte of the adopted memfd damaged: the check after the resume finds it. */
+static void test_reference_damage_found_after(void **state)
+{
+	struct fix *f = *state;
+	struct state_blob *n;
+	g_autofree char *msg = NULL;
+	gboolean ok;
+
+	g_free(f->file);
+	save_mode(f, RL_MODE_CPR_EXEC);
+	f->fd = f->b->fd;
+	msg = load(f, &ok, &n);
+	assert_true(ok);
+	n->data[SIZE / 2] ^= 0x40;
+	state_blob_check_start(n);
+	assert_false(state_blob_check_wait(n));
+	assert_int_equal(n->loads, 0);
+	state_blob_free(n);
+}
+
+static void expect_refused(struct fix *f, int fd, const char *want)
+{
+	g_autofree char *msg = NULL;
+	gboolean ok;
+
+	g_free(f->file);
+	save_mode(f, RL_MODE_CPR_EXEC);
+	f->fd = fd;
+	msg = load(f, &ok, NULL);
+	assert_false(ok);
+	if (!strstr(msg, want) || !strstr(msg, "state-blob blob0"))
+		fail_msg("message '%s' lacks '%s'", msg, want);
+	printf("refused: %s\n", msg);
+	/* a refused fd is left open for a rollback */
+	if (fd >= 0) {
+		assert_true(fcntl(fd, F_GETFD) >= 0);
+		close(fd);
+	}
+}
+
+static void test_reference_missing(void **state)
+{
+	expect_refused(*state, -ENOENT, "which this process did not receive");
+}
+
+static void test_reference_wrong_size(void **state)
+{
+	struct fix *f = *state;
+
+	expect_refused(f, memfd_like(f, SIZE + 4096, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+		       "holds 1052677 bytes, the device has 1048581");
+}
+
+static void test_reference_unsealed(void **state)
+{
+	struct fix *f = *state;
+
+	expect_refused(f, memfd_like(f, SIZE, 0), "has seals 0x0, not 0x7");
+}
+
+static void test_reference_not_memfd(void **state)
+{
+	struct fix *f = *state;
+	g_autofree char *p = g_build_filename(f->dir, "plain", NULL);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	assert_true(fd >= 0);
+	unlink(p);
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	expect_refused(f, fd, "is not a memfd");
+}
+
+/* The memfd of another save: right size and seals, other bytes. */
+static void test_reference_stale(void **state)
+{
+	struct fix *f = *state;
+	int fd;
+
+	g_free(f->file);
+	save_mode(f, RL_MODE_CPR_EXEC);
+	fd = memfd_like(f, SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	state_blob_reseed(f->b);
+	expect_refused(f, fd, "does not hold the state of this stream");
 }
 
 static void test_damage_refused_by_crc(void **state)
@@ -214,6 +365,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damage_caught_by_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage_in_last_word, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_bytes_caught, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_adopted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_damage_found_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_wrong_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_unsealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_not_memfd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_stale, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

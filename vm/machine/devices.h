@@ -43,20 +43,50 @@ gboolean serial_load(struct rl_stream_loader *l, GError **errp);
 struct state_blob {
 	char id[32];
 	char data_name[40];	/* section of the bytes: "ID/data" */
+	char cpr_name[48];	/* its memfd in the CPR fd table: "state-blob:ID" */
 	uint64_t size;
 	uint64_t seed;
-	uint8_t *data;
-	uint64_t loads;		/* successful loads in this process */
+	uint8_t *data;		/* @size bytes of @fd, mapped shared */
+	int fd;			/* the memfd: crosses cpr-exec and cpr-transfer */
+	gint loads;		/* loads in this process whose bytes matched */
+	bool check_pending;	/* adopted: the pattern check waits for the resume */
+	GThread *checker;	/* that check, off the pause */
 };
+
+/*
+ * The preserved fd named @name (id 0) of an incoming update's CPR table:
+ * the fd (the caller's from then on), -ENOENT (no such entry), or another
+ * -errno with @err saying what is wrong with it.
+ */
+typedef int (*state_blob_fd_lookup)(const char *name, struct rl_error *err,
+				    void *opaque);
 
 /* Creates the blob; @fill: write the pattern now (a first start). */
 struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill);
 /* New seed, contents refilled: before the VM stops for a save. */
 void state_blob_reseed(struct state_blob *b);
+/*
+ * In cpr-exec and cpr-transfer a reference to the memfd ("BLB3"), which
+ * the caller has put in the CPR fd table under @b->cpr_name; in the other
+ * modes the bytes ("BLB2").
+ */
 int state_blob_save(struct state_blob *b, struct rl_stream_saver *s);
-/* Loads and checks every byte against the pattern of the saved seed. */
+/*
+ * Loads the bytes and checks every one against the pattern of the saved
+ * seed; or, for a reference, adopts the preserved memfd found through
+ * @lookup once it is the right one (size, seals, first and last word), and
+ * leaves the check of every byte to state_blob_check_start().
+ */
 gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
-			 GError **errp);
+			 state_blob_fd_lookup lookup, void *opaque, GError **errp);
+/*
+ * After the resume: the check of every byte of an adopted memfd, in a
+ * thread (it reads all of it, too slow for the pause). @b->loads counts it
+ * when it passes; a mismatch is printed with its offset.
+ */
+void state_blob_check_start(struct state_blob *b);
+/* Waits for that check (before the bytes change or go). Return: it passed. */
+gboolean state_blob_check_wait(struct state_blob *b);
 void state_blob_free(struct state_blob *b);
 
 #endif

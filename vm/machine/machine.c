@@ -196,6 +196,8 @@ void machine_load_release(void)
 {
 	rl_stream_load_close(loaded);
 	loaded = NULL;
+	for (unsigned i = 0; i < vm.blobs->len; i++)
+		state_blob_check_start(g_ptr_array_index(vm.blobs, i));
 }
 
 gboolean machine_load(const char *path, const struct rl_update_id *id,
@@ -246,7 +248,8 @@ gboolean machine_load(const char *path, const struct rl_update_id *id,
 	if (!serial_load(l, errp))
 		goto prefix;
 	for (unsigned i = 0; i < vm.blobs->len; i++)
-		if (!state_blob_load(g_ptr_array_index(vm.blobs, i), l, errp))
+		if (!state_blob_load(g_ptr_array_index(vm.blobs, i), l, vm.preserved_fd, NULL,
+				     errp))
 			goto prefix;
 	ret = rl_stream_load_ram(l, &vm.mem.reg, &err);
 	if (ret) {

@@ -47,6 +47,11 @@ struct machine {
 	 * MIGRATION with @status). The machine does not know who listens.
 	 */
 	void (*event)(const char *name, const char *status);
+	/*
+	 * Set by main(): the fds an incoming update preserved, by name (the
+	 * state-blobs' memfds). The machine does not know where they come from.
+	 */
+	state_blob_fd_lookup preserved_fd;
 };
 
 extern struct machine vm;
@@ -77,7 +82,10 @@ void machine_stream_config(struct rl_stream_config *cfg);
 int machine_save(struct rl_stream_saver *s, GError **errp);
 gboolean machine_load(const char *path, const struct rl_update_id *id,
 		      bool *was_running, GError **errp);
-/* Frees what the last successful machine_load() kept: call it after resume. */
+/*
+ * Frees what the last successful machine_load() kept and starts the checks
+ * that wait for the guest to run (adopted state-blobs): call it after resume.
+ */
 void machine_load_release(void);
 
 #endif

@@ -3,21 +3,35 @@
  * The state-blob device: S bytes of opaque state standing in for large
  * device state. The bytes are a pattern of the device id and a seed that
  * changes before every save, so a load that brings back stale or damaged
- * bytes is caught: every byte is checked after every load. The bytes live
- * in huge pages where the kernel has them: a load fills fresh memory inside
- * the pause, and a fault per 4 KiB would cost more than the copy.
+ * bytes is caught: every byte is checked after every load.
+ *
+ * The bytes live in a sealed memfd. In cpr-exec and cpr-transfer it
+ * crosses the update in the CPR fd table, like a RAM memfd: the stream
+ * carries a reference to it, not the bytes, and the new process maps it
+ * again. In normal and cpr-reboot the bytes are written to the stream.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "machine/devices.h"
+#include "relive/crc32c.h"
 #include "vm-error.h"
 
 /* "BLB2": the pattern below; "BLOB": the first one, still checked on load. */
 #define BLOB_MAGIC 0x32424c42u
 #define BLOB_MAGIC_V1 0x424c4f42u
+/* "BLB3": a reference to the preserved memfd, the bytes are not in the stream. */
+#define BLOB_MAGIC_REF 0x33424c42u
+
+/* The memfd's seals: its size is fixed, its bytes are the device's to change. */
+#define BLOB_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 #define HUGE_SIZE (2ull << 20)
 #define STEP 0x9e3779b97f4a7c15ull
@@ -29,6 +43,16 @@ struct blob_header {
 	uint32_t pad;
 	uint64_t size;
 	uint64_t seed;
+};
+
+/* The "BLB3" section: @crc is the CRC32C of the fields before it. */
+struct blob_ref {
+	uint32_t magic;
+	uint32_t flags;		/* 0 */
+	uint64_t size;
+	uint64_t seed;
+	uint32_t crc;
+	uint32_t pad;		/* 0 */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -128,34 +152,68 @@ static size_t map_len(uint64_t size)
 	return (size + 4095) & ~4095ull;
 }
 
+static size_t ref_crc_len(void)
+{
+	return offsetof(struct blob_ref, crc);
+}
+
 /*
- * @size bytes, 2 MiB-aligned so that the kernel can back them with huge
- * pages when @huge. Not for a blob that an incoming state lands in: that
- * memory is first touched inside an update's pause, where a huge page fault
- * may stop to compact memory (docs/migration.md has what that cost).
+ * @fd's @size bytes mapped shared, 2 MiB-aligned so that the kernel can back
+ * them with huge pages when @huge and shmem allows it. Not for a blob that
+ * an incoming state lands in: that memory is first touched inside an
+ * update's pause, where a huge page fault may stop to compact memory
+ * (docs/migration.md has what that cost).
+ * Return: the mapping, or MAP_FAILED with errno.
  */
-static uint8_t *blob_map(const char *id, uint64_t size, bool huge)
+static uint8_t *blob_map(int fd, uint64_t size, bool huge)
 {
 	size_t len = map_len(size), span = len + HUGE_SIZE;
 	uintptr_t base, start;
 	void *p;
 
-	if (!size)
-		return NULL;
-	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		g_error("state-blob %s: cannot map %" G_GUINT64_FORMAT " bytes: %s", id, size,
-			g_strerror(errno));
+		return MAP_FAILED;
 	base = (uintptr_t)p;
 	start = (base + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1);
+	if (mmap((void *)start, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED) {
+		int e = errno;
+
+		munmap(p, span);
+		errno = e;
+		return MAP_FAILED;
+	}
 	if (start > base)
 		munmap(p, start - base);
 	if (start + len < base + span)
 		munmap((void *)(start + len), base + span - start - len);
-	/* Advice only: without transparent huge pages the blob still works. */
+	/* Advice only: without huge pages the blob still works. */
 	if (huge && len >= HUGE_SIZE)
 		madvise((void *)start, len, MADV_HUGEPAGE);
 	return (uint8_t *)start;
+}
+
+/* The memfd and its mapping, made on first use: an incoming blob may adopt one instead. */
+static void ensure_mem(struct state_blob *b, bool huge)
+{
+	int fd;
+
+	if (b->fd >= 0)
+		return;
+	fd = memfd_create(b->cpr_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		g_error("state-blob %s: memfd_create: %s", b->id, g_strerror(errno));
+	if (ftruncate(fd, b->size) < 0 || fcntl(fd, F_ADD_SEALS, BLOB_SEALS) < 0)
+		g_error("state-blob %s: cannot size and seal its memfd to %" G_GUINT64_FORMAT " bytes: %s",
+			b->id, b->size, g_strerror(errno));
+	if (b->size) {
+		b->data = blob_map(fd, b->size, huge);
+		if (b->data == MAP_FAILED)
+			g_error("state-blob %s: cannot map %" G_GUINT64_FORMAT " bytes: %s", b->id,
+				b->size, g_strerror(errno));
+	}
+	b->fd = fd;
 }
 
 struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now)
@@ -164,9 +222,11 @@ struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now)
 
 	g_strlcpy(b->id, id, sizeof(b->id));
 	g_snprintf(b->data_name, sizeof(b->data_name), "%s/data", id);
+	g_snprintf(b->cpr_name, sizeof(b->cpr_name), "state-blob:%s", id);
 	b->size = size;
-	b->data = blob_map(id, size, fill_now);
+	b->fd = -1;
 	if (fill_now) {
+		ensure_mem(b, true);
 		state_blob_reseed(b);
 	}
 	return b;
@@ -176,17 +236,45 @@ void state_blob_reseed(struct state_blob *b)
 {
 	struct timespec ts;
 
+	state_blob_check_wait(b);
+	ensure_mem(b, false);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->seed = mix64(b->seed ^ ((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec));
 	fill(b);
 }
 
+static int save_ref(struct state_blob *b, struct rl_stream_saver *s)
+{
+	struct blob_ref r = { BLOB_MAGIC_REF, 0, b->size, b->seed, 0, 0 };
+	int ret;
+
+	r.crc = rl_crc32c(0, &r, ref_crc_len());
+	ret = rl_stream_save_section_begin(s, RL_SECTION_DEVICE, b->id);
+	if (!ret)
+		ret = rl_stream_save_put(s, &r, sizeof(r));
+	if (!ret)
+		ret = rl_stream_save_section_end(s);
+	/* the data section stays, empty: the stream's device list is the same in every mode */
+	if (!ret)
+		ret = rl_stream_save_section_begin(s, RL_SECTION_DEVICE, b->data_name);
+	if (!ret)
+		ret = rl_stream_save_section_end(s);
+	return ret;
+}
+
 int state_blob_save(struct state_blob *b, struct rl_stream_saver *s)
 {
 	struct blob_header h = { BLOB_MAGIC, 0, b->size, b->seed };
-	struct iovec iov = { b->data, b->size };
+	enum rl_mig_mode mode = rl_stream_save_mode(s);
+	struct iovec iov;
 	int ret;
 
+	state_blob_check_wait(b);
+	ensure_mem(b, false);
+	if (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER)
+		return save_ref(b, s);
+	iov.iov_base = b->data;
+	iov.iov_len = b->size;
 	ret = rl_stream_save_section_begin(s, RL_SECTION_DEVICE, b->id);
 	if (!ret)
 		ret = rl_stream_save_put(s, &h, sizeof(h));
@@ -197,22 +285,131 @@ int state_blob_save(struct state_blob *b, struct rl_stream_saver *s)
 	return ret;
 }
 
-gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
-			 GError **errp)
+/* Is @w the pattern at byte offset @off (a multiple of 8, within the blob)? */
+static bool word_matches(const uint8_t *p, uint64_t key, uint64_t off, uint64_t size)
 {
-	struct iovec iov = { b->data, b->size };
+	uint64_t w = pattern_word(key, off / 8);
+
+	return !memcmp(p + off, &w, MIN(8, size - off));
+}
+
+/*
+ * Takes the preserved memfd @fd over once it is the one @r describes: a
+ * memfd of exactly that size, with exactly the blob's seals, its first and
+ * last words the pattern of that seed (a cheap look at two pages: the check
+ * of every byte comes after the resume). On failure @fd stays open and
+ * untouched: a rollback hands it on.
+ */
+static gboolean adopt(struct state_blob *b, int fd, const struct blob_ref *r, GError **errp)
+{
+	uint64_t key = blob_key(b, r->seed), last = (b->size - 1) & ~7ull;
+	struct stat st;
+	uint8_t *p = NULL;
+	int seals;
+
+	if (fstat(fd, &st) < 0) {
+		vm_error(errp, "state-blob %s: preserved fd %d ('%s'): %s", b->id, fd, b->cpr_name,
+			 g_strerror(errno));
+		return FALSE;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (!S_ISREG(st.st_mode) || seals < 0) {
+		vm_error(errp, "state-blob %s: preserved fd %d ('%s') is not a memfd", b->id, fd,
+			 b->cpr_name);
+		return FALSE;
+	}
+	if ((uint64_t)st.st_size != b->size) {
+		vm_error(errp, "state-blob %s: preserved memfd '%s' holds %" G_GUINT64_FORMAT " bytes, the device has %" G_GUINT64_FORMAT,
+			 b->id, b->cpr_name, (uint64_t)st.st_size, b->size);
+		return FALSE;
+	}
+	if (seals != BLOB_SEALS) {
+		vm_error(errp, "state-blob %s: preserved memfd '%s' has seals 0x%x, not 0x%x (shrink, grow, seal)",
+			 b->id, b->cpr_name, (unsigned)seals, (unsigned)BLOB_SEALS);
+		return FALSE;
+	}
+	if (b->size) {
+		p = blob_map(fd, b->size, false);
+		if (p == MAP_FAILED) {
+			vm_error(errp, "state-blob %s: cannot map preserved memfd '%s': %s", b->id,
+				 b->cpr_name, g_strerror(errno));
+			return FALSE;
+		}
+		if (!word_matches(p, key, 0, b->size) || !word_matches(p, key, last, b->size)) {
+			munmap(p, map_len(b->size));
+			vm_error(errp, "state-blob %s: preserved memfd '%s' does not hold the state of this stream (stale or damaged)",
+				 b->id, b->cpr_name);
+			return FALSE;
+		}
+	}
+	if (b->data)
+		munmap(b->data, map_len(b->size));
+	if (b->fd >= 0)
+		close(b->fd);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	b->data = p;
+	b->fd = fd;
+	b->seed = r->seed;
+	b->check_pending = true;
+	return TRUE;
+}
+
+static gboolean load_ref(struct state_blob *b, struct rl_stream_loader *l,
+			 const struct blob_ref *r, state_blob_fd_lookup lookup,
+			 void *opaque, GError **errp)
+{
+	struct rl_error err = { { 0 } };
+	size_t len = 0;
+	int fd;
+
+	if (rl_crc32c(0, r, ref_crc_len()) != r->crc || r->flags || r->pad) {
+		vm_error(errp, "state-blob %s: section '%s': the memfd reference is damaged (CRC or reserved fields)",
+			 b->id, b->id);
+		return FALSE;
+	}
+	if (r->size != b->size) {
+		vm_error(errp, "state-blob %s: size %" G_GUINT64_FORMAT " in the stream, %" G_GUINT64_FORMAT " here",
+			 b->id, r->size, b->size);
+		return FALSE;
+	}
+	if (rl_stream_load_device_size(l, b->data_name, &len) || len) {
+		vm_error(errp, "state-blob %s: section '%s' is not empty beside a memfd reference",
+			 b->id, b->data_name);
+		return FALSE;
+	}
+	fd = lookup ? lookup(b->cpr_name, &err, opaque) : -ENOENT;
+	if (fd == -ENOENT) {
+		vm_error(errp, "state-blob %s: the stream refers to the preserved memfd '%s', which this process did not receive (no such entry in the CPR fd table)",
+			 b->id, b->cpr_name);
+		return FALSE;
+	}
+	if (fd < 0) {
+		vm_error(errp, "state-blob %s: preserved memfd '%s': %s", b->id, b->cpr_name,
+			 err.msg[0] ? err.msg : g_strerror(-fd));
+		return FALSE;
+	}
+	return adopt(b, fd, r, errp);
+}
+
+gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
+			 state_blob_fd_lookup lookup, void *opaque, GError **errp)
+{
 	const struct blob_header *h;
 	struct rl_error err = { { 0 } };
+	struct iovec iov;
 	const void *p;
 	size_t len;
 	uint64_t bad;
 	int ret;
 
+	state_blob_check_wait(b);
 	ret = rl_stream_load_device(l, b->id, &p, &len);
 	if (ret) {
 		vm_error(errp, "state-blob %s: section '%s': %s", b->id, b->id, g_strerror(-ret));
 		return FALSE;
 	}
+	if (len == sizeof(struct blob_ref) && *(const uint32_t *)p == BLOB_MAGIC_REF)
+		return load_ref(b, l, p, lookup, opaque, errp);
 	h = p;
 	if (len != sizeof(*h) || (h->magic != BLOB_MAGIC && h->magic != BLOB_MAGIC_V1)) {
 		vm_error(errp, "state-blob %s: section '%s' is not a state-blob header", b->id, b->id);
@@ -223,6 +420,9 @@ gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
 			 b->id, h->size, b->size);
 		return FALSE;
 	}
+	ensure_mem(b, false);
+	iov.iov_base = b->data;
+	iov.iov_len = b->size;
 	ret = rl_stream_load_device_iov(l, b->data_name, &iov, 1, &err);
 	if (ret) {
 		vm_error(errp, "state-blob %s: section '%s': %s", b->id, b->data_name,
@@ -236,15 +436,52 @@ gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
 			 b->id, b->data_name, bad);
 		return FALSE;
 	}
-	b->loads++;
+	g_atomic_int_inc(&b->loads);
 	return TRUE;
+}
+
+static gpointer check_thread(gpointer opaque)
+{
+	struct state_blob *b = opaque;
+	uint64_t bad = check(b, false);
+
+	if (bad != b->size) {
+		fprintf(stderr, "relive-vm: state-blob %s: preserved memfd '%s': byte at offset %" G_GUINT64_FORMAT " differs from the device's pattern (stale or damaged state)\n",
+			b->id, b->cpr_name, bad);
+		return GINT_TO_POINTER(FALSE);
+	}
+	g_atomic_int_inc(&b->loads);
+	return GINT_TO_POINTER(TRUE);
+}
+
+void state_blob_check_start(struct state_blob *b)
+{
+	if (!b->check_pending || b->checker)
+		return;
+	b->checker = g_thread_new("state-blob-check", check_thread, b);
+}
+
+gboolean state_blob_check_wait(struct state_blob *b)
+{
+	gboolean ok = TRUE;
+
+	if (b->check_pending && !b->checker)
+		state_blob_check_start(b);
+	if (b->checker)
+		ok = GPOINTER_TO_INT(g_thread_join(b->checker));
+	b->checker = NULL;
+	b->check_pending = false;
+	return ok;
 }
 
 void state_blob_free(struct state_blob *b)
 {
 	if (!b)
 		return;
+	state_blob_check_wait(b);
 	if (b->data)
 		munmap(b->data, map_len(b->size));
+	if (b->fd >= 0)
+		close(b->fd);
 	g_free(b);
 }

@@ -265,6 +265,15 @@ int cpr_ram_fd(const char *name, void *opaque)
 	return fd;
 }
 
+int cpr_preserved_fd(const char *name, struct rl_error *err, void *opaque)
+{
+	struct rl_cpr_state *cpr = update_incoming_cpr();
+
+	if (!cpr)
+		return -ENOENT;
+	return rl_cpr_verify_fd(cpr, name, 0, err);
+}
+
 /* The old binary, through the rollback command, with the same CPR state. */
 static void rollback(struct update *u)
 {

@@ -40,6 +40,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(RlCprState, rl_cpr_state_free)
 gboolean cpr_incoming(void);
 /* The preserved memfd of RAM block @name, or -1 (memory_create() lookup). */
 int cpr_ram_fd(const char *name, void *opaque);
+/* The preserved fd @name (id 0): state_blob_fd_lookup for vm.preserved_fd. */
+int cpr_preserved_fd(const char *name, struct rl_error *err, void *opaque);
 /*
  * Loads @path into the machine built around the preserved RAM and resumes
  * it if it ran before. On failure: prints the error, and when this process
