@@ -276,8 +276,14 @@ static gboolean parse_device(struct vm_options *o, const char *arg, GError **err
 				goto err;
 			}
 			have_size = true;
+		} else if (!strcmp(key, "preserve")) {
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				vm_error(errp, "-device %s: preserve=%s: expected on or off", arg, v);
+				goto err;
+			}
+			b->copy = !strcmp(v, "off");
 		} else {
-			vm_error(errp, "-device %s: unknown property '%s' for state-blob (id, size)",
+			vm_error(errp, "-device %s: unknown property '%s' for state-blob (id, size, preserve)",
 				 arg, key);
 			goto err;
 		}
@@ -515,9 +521,11 @@ void options_print_help(void)
 "  -accel kvm|thread  kvm (default when /dev/kvm opens) runs the built-in guest\n"
 "                     program; thread executes NO guest code: a host thread per\n"
 "                     vCPU writes the heartbeat into guest RAM instead\n"
-"  -device state-blob,id=ID,size=S\n"
-"                     a device with S bytes of opaque state, checked byte for\n"
-"                     byte after every load\n"
+"  -device state-blob,id=ID,size=S[,preserve=on|off]\n"
+"                     a device with S bytes of opaque state in a memfd, checked\n"
+"                     byte for byte after every load; cpr-exec and cpr-transfer\n"
+"                     hand the memfd over instead of writing the bytes, unless\n"
+"                     preserve=off\n"
 "\n"
 "Character devices and monitors:\n"
 "  -serial stdio|file:P|unix:P,server,nowait|none   the 16550 at 0x3f8\n"

@@ -34,6 +34,7 @@ struct mem_object {
 struct blob_option {
 	char *id;
 	uint64_t size;
+	bool copy;	/* preserve=off: written in every mode */
 };
 
 enum accel_kind {

@@ -389,12 +389,13 @@ static void case_transfer_dies_after(bool hang)
 
 /*
  * A new process that takes the CPR state, accepts the main channel and never
- * reads it: the stream (a 16 MiB state-blob) does not fit in the socket, and
- * the old process must not wait for the reader with its guest stopped.
+ * reads it: the stream (a 16 MiB state-blob written, preserve=off) does not
+ * fit in the socket, and the old process must not wait for the reader with
+ * its guest stopped.
  */
 static void case_transfer_stalls(void)
 {
-	const char *extra[] = { "-device", "state-blob,id=blob0,size=16M", NULL };
+	const char *extra[] = { "-device", "state-blob,id=blob0,size=16M,preserve=off", NULL };
 	g_autofree char *mp = hv_path("main.sock");
 	g_autofree char *cp = hv_path("cpr.sock");
 	g_autofree char *a = channels(mp, cp);

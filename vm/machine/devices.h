@@ -49,6 +49,7 @@ struct state_blob {
 	uint8_t *data;		/* @size bytes of @fd, mapped shared */
 	int fd;			/* the memfd: crosses cpr-exec and cpr-transfer */
 	gint loads;		/* loads in this process whose bytes matched */
+	bool copy;		/* preserve=off: the bytes are written in every mode */
 	bool check_pending;	/* adopted: the pattern check waits for the resume */
 	GThread *checker;	/* that check, off the pause */
 };

@@ -40,6 +40,8 @@ gboolean machine_devices_init(bool incoming, GError **errp)
 		struct blob_option *bo = g_ptr_array_index(vm.o.blobs, i);
 		struct state_blob *b = state_blob_new(bo->id, bo->size, !incoming);
 
+		b->copy = bo->copy;
+
 		g_ptr_array_add(vm.blobs, b);
 		g_ptr_array_add(vm.device_names, b->id);
 		g_ptr_array_add(vm.device_names, b->data_name);

@@ -271,7 +271,7 @@ int state_blob_save(struct state_blob *b, struct rl_stream_saver *s)
 
 	state_blob_check_wait(b);
 	ensure_mem(b, false);
-	if (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER)
+	if (!b->copy && (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER))
 		return save_ref(b, s);
 	iov.iov_base = b->data;
 	iov.iov_len = b->size;

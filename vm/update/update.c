@@ -155,7 +155,7 @@ static gboolean cpr_state_begin(struct update *u, GError **errp)
 	/* the state-blobs' memfds: the stream refers to them */
 	for (unsigned i = 0; i < vm.blobs->len; i++) {
 		struct state_blob *b = g_ptr_array_index(vm.blobs, i);
-		int ret = rl_cpr_add_fd(u->cpr, b->cpr_name, 0, b->fd);
+		int ret = b->copy ? 0 : rl_cpr_add_fd(u->cpr, b->cpr_name, 0, b->fd);
 
 		if (ret < 0) {
 			vm_error(errp, "CPR fd table: state-blob %s (fd %d): %s", b->id, b->fd,
