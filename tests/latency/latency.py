@@ -102,6 +102,25 @@ def test_state_size(bench, runs):
         fail(f"state file of {big} bytes at 2 GiB: shared RAM pages were written")
 
 
+def test_blob(bench, runs, bound):
+    # A state-blob's memfd crosses cpr-exec: a 64 MiB blob must not lengthen
+    # the pause much over none (written and read, it cost 17x here).
+    data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--vcpus", "1",
+                             "--blob", "0,64M", "--runs", str(runs)])
+    none = scenario(data, **{"blob-bytes": 0})
+    blob = scenario(data, **{"blob-bytes": 64 << 20})
+    small, big = median_ms(none), median_ms(blob)
+    ratio = big / small
+    state = max(s.get("state-bytes", 0) for s in blob["samples"])
+    print(f"cpr-exec 1 GiB median pause: no blob {small:.2f} ms, 64 MiB blob {big:.2f} ms: "
+          f"ratio {ratio:.2f} (bound {bound}); state file {state} bytes")
+    if state >= (64 << 20):
+        fail(f"the state file holds {state} bytes with a 64 MiB blob: its bytes were written")
+    if ratio > bound:
+        fail(f"cpr-exec pause with a 64 MiB blob {big:.2f} ms / without {small:.2f} ms = "
+             f"{ratio:.2f}, above {bound}")
+
+
 def test_trampoline(bench, runs):
     # relive-bench trampoline times execs of a static probe, direct and
     # through the trampoline, interleaved (so host load hits both alike),
@@ -145,6 +164,7 @@ def main():
         "ratio": lambda: test_ratio(bench, runs, float(sys.argv[3]), *sys.argv[4:5]),
         "trampoline": lambda: test_trampoline(bench, runs),
         "state-size": lambda: test_state_size(bench, 3),
+        "blob": lambda: test_blob(bench, runs, float(sys.argv[3])),
     }
     if test not in tests:
         print(f"unknown test {test}", file=sys.stderr)
