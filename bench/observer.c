@@ -108,7 +108,8 @@ static int open_memfd(struct source *s, pid_t pid, uint64_t size, char *err, siz
 		if (n <= 0)
 			continue;
 		target[n] = 0;
-		if (strncmp(target, "/memfd:", 7))
+		/* a state-blob's memfd may have the RAM's size: never the guest's RAM */
+		if (strncmp(target, "/memfd:", 7) || !strncmp(target, "/memfd:state-blob:", 18))
 			continue;
 		fd = open(link, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
