@@ -102,23 +102,43 @@ def test_state_size(bench, runs):
         fail(f"state file of {big} bytes at 2 GiB: shared RAM pages were written")
 
 
+def pooled(data, **want):
+    # Every scenario that matches, its samples together.
+    samples = [x for sc in data["scenarios"] if all(sc[k] == v for k, v in want.items())
+               for x in sc["samples"]]
+    if not samples:
+        fail(f"no scenario {want} in the results")
+    return {"samples": samples}
+
+
+def vmm_total_ms(sc):
+    return statistics.median(s["relive-pause"]["total-us"] for s in sc["samples"]) / 1000.0
+
+
 def test_blob(bench, runs, bound):
     # A state-blob's memfd crosses cpr-exec: a 64 MiB blob must not lengthen
-    # the pause much over none (written and read, it cost 17x here).
+    # the pause much over none (written and read, it made it 17-37x longer).
+    # The bound is on the VMM's own pause (relive-pause total): the pause
+    # seen from outside swings by 0.2-4x between two runs of this test on a
+    # busy 2-core host, from scheduling alone; it is printed beside it.
+    # Three scenarios of each, alternating, their updates pooled: a slow
+    # spell of the host falls on both sizes.
+    per = max(runs // 3, 2)
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--vcpus", "1",
-                             "--blob", "0,64M", "--runs", str(runs)])
-    none = scenario(data, **{"blob-bytes": 0})
-    blob = scenario(data, **{"blob-bytes": 64 << 20})
-    small, big = median_ms(none), median_ms(blob)
+                             "--blob", "0,64M,0,64M,0,64M", "--runs", str(per)])
+    none = pooled(data, **{"blob-bytes": 0})
+    blob = pooled(data, **{"blob-bytes": 64 << 20})
+    small, big = vmm_total_ms(none), vmm_total_ms(blob)
     ratio = big / small
     state = max(s.get("state-bytes", 0) for s in blob["samples"])
-    print(f"cpr-exec 1 GiB median pause: no blob {small:.2f} ms, 64 MiB blob {big:.2f} ms: "
-          f"ratio {ratio:.2f} (bound {bound}); state file {state} bytes")
+    print(f"cpr-exec 1 GiB, VMM's median pause: no blob {small:.2f} ms, 64 MiB blob {big:.2f} ms: "
+          f"ratio {ratio:.2f} (bound {bound}); from outside {median_ms(none):.2f} and "
+          f"{median_ms(blob):.2f} ms; state file {state} bytes")
     if state >= (64 << 20):
         fail(f"the state file holds {state} bytes with a 64 MiB blob: its bytes were written")
     if ratio > bound:
-        fail(f"cpr-exec pause with a 64 MiB blob {big:.2f} ms / without {small:.2f} ms = "
-             f"{ratio:.2f}, above {bound}")
+        fail(f"cpr-exec pause (the VMM's total) with a 64 MiB blob {big:.2f} ms / without "
+             f"{small:.2f} ms = {ratio:.2f}, above {bound}")
 
 
 def test_trampoline(bench, runs):
