@@ -7,14 +7,18 @@
  * normal and cpr-reboot the bytes are in the file. A new binary whose blob
  * does not fit the preserved memfd (another size) refuses it naming the
  * device, and the guest survives: rolled back (cpr-exec) or resumed by the
- * old process (cpr-transfer).
+ * old process (cpr-transfer). A memfd that did not cross a cpr-exec (a
+ * wrapper closed it) is refused naming it; its bytes are gone, so the
+ * rollback refuses it too and the process exits, guest RAM untouched.
  * Usage: test-vm-blob-modes kvm|thread exec|transfer|reboot|normal.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -138,6 +142,69 @@ static void case_exec(void)
 	hv_vm_stop(&v);
 }
 
+/* The fd number of @pid's memfd named @name, or -1. */
+static int memfd_number(pid_t pid, const char *name)
+{
+	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
+	g_autofree char *want = g_strdup_printf("/memfd:%s (deleted)", name);
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *n;
+	int fd = -1;
+
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *link = g_build_filename(dir, n, NULL);
+		g_autofree char *target = g_file_read_link(link, NULL);
+
+		if (target && !strcmp(target, want))
+			fd = atoi(n);
+	}
+	if (d)
+		g_dir_close(d);
+	return fd;
+}
+
+static void case_exec_missing(void)
+{
+	const char *extra[] = { "-device", BLOB, NULL };
+	g_autofree char *state = hv_path("vm.state");
+	g_autofree char *in = g_strdup_printf("file:%s", state);
+	g_autofree char *uri = g_strdup_printf("{\"uri\": \"file:%s\"}", state);
+	const char *suf[] = { "-incoming", in, NULL };
+	g_autofree char *rest = NULL, *cmd = NULL, *params = NULL, *log = NULL;
+	struct hv_vm v;
+	uint64_t hb;
+	void *ram;
+	int fd, status = 0;
+
+	hv_vm_start(&v, accel, RAM_MIB, 2, extra);
+	ram = hv_map_ram(v.pid, "ram0", (uint64_t)RAM_MIB << 20);
+	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + (64ull << 20), 16ull << 20, 0x5eed);
+	fd = memfd_number(v.pid, "state-blob:blob0");
+	hv_assert(fd >= 0, "no memfd state-blob:blob0 in pid %d", (int)v.pid);
+	/* the cpr-exec-command closes the blob's fd, then runs relive-vm */
+	rest = hv_vm_argv_json(&v, NULL, suf);
+	cmd = g_strdup_printf("[\"/bin/sh\", \"-c\", \"exec %d<&-; exec \\\"$@\\\"\", \"sh\", %s",
+			      fd, rest + 1);
+	params = g_strdup_printf("{\"mode\": \"cpr-exec\", \"cpr-exec-command\": %s}", cmd);
+	set_params(&v, params);
+	json_node_unref(hv_qmp(&v, "migrate", uri));
+	for (int i = 0; i < 1000 && !hv_vm_exited(&v, &status); i++)
+		g_usleep(10000);
+	hv_assert(v.pid == 0, "the VM runs without its blob's memfd");
+	hv_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exit status 0x%x", status);
+	log = hv_vm_log(&v);
+	hv_assert(strstr(log, "state-blob blob0: preserved memfd 'state-blob:blob0'"),
+		  "the error does not name the blob's memfd:\n%s", log);
+	printf("blob memfd closed before the new binary, the VM's log:\n%s", log);
+	hb = hv_heartbeat(ram, 0);
+	hv_assert(hv_pattern_check((char *)ram + (64ull << 20), 16ull << 20, 0x5eed) == 16ull << 20,
+		  "a failed load touched guest RAM");
+	g_usleep(50000);
+	hv_assert(hv_heartbeat(ram, 0) == hb, "the guest ran without its blob");
+	hv_vm_stop(&v);
+}
+
 /* ------------------------------------------------------------- cpr-transfer */
 
 static char *channels(const char *mp, const char *cp)
@@ -253,6 +320,8 @@ int main(int argc, char **argv)
 	accel = hv_accel(argc, argv);
 	if (!strcmp(c, "exec"))
 		case_exec();
+	else if (!strcmp(c, "exec-missing"))
+		case_exec_missing();
 	else if (!strcmp(c, "transfer"))
 		case_transfer();
 	else if (!strcmp(c, "reboot"))
