@@ -173,20 +173,30 @@ static void cpu_fail(struct cpus *c, struct vcpu *v, const char *fmt, ...)
 	else
 		g_free(msg);
 	if (c->handoff)
-		pthread_cond_broadcast(&c->cond);
+		pthread_cond_broadcast(&c->all_cond);
 	pthread_mutex_unlock(&c->lock);
 	if (c->on_fail)
 		g_idle_add(c->on_fail, NULL);
 }
 
-/* Waits while the vCPUs are stopped. Return: false when this vCPU must stop for good. */
+/*
+ * Waits while the vCPUs are stopped, on this vCPU's own condition: only
+ * cpus_resume() wakes it. The caller waiting in cpus_pause() or
+ * cpus_resume_handoff() is woken once, by the last vCPU to park or to leave.
+ * Return: false when this vCPU must stop for good.
+ */
 static bool cpu_wait_run(struct cpus *c, struct vcpu *v, bool dead)
 {
 	pthread_mutex_lock(&c->lock);
-	while (!c->run_allowed || dead) {
-		c->parked++;
-		pthread_cond_broadcast(&c->cond);
-		pthread_cond_wait(&c->cond, &c->lock);
+	v->dead = dead;
+	if (!c->run_allowed || dead) {
+		v->parked = true;
+		if (++c->parked == c->nr)
+			pthread_cond_broadcast(&c->all_cond);
+		do
+			pthread_cond_wait(&v->wake, &c->lock);
+		while (!c->run_allowed || dead);
+		v->parked = false;
 		c->parked--;
 	}
 	if (v->run)
@@ -194,7 +204,7 @@ static bool cpu_wait_run(struct cpus *c, struct vcpu *v, bool dead)
 	if (v->resumes != c->resumes) {
 		v->resumes = c->resumes;
 		if (++c->released == c->nr && c->handoff)
-			pthread_cond_broadcast(&c->cond);
+			pthread_cond_broadcast(&c->all_cond);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return true;
@@ -393,11 +403,13 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 	/* cpus_resume_handoff() waits with a deadline the wall clock cannot move */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
+	pthread_cond_init(&c->all_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->nr = nr;
 	c->pio = pio;
 	c->vcpu = g_new0(struct vcpu, nr);
+	for (unsigned i = 0; i < nr; i++)
+		pthread_cond_init(&c->vcpu[i].wake, NULL);
 	sigaction(SIG_KICK, &sa, NULL);
 
 	if (c->kvm && !from_state && !kvm_get_cpuid(c, errp))
@@ -463,7 +475,12 @@ void cpus_resume(struct cpus *c)
 	c->resumes++;
 	c->released = 0;
 	__atomic_store_n(&c->run_allowed, true, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&c->cond);
+	for (unsigned i = 0; i < c->nr; i++) {
+		struct vcpu *v = &c->vcpu[i];
+
+		if (v->parked && !v->dead)
+			pthread_cond_signal(&v->wake);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -481,7 +498,7 @@ bool cpus_resume_handoff(struct cpus *c, unsigned timeout_us)
 	c->handoff = true;
 	/* a vCPU that failed stays in its wait for good */
 	while (c->released < c->nr && !c->failed &&
-	       pthread_cond_timedwait(&c->cond, &c->lock, &dl) != ETIMEDOUT)
+	       pthread_cond_timedwait(&c->all_cond, &c->lock, &dl) != ETIMEDOUT)
 		;
 	done = c->released == c->nr;
 	c->handoff = false;
@@ -502,7 +519,7 @@ void cpus_pause(struct cpus *c)
 			pthread_kill(v->thread, SIG_KICK);
 	}
 	while (c->parked < c->nr)
-		pthread_cond_wait(&c->cond, &c->lock);
+		pthread_cond_wait(&c->all_cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 }
 

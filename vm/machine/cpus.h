@@ -29,6 +29,14 @@ struct vcpu {
 	int fd;			/* KVM vCPU fd, -1 for thread */
 	struct kvm_run *run;
 	volatile uint64_t *heartbeat; /* thread accel */
+	/*
+	 * Its own condition, so that a state change wakes only the vCPUs it
+	 * moves: with one condition shared by all, each thread that parked
+	 * woke every other parked one, which parked again and did the same.
+	 */
+	pthread_cond_t wake;
+	bool parked;		/* in its wait (under cpus.lock) */
+	bool dead;		/* failed: stays parked for good */
 };
 
 /*
@@ -53,7 +61,7 @@ struct cpus {
 	cpus_pio_fn pio;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t all_cond;	/* the caller waits: all parked, all released */
 	bool run_allowed;
 	unsigned parked;
 	unsigned resumes;	/* cpus_resume() calls */
