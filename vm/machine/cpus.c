@@ -27,6 +27,12 @@
 #define KVM_TSS_GPA 0xfffbd000ull
 #define KVM_IDMAP_GPA 0xfffbc000ull
 #define THREAD_BEAT_NS 20000
+/*
+ * touch-ram: pages written per heartbeat. A warm guest writes them in a
+ * few microseconds; a guest whose page tables are empty faults on each.
+ */
+#define TOUCH_PAGES_PER_BEAT 64
+#define TOUCH_PAGE 4096u
 
 #define CPU_STATE_MAGIC 0x50434c52u /* "RLCP" */
 /* 2: the CPUID table the guest saw. 1 (without it) still loads. */
@@ -281,6 +287,20 @@ static void *kvm_cpu_thread(void *opaque)
 	return NULL;
 }
 
+/* One byte in each of the next TOUCH_PAGES_PER_BEAT pages of this vCPU's share. */
+static void touch_ram(struct vcpu *v, uint8_t val)
+{
+	uint64_t next = v->touch_next;
+
+	for (unsigned k = 0; k < TOUCH_PAGES_PER_BEAT; k++) {
+		/* the last byte: the heartbeats live at the start of their page */
+		v->touch[next * TOUCH_PAGE + TOUCH_PAGE - 1] = val;
+		if (++next == v->touch_pages)
+			next = 0;
+	}
+	v->touch_next = next;
+}
+
 static void *thread_cpu_thread(void *opaque)
 {
 	struct cpu_thread_arg *a = opaque;
@@ -295,6 +315,8 @@ static void *thread_cpu_thread(void *opaque)
 			uint64_t n = __atomic_load_n(v->heartbeat, __ATOMIC_RELAXED);
 
 			__atomic_store_n(v->heartbeat, n + 1, __ATOMIC_RELEASE);
+			if (v->touch)
+				touch_ram(v, (uint8_t)n);
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -427,6 +449,17 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 			if (!v->heartbeat) {
 				vm_error(errp, "guest RAM too small for vCPU %u's heartbeat", i);
 				return FALSE;
+			}
+			if (c->touch_ram) {
+				/* the guest RAM block comes first (memory_create()) */
+				struct rl_ram_block *b = &mem->reg.blocks[0];
+				uint64_t pages = b->size / TOUCH_PAGE;
+				uint64_t first = pages * i / nr, end = pages * (i + 1) / nr;
+
+				v->touch = (uint8_t *)b->host + first * TOUCH_PAGE;
+				v->touch_pages = end - first;
+				if (!v->touch_pages)
+					v->touch = NULL;
 			}
 		}
 	}

@@ -29,6 +29,10 @@ struct vcpu {
 	int fd;			/* KVM vCPU fd, -1 for thread */
 	struct kvm_run *run;
 	volatile uint64_t *heartbeat; /* thread accel */
+	/* touch-ram: its share of guest RAM, and the next page it writes */
+	volatile uint8_t *touch;
+	uint64_t touch_pages;
+	uint64_t touch_next;
 	/*
 	 * Its own condition, so that a state change wakes only the vCPUs it
 	 * moves: with one condition shared by all, each thread that parked
@@ -59,6 +63,7 @@ struct cpus {
 	unsigned nr;
 	struct vcpu *vcpu;
 	cpus_pio_fn pio;
+	bool touch_ram;		/* thread: each vCPU writes every page of its share */
 
 	pthread_mutex_t lock;
 	pthread_cond_t all_cond;	/* the caller waits: all parked, all released */
