@@ -157,7 +157,7 @@ void report_table(FILE *out, const struct pause_opts *o)
 	fprintf(out, "\n");
 	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
 		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n"
-		"recover = ms from the resume until the rate over %u ms is back to %u %% of before "
+		"recover = ms from the end of the stall until the rate over %u ms is back to %u %% of before "
 		"(>%u: not within the window).\n",
 		o->rate_window_ms, OBS_RECOVER_WINDOW_MS, OBS_RECOVER_PERCENT, o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
