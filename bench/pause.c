@@ -25,7 +25,7 @@ struct pause_cli {
 	char *modes, *rams, *vcpus, *blobs, *backings, *execs, *writers, *populate;
 	char *fw_out, *vm, *tramp, *qemu, *holder, *out, *accel;
 	char *holder_note;
-	gboolean warm, cold, quick, verbose;
+	gboolean warm, cold, quick, verbose, touch_ram;
 	int observer_sleep, runs, observer_cpu, rate_window, timeout_s;
 };
 
@@ -93,6 +93,8 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		  "Populate nothing: no prealloc, page tables empty", NULL },
 		{ "populate", 0, 0, G_OPTION_ARG_STRING, &cli->populate,
 		  "Fractions of guest RAM populated before measuring: 1 warm, 0 cold (1)", "LIST" },
+		{ "touch-ram", 0, 0, G_OPTION_ARG_NONE, &cli->touch_ram,
+		  "The guest writes every 4 KiB page of its RAM over and over (-accel thread,touch-ram=on; needs --accel thread)", NULL },
 		{ "runs", 'n', 0, G_OPTION_ARG_INT, &cli->runs, "Updates per scenario (20)", "N" },
 		{ "quick", 0, 0, G_OPTION_ARG_NONE, &cli->quick,
 		  "A small matrix that runs in well under a minute", NULL },
@@ -224,6 +226,12 @@ static int settle_opts(struct pause_cli *cli, struct pause_opts *o)
 	o->accel = cli->accel ? cli->accel : default_accel_kvm() ? "kvm" : "thread";
 	if (strcmp(o->accel, "kvm") && strcmp(o->accel, "thread")) {
 		fprintf(stderr, "relive-bench pause: --accel: kvm or thread, not '%s'\n", o->accel);
+		return 2;
+	}
+	o->touch_ram = cli->touch_ram;
+	if (o->touch_ram && (strcmp(o->accel, "thread") || cli->qemu)) {
+		fprintf(stderr, "relive-bench pause: --touch-ram is relive-vm's -accel thread: "
+			"give --accel thread, without --compare-qemu\n");
 		return 2;
 	}
 	if (cli->qemu && access(cli->qemu, X_OK)) {

@@ -175,6 +175,7 @@ static gboolean create_accel(GError **errp)
 
 	vm.cpus.kvm_fd = vm.cpus.vm_fd = -1;
 	vm.cpus.on_fail = machine_vcpu_failed;
+	vm.cpus.touch_ram = vm.o.touch_ram;
 	if (vm.o.accel == ACCEL_THREAD)
 		return TRUE;
 	ret = cpus_open_kvm(&vm.cpus, &e);
