@@ -315,7 +315,7 @@ int bench_restore(int argc, char **argv)
 		{ "runs", 'n', 0, G_OPTION_ARG_INT, &runs,
 		  "Runs of each, alternated; medians are shown (default: 5)", "N" },
 		{ "iodepth", 0, 0, G_OPTION_ARG_INT, &qd,
-		  "fio's queue depth (default: 32, the reader's)", "Q" },
+		  "fio's queue depth (default: 32)", "Q" },
 		{ "no-fio", 0, 0, G_OPTION_ARG_NONE, &no_fio,
 		  "Do not run fio even when it is installed", NULL },
 		{ NULL },
@@ -337,11 +337,13 @@ int bench_restore(int argc, char **argv)
 		"verify, RAM load) into freshly mapped guest memory and (b) fio reading the\n"
 		"same file sequentially (io_uring, O_DIRECT, 1 MiB blocks, iodepth Q). Before\n"
 		"each run the file is dropped from the page cache with\n"
-		"posix_fadvise(POSIX_FADV_DONTNEED). The restore's bandwidth is SIZE over its\n"
-		"time (zero pages are not read, so they count as restored for free); fio's is\n"
-		"its own figure. The file lives in a private 0700 directory under --dir,\n"
-		"mode 0600, and is removed at the end. Runs over 2 GiB need 2 x SIZE of\n"
-		"memory while the file is written.");
+		"posix_fadvise(POSIX_FADV_DONTNEED) (not drop_caches, which would empty the\n"
+		"whole host's cache). The restore's bandwidth is SIZE over its time (zero\n"
+		"pages are holes in the file: they count as restored); fio's is its own\n"
+		"figure over the file. A spot check of the restored RAM (not timed) fails\n"
+		"the run if it differs. The file lives in a private 0700 directory under\n"
+		"--dir, mode 0600, and is removed at the end. Needs SIZE bytes of free\n"
+		"memory (one guest mapped at a time) and of disk space.");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
 		fprintf(stderr, "relive-bench restore: %s (try --help)\n", error->message);
