@@ -6,7 +6,8 @@
  * along with their neighbours, and long ones skipped) come back zero, and
  * in fresh memory they are never faulted in; a damaged byte in the middle
  * of the pages is refused with a message naming the block and its offset;
- * a file cut short is refused, before the load and during it.
+ * a file cut short is refused, before the load and during it; where
+ * seccomp refuses process_vm_writev the pages are still copied in.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -329,6 +336,55 @@ static void truncated_during(void **state)
 		fail_msg("message '%s' does not name ram0", f->err.msg);
 }
 
+/* In the child: process_vm_writev fails with EPERM from now on. Return: 0 or -errno. */
+static int refuse_vm_writev(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_writev, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
+static void vm_writev_refused(void **state)
+{
+	struct fix *f = *state;
+	struct iovec l = { &(char){ 0 }, 1 }, r = { &(char){ 0 }, 1 };
+	int status;
+	pid_t pid;
+
+	save(f, true);
+	prepare_dst(f, false);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (refuse_vm_writev() < 0)
+			_exit(77);
+		if (process_vm_writev(getpid(), &l, 1, &r, 1, 0) >= 0 || errno != EPERM)
+			_exit(2);
+		if (load(f))
+			_exit(3);
+		for (uint64_t off = 0; off < BLOCK; off += PAGE)
+			if (memcmp(f->src + off, f->dst + off, PAGE))
+				_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "SKIP: seccomp filters are not available here\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(corrupt_middle, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(truncated_before, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(truncated_during, setup_anon, teardown),
+		cmocka_unit_test_setup_teardown(vm_writev_refused, setup_anon, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
