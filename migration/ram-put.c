@@ -7,6 +7,9 @@
  * own mapping of the memory instead: process_vm_writev() on ourselves
  * faults the pages in once, in the kernel, and leaves the guest's mapping
  * to the guest. Pages that are to be zero in fresh memory already are.
+ * Dropping a private block's absent pages also drops what a VMM may have
+ * preallocated there: one that preallocates populates after the load
+ * (relive-vm does, after the resume).
  */
 #include <errno.h>
 #include <fcntl.h>
