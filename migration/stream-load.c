@@ -424,7 +424,8 @@ int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 			io = *opts;
 		/*
 		 * A large file is mostly RAM: a deep queue of large reads keeps
-		 * the device busy while each piece is checked and put in place.
+		 * the device busy while each piece is checked and put in place,
+		 * and reading that RAM dwarfs the larger pool's setup.
 		 */
 		if (fsize >= RL_STREAM_LOAD_DEEP_MIN && !io.buf_size && !io.buf_count) {
 			io.buf_size = RL_STREAM_LOAD_DEEP_BUF_SIZE;
