@@ -46,6 +46,7 @@ struct scenario {
 	GArray *samples;	/* struct sample */
 	char *skipped;		/* why no sample was taken, or NULL */
 	char *note;		/* something the reader should know, or NULL */
+	JsonObject *floor;	/* pause --floor: floor.c's summary, or NULL */
 };
 
 struct pause_opts {
@@ -62,6 +63,7 @@ struct pause_opts {
 	unsigned rate_window_ms;
 	unsigned timeout_ms;
 	bool verbose;
+	bool floor;		/* measure the floor between updates (floor.h) */
 	GPtrArray *scenarios;	/* struct scenario * */
 	char *command_line;
 };
