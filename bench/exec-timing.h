@@ -21,10 +21,11 @@ char *find_tool(const char *subdir, const char *name);
 
 /*
  * Forks; the child runs @prep(@arg), notes the time and execs @argv
- * (through rl_cpr_exec() when @cpr). Return: 0 with @out filled, or a
+ * (through rl_cpr_exec() when @cpr) with @envp, or our environment when
+ * NULL. Return: 0 with @out filled, or a
  * negative errno (-EIO: the child or the probe failed).
  */
-int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
+int timed_exec(char *const argv[], char *const envp[], struct rl_cpr_state *cpr,
 	       const struct rl_cpr_exec_opts *opts, int (*prep)(void *), void *arg,
 	       struct timed *out);
 

@@ -45,6 +45,7 @@ struct floor {
 	int ram_fd;
 	struct rl_cpr_state *st;	/* the state relive-trampoline checks */
 	int state_fd;
+	char **envp;			/* ours, with RL_CPR_ENV naming the state */
 	GArray *part[FLOOR_NPARTS + 1];	/* double, µs; the last: the sums */
 };
 
@@ -96,6 +97,7 @@ void floor_free(struct floor *f)
 	if (f->ram_fd >= 0)
 		close(f->ram_fd);
 	exec_timing_state_free(f->st, f->state_fd);
+	g_strfreev(f->envp);
 	for (int i = 0; i <= FLOOR_NPARTS; i++)
 		if (f->part[i])
 			g_array_unref(f->part[i]);
@@ -146,6 +148,9 @@ struct floor *floor_new(const struct floor_cfg *cfg, char **why)
 		*why = g_strdup_printf("the CPR state for relive-trampoline: %s", g_strerror(-err));
 		goto fail;
 	}
+	/* Only our execs get it: a VMM the bench starts must not take it for its own. */
+	f->envp = g_get_environ();
+	unsetenv(RL_CPR_ENV);
 	return f;
 fail:
 	floor_free(f);
@@ -162,12 +167,28 @@ static void *parked_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * In the child before the exec: only the state and its fds go through, as
+ * from a VMM; any other fd of ours would be a stray the trampoline reports.
+ */
+static int keep_state_fds(void *arg)
+{
+	const struct floor *f = arg;
+
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0 || fcntl(f->state_fd, F_SETFD, 0) < 0)
+		return -1;
+	for (unsigned i = 0; i < rl_cpr_fd_count(f->st); i++)
+		if (fcntl(rl_cpr_fd_at(f->st, i, NULL, NULL), F_SETFD, 0) < 0)
+			return -1;
+	return 0;
+}
+
 /* The exec parts: trampoline -- probe of relive-vm's size. */
 static int sample_exec(struct floor *f, double *us)
 {
 	char *argv[] = { f->trampoline, "--", f->probe_vm, NULL };
 	struct timed t;
-	int ret = timed_exec(argv, NULL, NULL, NULL, NULL, &t);
+	int ret = timed_exec(argv, f->envp, NULL, NULL, keep_state_fds, f, &t);
 
 	if (ret < 0)
 		return ret;

@@ -81,8 +81,8 @@ int bench_trampoline(int argc, char **argv)
 	for (int i = 0; i < runs; i++) {
 		struct timed a, b;
 
-		if (timed_exec(dargv, NULL, NULL, NULL, NULL, &a) < 0 ||
-		    timed_exec(targv, NULL, NULL, NULL, NULL, &b) < 0) {
+		if (timed_exec(dargv, NULL, NULL, NULL, NULL, NULL, &a) < 0 ||
+		    timed_exec(targv, NULL, NULL, NULL, NULL, NULL, &b) < 0) {
 			fprintf(stderr, "relive-bench trampoline: run %d failed "
 					"(run `%s --check -v` by hand to see why)\n", i, tramp);
 			goto out;
@@ -154,7 +154,7 @@ static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
 	}
 	ret = rl_cpr_add_fd(st, "ram0", 0, mp.fd);
 	if (!ret)
-		ret = timed_exec(argv, st, &opts, populate, &mp, &t);
+		ret = timed_exec(argv, NULL, st, &opts, populate, &mp, &t);
 	if (!ret)
 		*ns = t.total_ns;
 out:
