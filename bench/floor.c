@@ -434,7 +434,7 @@ int bench_floor(int argc, char **argv)
 		"Times, sample after sample, what a cpr-exec update cannot do without on this\n"
 		"host: the exec of relive-trampoline, its own work, the exec of a static binary\n"
 		"as large as relive-vm, mapping the RAM, creating the VM, its memory slots and\n"
-		"vCPUs. Prints the median and p90 of each part in µs and of their sum, the floor.\n"
+		"vCPUs. Prints the median and p90 of each part in us and of their sum, the floor.\n"
 		"See docs/bench.md.");
 	if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
 		fprintf(stderr, "relive-bench floor: %s\n", gerr->message);
