@@ -86,7 +86,7 @@ def test_floor_ratio(bench, runs, bound):
     # same host, measured between the updates of the same run (relive-bench
     # pause --floor): the trampoline's exec and own work, the exec of a
     # static binary of relive-vm's size, mapping the RAM, creating the VM,
-    # its slots and vCPUs. Measured 2.65, 4.28 and 5.31 in three runs on
+    # its slots and vCPUs. Measured 2.65 to 5.31 in five runs on
     # the reference machine (2 cores, no KVM, -accel thread, other builds
     # running, load average 6-10); the product goal is 2, out of reach
     # while relive-vm starts with a shared glib (docs/bench.md). The bound
