@@ -25,7 +25,7 @@ struct pause_cli {
 	char *modes, *rams, *vcpus, *blobs, *backings, *execs, *writers, *populate;
 	char *fw_out, *vm, *tramp, *qemu, *holder, *out, *accel;
 	char *holder_note;
-	gboolean warm, cold, quick, verbose, touch_ram;
+	gboolean warm, cold, quick, verbose, touch_ram, floor;
 	int observer_sleep, runs, observer_cpu, rate_window, timeout_s;
 };
 
@@ -119,6 +119,9 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		  "Seconds one update may take, plus 10 per GiB of RAM (60)", "S" },
 		{ "write-firmware", 0, 0, G_OPTION_ARG_FILENAME, &cli->fw_out,
 		  "Write the heartbeat firmware image given to QEMU and exit", "PATH" },
+		{ "floor", 0, 0, G_OPTION_ARG_NONE, &cli->floor,
+		  "Also time the floor of a cpr-exec update after each update of relive-vm "
+		  "(relive-bench floor): columns floor and x-floor", NULL },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &cli->verbose,
 		  "Print every command line and every sample", NULL },
 		{ NULL }
@@ -220,6 +223,7 @@ static int settle_opts(struct pause_cli *cli, struct pause_opts *o)
 	o->observer_cpu = cli->observer_cpu;
 	o->observer_sleep_us = (unsigned)cli->observer_sleep;
 	o->verbose = cli->verbose;
+	o->floor = cli->floor;
 	o->vm_path = cli->vm;
 	o->trampoline_path = cli->tramp;
 	o->out_dir = cli->out ? cli->out : "bench-results";

@@ -5,6 +5,7 @@
  * sample. Reads scenario.h only; plot.c draws the plot.
  */
 #include "report.h"
+#include "floor.h"
 #include "observer.h"
 
 #include <errno.h>
@@ -164,6 +165,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s %8s",
 		vw, "vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
 		"median", "p90", "max", "downtime", "rate%", "recover", "state");
+	if (o->floor)
+		fprintf(out, " %6s %7s", "floor", "x-floor");
 	for (guint k = 0; k < keys->len; k++) {
 		g_autofree char *h = header_name(g_ptr_array_index(keys, k));
 
@@ -202,6 +205,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 			cell(out, recover_median(sc, o->rate_window_ms), 1, 8);
 		}
 		fprintf(out, " %8s", st);
+		if (o->floor)
+			floor_cells(out, sc);
 		for (guint k = 0; k < keys->len; k++)
 		{
 			g_autofree char *h = header_name(g_ptr_array_index(keys, k));
@@ -292,6 +297,13 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_set_member_name(b, "max");
 			json_builder_add_double_value(b, samples_pause_quantile(sc, 1.0));
 			json_builder_end_object(b);
+		}
+		if (sc->floor) {
+			JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+			json_node_set_object(n, sc->floor);
+			json_builder_set_member_name(b, "floor");
+			json_builder_add_value(b, n);
 		}
 		json_builder_set_member_name(b, "samples");
 		json_builder_begin_array(b);

@@ -48,6 +48,7 @@ struct scenario {
 	GArray *samples;	/* struct sample */
 	char *skipped;		/* why no sample was taken, or NULL */
 	char *note;		/* something the reader should know, or NULL */
+	JsonObject *floor;	/* pause --floor: floor.c's summary, or NULL */
 };
 
 struct pause_opts {
@@ -65,6 +66,7 @@ struct pause_opts {
 	unsigned timeout_ms;
 	bool touch_ram;		/* --touch-ram: -accel thread,touch-ram=on */
 	bool verbose;
+	bool floor;		/* measure the floor between updates (floor.h) */
 	GPtrArray *scenarios;	/* struct scenario * */
 	char *command_line;
 };

@@ -277,15 +277,24 @@ int main(int argc, char **argv)
 	if (vm.o.daemonize && !cpr_incoming())
 		daemonize_begin();
 
+	/* The stamps split an update's setup in query-migrate's relive-pause. */
+	vm.t.setup = rl_cpr_now_ns();
 	if (!memory_create(&vm.mem, &vm.o, cpr_incoming() ? cpr_ram_fd : NULL, NULL, &e))
 		die(e);
 	if (!cpr_incoming())
 		memory_rom_load(&vm.mem, relive_guest_start,
 				relive_guest_end - relive_guest_start, 0);
-	if (!create_accel(&e) || !cpus_map_memory(&vm.cpus, &vm.mem, &e) ||
-	    !cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
+	vm.t.ram_mapped = rl_cpr_now_ns();
+	if (!create_accel(&e))
+		die(e);
+	vm.t.vm_created = rl_cpr_now_ns();
+	if (!cpus_map_memory(&vm.cpus, &vm.mem, &e))
+		die(e);
+	vm.t.slots = rl_cpr_now_ns();
+	if (!cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
 			 incoming || defer || transfer, serial_pio, &e))
 		die(e);
+	vm.t.vcpus = rl_cpr_now_ns();
 	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
 

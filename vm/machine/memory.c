@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +66,11 @@ static gboolean bind_node(struct rl_ram_block *b, int node, GError **errp)
 	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = { 0 };
 
 	mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
-	if (mbind(b->host, b->size, MPOL_BIND, mask, 1024, 0) < 0) {
+	/*
+	 * The system call itself: libnuma's mbind() would link its library,
+	 * whose constructor runs in every new process inside a cpr-exec pause.
+	 */
+	if (syscall(SYS_mbind, b->host, b->size, MPOL_BIND, mask, 1024, 0) < 0) {
 		vm_error(errp, "memory-backend %s: host-nodes=%d,policy=bind: mbind: %s",
 			 b->name, node, g_strerror(errno));
 		return FALSE;
