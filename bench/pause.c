@@ -112,7 +112,7 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		{ "observer-cpu", 0, 0, G_OPTION_ARG_INT, &cli->observer_cpu,
 		  "Pin the observer to this CPU (not pinned)", "N" },
 		{ "observer-sleep", 0, 0, G_OPTION_ARG_INT, &cli->observer_sleep,
-		  "Sleep between two reads of the heartbeats, µs (0: a tight loop; the default with 4 CPUs or more, else 50)", "US" },
+		  "Sleep between two reads of the heartbeats, in microseconds (0: a tight loop; the default with 4 CPUs or more, else 50)", "US" },
 		{ "rate-window", 0, 0, G_OPTION_ARG_INT, &cli->rate_window,
 		  "Heartbeat rate window before the stop and after the resume, ms (1000)", "MS" },
 		{ "timeout", 0, 0, G_OPTION_ARG_INT, &cli->timeout_s,
