@@ -16,6 +16,8 @@ int bench_io(int argc, char **argv);
 int bench_trampoline(int argc, char **argv);
 int bench_cpr_exec(int argc, char **argv);
 int bench_pause_main(int argc, char **argv);
+int bench_restore(int argc, char **argv);
+int bench_floor(int argc, char **argv);
 
 /* Return: the median of @n values (sorts @v). */
 double bench_median(double *v, unsigned n);

@@ -22,6 +22,8 @@ static const struct subcommand subcommands[] = {
 	{ "io", bench_io, "state writer bandwidth against fio and a 32 KiB pwrite loop" },
 	{ "trampoline", bench_trampoline, "exec through relive-trampoline against a direct exec" },
 	{ "cpr-exec", bench_cpr_exec, "rl_cpr_exec with and without the address-space holder" },
+	{ "restore", bench_restore, "restore of a normal-mode state file against fio reading it" },
+	{ "floor", bench_floor, "the floor of a cpr-exec update: execs, VM, slots, vCPUs" },
 	{ "pause", bench_pause_main, "guest-visible pause of a VMM update, seen from outside" },
 };
 

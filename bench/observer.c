@@ -240,6 +240,25 @@ static double rate_between(const struct sample *ring, uint64_t count, uint64_t a
 	return (double)(sb->v - sa->v) * 1e9 / (double)(sb->t - sa->t);
 }
 
+/*
+ * The first time from @end on where the rate over the next
+ * OBS_RECOVER_WINDOW_MS reaches OBS_RECOVER_PERCENT of @before, searched
+ * in 1 ms steps (the history's) up to @end + @win.
+ */
+static uint64_t recover_after(const struct sample *ring, uint64_t count, uint64_t end,
+			      uint64_t win, double before)
+{
+	const uint64_t w = OBS_RECOVER_WINDOW_MS * 1000000ull;
+
+	if (before <= 0)
+		return OBS_NOT_RECOVERED;
+	for (uint64_t t = end; t + w <= end + win; t += 1000000ull) {
+		if (rate_between(ring, count, t, t + w) * 100.0 >= before * OBS_RECOVER_PERCENT)
+			return t - end;
+	}
+	return OBS_NOT_RECOVERED;
+}
+
 static void ack(struct obs_shared *sh, unsigned seq, int status)
 {
 	sh->status = status;
@@ -410,6 +429,9 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 					v->rate_after = rate_between(sh->ring[i], count,
 								     v->stall_end_ns,
 								     v->stall_end_ns + win);
+					v->recover_ns = recover_after(sh->ring[i], count,
+								      v->stall_end_ns, win,
+								      v->rate_before);
 				}
 				arm_t = UINT64_MAX;
 				pending = CMD_NONE;

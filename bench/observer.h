@@ -41,7 +41,17 @@ struct obs_vcpu_result {
 	uint64_t stall_end_ns;	 /* first increment after it */
 	double rate_before;	 /* increments per second before stall_start */
 	double rate_after;	 /* increments per second after stall_end */
+	/*
+	 * From stall_end until the rate over OBS_RECOVER_WINDOW_MS is back to
+	 * OBS_RECOVER_PERCENT of rate_before; OBS_NOT_RECOVERED when that did
+	 * not happen within the rate window.
+	 */
+	uint64_t recover_ns;
 };
+
+#define OBS_RECOVER_WINDOW_MS 10
+#define OBS_RECOVER_PERCENT 95
+#define OBS_NOT_RECOVERED UINT64_MAX
 
 struct obs_result {
 	unsigned vcpus;

@@ -25,7 +25,7 @@ struct pause_cli {
 	char *modes, *rams, *vcpus, *blobs, *backings, *execs, *writers, *populate;
 	char *fw_out, *vm, *tramp, *qemu, *holder, *out, *accel;
 	char *holder_note;
-	gboolean warm, cold, quick, verbose;
+	gboolean warm, cold, quick, verbose, touch_ram, floor;
 	int observer_sleep, runs, observer_cpu, rate_window, timeout_s;
 };
 
@@ -93,6 +93,8 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		  "Populate nothing: no prealloc, page tables empty", NULL },
 		{ "populate", 0, 0, G_OPTION_ARG_STRING, &cli->populate,
 		  "Fractions of guest RAM populated before measuring: 1 warm, 0 cold (1)", "LIST" },
+		{ "touch-ram", 0, 0, G_OPTION_ARG_NONE, &cli->touch_ram,
+		  "The guest writes every 4 KiB page of its RAM over and over (-accel thread,touch-ram=on; needs --accel thread)", NULL },
 		{ "runs", 'n', 0, G_OPTION_ARG_INT, &cli->runs, "Updates per scenario (20)", "N" },
 		{ "quick", 0, 0, G_OPTION_ARG_NONE, &cli->quick,
 		  "A small matrix that runs in well under a minute", NULL },
@@ -110,13 +112,16 @@ static int parse_options(struct pause_cli *cli, int argc, char **argv)
 		{ "observer-cpu", 0, 0, G_OPTION_ARG_INT, &cli->observer_cpu,
 		  "Pin the observer to this CPU (not pinned)", "N" },
 		{ "observer-sleep", 0, 0, G_OPTION_ARG_INT, &cli->observer_sleep,
-		  "Sleep between two reads of the heartbeats, µs (0: a tight loop; the default with 4 CPUs or more, else 50)", "US" },
+		  "Sleep between two reads of the heartbeats, in microseconds (0: a tight loop; the default with 4 CPUs or more, else 50)", "US" },
 		{ "rate-window", 0, 0, G_OPTION_ARG_INT, &cli->rate_window,
 		  "Heartbeat rate window before the stop and after the resume, ms (1000)", "MS" },
 		{ "timeout", 0, 0, G_OPTION_ARG_INT, &cli->timeout_s,
 		  "Seconds one update may take, plus 10 per GiB of RAM (60)", "S" },
 		{ "write-firmware", 0, 0, G_OPTION_ARG_FILENAME, &cli->fw_out,
 		  "Write the heartbeat firmware image given to QEMU and exit", "PATH" },
+		{ "floor", 0, 0, G_OPTION_ARG_NONE, &cli->floor,
+		  "Also time the floor of a cpr-exec update after each update of relive-vm "
+		  "(relive-bench floor): columns floor and x-floor", NULL },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &cli->verbose,
 		  "Print every command line and every sample", NULL },
 		{ NULL }
@@ -218,12 +223,19 @@ static int settle_opts(struct pause_cli *cli, struct pause_opts *o)
 	o->observer_cpu = cli->observer_cpu;
 	o->observer_sleep_us = (unsigned)cli->observer_sleep;
 	o->verbose = cli->verbose;
+	o->floor = cli->floor;
 	o->vm_path = cli->vm;
 	o->trampoline_path = cli->tramp;
 	o->out_dir = cli->out ? cli->out : "bench-results";
 	o->accel = cli->accel ? cli->accel : default_accel_kvm() ? "kvm" : "thread";
 	if (strcmp(o->accel, "kvm") && strcmp(o->accel, "thread")) {
 		fprintf(stderr, "relive-bench pause: --accel: kvm or thread, not '%s'\n", o->accel);
+		return 2;
+	}
+	o->touch_ram = cli->touch_ram;
+	if (o->touch_ram && (strcmp(o->accel, "thread") || cli->qemu)) {
+		fprintf(stderr, "relive-bench pause: --touch-ram is relive-vm's -accel thread: "
+			"give --accel thread, without --compare-qemu\n");
 		return 2;
 	}
 	if (cli->qemu && access(cli->qemu, X_OK)) {

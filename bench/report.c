@@ -5,6 +5,8 @@
  * sample. Reads scenario.h only; plot.c draws the plot.
  */
 #include "report.h"
+#include "floor.h"
+#include "observer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -99,6 +101,20 @@ static double field_median(const struct scenario *sc, int which)
 	return median(v, n);
 }
 
+/* Median recovery, ms; one that did not come within @window_ms counts as @window_ms. */
+static double recover_median(const struct scenario *sc, unsigned window_ms)
+{
+	g_autofree double *v = g_new(double, sc->samples->len + 1);
+	guint n = 0;
+
+	for (guint j = 0; j < sc->samples->len; j++) {
+		const struct sample *s = &g_array_index(sc->samples, struct sample, j);
+
+		v[n++] = s->recover_ns == UINT64_MAX ? window_ms : s->recover_ns / 1e6;
+	}
+	return median(v, n);
+}
+
 static void cell(FILE *out, double v, int decimals, int width)
 {
 	if (isnan(v))
@@ -141,12 +157,16 @@ void report_table(FILE *out, const struct pause_opts *o)
 		fprintf(out, " %u µs", o->observer_sleep_us);
 	fprintf(out, "\n");
 	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
-		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n",
-		o->rate_window_ms);
+		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n"
+		"recover = ms from the end of the stall until the rate over %u ms is back to %u %% of before "
+		"(>%u: not within the window).\n",
+		o->rate_window_ms, OBS_RECOVER_WINDOW_MS, OBS_RECOVER_PERCENT, o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
-	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s",
+	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s %8s",
 		vw, "vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
-		"median", "p90", "max", "downtime", "rate%", "state");
+		"median", "p90", "max", "downtime", "rate%", "recover", "state");
+	if (o->floor)
+		fprintf(out, " %6s %7s", "floor", "x-floor");
 	for (guint k = 0; k < keys->len; k++) {
 		g_autofree char *h = header_name(g_ptr_array_index(keys, k));
 
@@ -177,7 +197,16 @@ void report_table(FILE *out, const struct pause_opts *o)
 		cell(out, samples_pause_quantile(sc, 1.0), 2, 8);
 		cell(out, field_median(sc, 0), 1, 8);
 		cell(out, field_median(sc, 1), 0, 6);
+		if (recover_median(sc, o->rate_window_ms) >= o->rate_window_ms) {
+			g_autofree char *gt = g_strdup_printf(">%u", o->rate_window_ms);
+
+			fprintf(out, " %8s", gt);
+		} else {
+			cell(out, recover_median(sc, o->rate_window_ms), 1, 8);
+		}
 		fprintf(out, " %8s", st);
+		if (o->floor)
+			floor_cells(out, sc);
 		for (guint k = 0; k < keys->len; k++)
 		{
 			g_autofree char *h = header_name(g_ptr_array_index(keys, k));
@@ -269,6 +298,13 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_add_double_value(b, samples_pause_quantile(sc, 1.0));
 			json_builder_end_object(b);
 		}
+		if (sc->floor) {
+			JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+			json_node_set_object(n, sc->floor);
+			json_builder_set_member_name(b, "floor");
+			json_builder_add_value(b, n);
+		}
 		json_builder_set_member_name(b, "samples");
 		json_builder_begin_array(b);
 		for (guint j = 0; j < sc->samples->len; j++) {
@@ -287,6 +323,12 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_add_double_value(b, s->rate_before);
 			json_builder_set_member_name(b, "rate-after");
 			json_builder_add_double_value(b, s->rate_after);
+			/* null: not back within rate-window-ms */
+			json_builder_set_member_name(b, "recover-ms");
+			if (s->recover_ns == UINT64_MAX)
+				json_builder_add_null_value(b);
+			else
+				json_builder_add_double_value(b, s->recover_ns / 1e6);
 			if (s->downtime_ms >= 0) {
 				json_builder_set_member_name(b, "downtime-ms");
 				json_builder_add_double_value(b, s->downtime_ms);

@@ -9,6 +9,7 @@
 #include "run.h"
 #include "bench.h"
 #include "firmware.h"
+#include "floor.h"
 #include "observer.h"
 #include "reaper.h"
 #include "update.h"
@@ -207,8 +208,8 @@ static gboolean start_observer(struct run_ctx *c, GError **errp)
  * Updates N times, keeping each sample. A refusal of the first update
  * skips the scenario; any other failure stops it with @errp set.
  */
-static gboolean measure(struct run_ctx *c, const char *label, unsigned idx, unsigned total,
-			GError **errp)
+static gboolean measure(struct run_ctx *c, struct floor *fl, const char *label, unsigned idx,
+			unsigned total, GError **errp)
 {
 	for (unsigned r = 0; r < c->o->runs; r++) {
 		struct sample s;
@@ -232,6 +233,16 @@ static gboolean measure(struct run_ctx *c, const char *label, unsigned idx, unsi
 			reaper_reap_adopted(own, G_N_ELEMENTS(own));
 		}
 		fprintf(stderr, " %.2f ms", s.pause_ns / 1e6);
+		/* Between updates, so that the floor sees the host the pause saw. */
+		for (unsigned k = 0; fl && k < FLOOR_PER_UPDATE; k++) {
+			int err = floor_sample(fl);
+
+			if (err < 0) {
+				g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(-err),
+					    "floor sample: %s", g_strerror(-err));
+				return FALSE;
+			}
+		}
 		if (c->o->verbose)
 			fprintf(stderr, "\n");
 	}
@@ -255,6 +266,7 @@ static void run_scenario(const struct pause_opts *o, struct scenario *sc, unsign
 {
 	struct run_ctx c = { .o = o, .sc = sc, .cur = { .pid = -1 } };
 	g_autofree char *label = scenario_label(sc);
+	struct floor *fl = NULL;
 	GError *err = NULL;
 
 	c.timeout_ms = o->timeout_ms + 10000ull * (sc->ram >> 30);
@@ -267,8 +279,20 @@ static void run_scenario(const struct pause_opts *o, struct scenario *sc, unsign
 		return;
 	}
 	active = &c;
-	if (!err && start_first_vmm(&c) && start_observer(&c, &err))
-		measure(&c, label, idx, total, &err);
+	if (!err && start_first_vmm(&c) && start_observer(&c, &err)) {
+		/* After the VMM started: the floor's preserved fds are inheritable. */
+		if (o->floor && sc->vmm == VMM_RELIVE && sc->mode == MODE_CPR_EXEC) {
+			g_autofree char *why = NULL;
+
+			if (!(fl = floor_for_scenario(o, sc, &why)))
+				fprintf(stderr, "\r\033[K[%u/%u] %s: no floor: %s\n", idx, total,
+					label, why);
+		}
+		measure(&c, fl, label, idx, total, &err);
+	}
+	if (fl && floor_samples(fl))
+		sc->floor = floor_json(fl);
+	floor_free(fl);
 	if (err) {
 		sc->note = g_strdup_printf("stopped after %u updates: %s (log: %s)",
 					   sc->samples->len, err->message, c.env.log_path);

@@ -27,6 +27,8 @@ struct sample {
 	uint64_t stall_ns[SCENARIO_MAX_VCPUS];
 	double rate_before;		/* sum over vCPUs, increments per second */
 	double rate_after;
+	/* the slowest vCPU's recovery (observer.h), OBS_NOT_RECOVERED-like UINT64_MAX */
+	uint64_t recover_ns;
 	double downtime_ms;		/* the VMM's own "total-downtime", or < 0 */
 	uint64_t state_bytes;		/* size of the state file, or 0 */
 	JsonObject *breakdown;		/* "relive-pause", or NULL */
@@ -46,6 +48,7 @@ struct scenario {
 	GArray *samples;	/* struct sample */
 	char *skipped;		/* why no sample was taken, or NULL */
 	char *note;		/* something the reader should know, or NULL */
+	JsonObject *floor;	/* pause --floor: floor.c's summary, or NULL */
 };
 
 struct pause_opts {
@@ -61,7 +64,9 @@ struct pause_opts {
 	unsigned observer_sleep_us;
 	unsigned rate_window_ms;
 	unsigned timeout_ms;
+	bool touch_ram;		/* --touch-ram: -accel thread,touch-ram=on */
 	bool verbose;
+	bool floor;		/* measure the floor between updates (floor.h) */
 	GPtrArray *scenarios;	/* struct scenario * */
 	char *command_line;
 };

@@ -22,101 +22,14 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "relive/cpr.h"
-
-/* Finds a sibling build output or an installed program. Return: a new string or NULL. */
-static char *find_tool(const char *subdir, const char *name)
-{
-	char self[PATH_MAX], *dir, *p;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n > 0) {
-		self[n] = 0;
-		dir = g_path_get_dirname(self);
-		p = g_build_filename(dir, "..", subdir, name, NULL);
-		g_free(dir);
-		if (access(p, X_OK) == 0)
-			return p;
-		g_free(p);
-		dir = g_path_get_dirname(self);
-		p = g_build_filename(dir, name, NULL);
-		g_free(dir);
-		if (access(p, X_OK) == 0)
-			return p;
-		g_free(p);
-	}
-	return g_find_program_in_path(name);
-}
-
-/*
- * One exec, timed: the child notes the time, hands it to us through the
- * pipe and execs @argv (or runs @exec_fn); the probe at the end writes its
- * entry time (and the trampoline's variable) to the same pipe.
- * Return: ns from before the exec to the probe's entry, or -1.
- */
-struct timed {
-	double total_ns;
-	double tramp_ns; /* inside the trampoline (exec - entry), 0 without it */
-};
-
-static int timed_exec(char *const argv[], struct rl_cpr_state *cpr,
-		      const struct rl_cpr_exec_opts *opts,
-		      int (*prep)(void *), void *arg, struct timed *out)
-{
-	char line[256];
-	uint64_t t0, entry, te = 0, tx = 0;
-	int p[2], status;
-	ssize_t n, got = 0;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		dup2(p[1], 1);
-		if (prep && prep(arg) < 0)
-			_exit(89);
-		t0 = rl_cpr_now_ns();
-		if (write(1, &t0, sizeof(t0)) != sizeof(t0))
-			_exit(90);
-		if (cpr)
-			rl_cpr_exec(cpr, argv, opts, NULL);
-		else
-			execv(argv[0], argv);
-		_exit(91);
-	}
-	close(p[1]);
-	while ((n = read(p[0], line + got, sizeof(line) - 1 - got)) > 0)
-		got += n;
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/*
-	 * A holder (the exec'd child's child) comes to us as the subreaper;
-	 * it is gone only once the kernel has freed the old address space,
-	 * which must not overlap the next run.
-	 */
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	if (got <= (ssize_t)sizeof(t0) || !WIFEXITED(status) || WEXITSTATUS(status))
-		return -EIO;
-	memcpy(&t0, line, sizeof(t0));
-	line[got] = 0;
-	if (sscanf(line + sizeof(t0), "%" SCNu64 " %" SCNu64 ",%" SCNu64, &entry, &te, &tx) < 1)
-		return -EIO;
-	out->total_ns = (double)(entry - t0);
-	out->tramp_ns = tx > te ? (double)(tx - te) : 0;
-	return 0;
-}
+#include "exec-timing.h"
 
 /* --------------------------------------------------------- trampoline */
 
 int bench_trampoline(int argc, char **argv)
 {
 	int runs = 1000, nfds = 64, ret = 1;
-	char *tramp = NULL, *probe = NULL, num[16];
+	char *tramp = NULL, *probe = NULL;
 	GOptionEntry entries[] = {
 		{ "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "execs per variant (1000)", "N" },
 		{ "fds", 0, 0, G_OPTION_ARG_INT, &nfds, "preserved fds in the CPR state (64)", "N" },
@@ -125,10 +38,10 @@ int bench_trampoline(int argc, char **argv)
 		{ NULL },
 	};
 	GOptionContext *ctx = g_option_context_new("- time exec through relive-trampoline");
-	struct rl_cpr_state *st = rl_cpr_state_new();
+	struct rl_cpr_state *st = NULL;
 	double *direct = NULL, *via = NULL, *inside = NULL;
 	GError *gerr = NULL;
-	int sfd = -1;
+	int sfd = -1, err;
 
 	/* Inherited fds would be strays for the trampoline to report every run. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -153,33 +66,10 @@ int bench_trampoline(int argc, char **argv)
 	}
 
 	/* The state: nfds memfds and sockets, as a VMM's would be. */
-	if (!st)
-		goto out;
-	for (int i = 0; i < nfds; i++) {
-		char name[32];
-		int fd, sv[2];
-
-		snprintf(name, sizeof(name), "block%d", i);
-		if (i % 8 == 7 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
-			fd = sv[0];
-			close(sv[1]);
-		} else {
-			fd = memfd_create(name, 0);
-			if (fd >= 0 && ftruncate(fd, 1 << 20) < 0)
-				fd = -1;
-		}
-		if (fd < 0 || rl_cpr_add_fd(st, name, 0, fd) < 0) {
-			bench_errno("preparing the preserved fds", -EMFILE);
-			goto out;
-		}
-	}
-	if (rl_cpr_state_write_memfd(st, &sfd, NULL) < 0 || rl_cpr_preserve(st) < 0 ||
-	    fcntl(sfd, F_SETFD, 0) < 0) {
-		bench_errno("writing the CPR state", -errno);
+	if ((err = exec_timing_state(nfds, &st, &sfd)) < 0) {
+		bench_errno("writing the CPR state", err);
 		goto out;
 	}
-	snprintf(num, sizeof(num), "%d", sfd);
-	setenv(RL_CPR_ENV, num, 1);
 
 	direct = g_new0(double, runs);
 	via = g_new0(double, runs);
@@ -191,8 +81,8 @@ int bench_trampoline(int argc, char **argv)
 	for (int i = 0; i < runs; i++) {
 		struct timed a, b;
 
-		if (timed_exec(dargv, NULL, NULL, NULL, NULL, &a) < 0 ||
-		    timed_exec(targv, NULL, NULL, NULL, NULL, &b) < 0) {
+		if (timed_exec(dargv, NULL, NULL, NULL, NULL, NULL, &a) < 0 ||
+		    timed_exec(targv, NULL, NULL, NULL, NULL, NULL, &b) < 0) {
 			fprintf(stderr, "relive-bench trampoline: run %d failed "
 					"(run `%s --check -v` by hand to see why)\n", i, tramp);
 			goto out;
@@ -212,12 +102,7 @@ int bench_trampoline(int argc, char **argv)
 	printf("  %-34s %10.1f us (median)\n", "  of which inside it (entry->exec)", mi / 1000);
 	ret = 0;
 out:
-	if (sfd >= 0)
-		close(sfd);
-	unsetenv(RL_CPR_ENV);
-	for (unsigned i = 0; st && i < rl_cpr_fd_count(st); i++)
-		close(rl_cpr_fd_at(st, i, NULL, NULL));
-	rl_cpr_state_free(st);
+	exec_timing_state_free(st, sfd);
 	g_free(direct);
 	g_free(via);
 	g_free(inside);
@@ -269,7 +154,7 @@ static int holder_run(uint64_t size, bool holder, const char *probe, double *ns)
 	}
 	ret = rl_cpr_add_fd(st, "ram0", 0, mp.fd);
 	if (!ret)
-		ret = timed_exec(argv, st, &opts, populate, &mp, &t);
+		ret = timed_exec(argv, NULL, st, &opts, populate, &mp, &t);
 	if (!ret)
 		*ns = t.total_ns;
 out:

@@ -491,8 +491,10 @@ gboolean update_once(struct run_ctx *c, struct sample *s, gboolean *unsupported,
 	if (!observer_finish(c->obs, resumed, 10000, &res, errp))
 		return FALSE;
 	s->pause_ns = res.pause_ns;
+	s->recover_ns = 0;
 	for (unsigned i = 0; i < res.vcpus; i++) {
 		s->stall_ns[i] = res.v[i].stall_ns;
+		s->recover_ns = MAX(s->recover_ns, res.v[i].recover_ns);
 		s->rate_before += res.v[i].rate_before;
 		s->rate_after += res.v[i].rate_after;
 	}

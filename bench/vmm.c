@@ -63,7 +63,10 @@ char **vmm_command(const struct pause_opts *o, const struct scenario *sc,
 		g_ptr_array_add(a, g_strdup(o->vm_path));
 	}
 	g_ptr_array_add(a, g_strdup("-accel"));
-	g_ptr_array_add(a, g_strdup(accel));
+	if (o->touch_ram && !vmm_is_qemu(sc->vmm))
+		g_ptr_array_add(a, g_strdup_printf("%s,touch-ram=on", accel));
+	else
+		g_ptr_array_add(a, g_strdup(accel));
 	g_ptr_array_add(a, g_strdup("-smp"));
 	g_ptr_array_add(a, g_strdup_printf("%u", sc->vcpus));
 	g_ptr_array_add(a, g_strdup("-m"));

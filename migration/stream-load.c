@@ -22,7 +22,18 @@
 #include "../io/error-internal.h"
 #include "relive/crc32c.h"
 #include "relive/size.h"
+#include "ram-put.h"
 #include "stream-format.h"
+
+/*
+ * From this file size on, the reader gets RL_STREAM_LOAD_DEEP_BUF_COUNT
+ * buffers of RL_STREAM_LOAD_DEEP_BUF_SIZE, all kept in flight while RAM
+ * streams in (docs/migration.md has the measurements). Below, the small
+ * pool of the save side: setting up a large one costs more than it saves.
+ */
+#define RL_STREAM_LOAD_DEEP_MIN (64ull << 20)
+#define RL_STREAM_LOAD_DEEP_BUF_SIZE (1u << 20)
+#define RL_STREAM_LOAD_DEEP_BUF_COUNT 16u
 
 struct sec {
 	struct rl_sec_hdr h;
@@ -338,9 +349,11 @@ static int pread_full(int fd, unsigned char *buf, size_t len, size_t *got)
  * regular file). Up to RL_STREAM_LOAD_WHOLE_MAX bytes, read it whole into
  * l->own: one pread costs less than a ring and its registered buffers.
  * Return: 1 when it was read, 0 for a larger file with *@cached saying
- * whether the reader should stay in the page cache, or -errno.
+ * whether the reader should stay in the page cache and *@size its size, or
+ * -errno.
  */
-static int read_small(struct rl_stream_loader *l, const char *path, bool *cached)
+static int read_small(struct rl_stream_loader *l, const char *path, bool *cached,
+		      uint64_t *size)
 {
 	unsigned char raw[RL_STREAM_HDR_LEN];
 	struct stat st;
@@ -358,6 +371,7 @@ static int read_small(struct rl_stream_loader *l, const char *path, bool *cached
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
+	*size = (uint64_t)st.st_size;
 	if ((uint64_t)st.st_size > RL_STREAM_LOAD_WHOLE_MAX) {
 		ret = pread_full(fd, raw, sizeof(raw), &got);
 		*cached = !ret && got == sizeof(raw) && read_through_cache(raw);
@@ -395,18 +409,28 @@ int rl_stream_load_open(struct rl_stream_loader **out, const char *path,
 {
 	struct rl_stream_loader *l = loader_new(path);
 	struct rl_io_opts io = { 0 };
+	uint64_t fsize = 0;
 	bool cached = false;
 	int ret;
 
 	if (!l)
 		return -ENOMEM;
-	ret = read_small(l, path, &cached);
+	ret = read_small(l, path, &cached, &fsize);
 	if (ret < 0)
 		goto fail;
 	if (!ret) {
 		/* A small pool, as for saving: it is set up inside the new process's pause. */
 		if (opts)
 			io = *opts;
+		/*
+		 * A large file is mostly RAM: a deep queue of large reads keeps
+		 * the device busy while each piece is checked and put in place,
+		 * and reading that RAM dwarfs the larger pool's setup.
+		 */
+		if (fsize >= RL_STREAM_LOAD_DEEP_MIN && !io.buf_size && !io.buf_count) {
+			io.buf_size = RL_STREAM_LOAD_DEEP_BUF_SIZE;
+			io.buf_count = RL_STREAM_LOAD_DEEP_BUF_COUNT;
+		}
 		if (!io.buf_size)
 			io.buf_size = RL_STREAM_BUF_SIZE;
 		if (!io.buf_count)
@@ -965,51 +989,99 @@ int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *name,
 }
 
 
-/* Checks @n bytes at block offset @off and writes them through @fd. */
-static int put_to_fd(const struct ram_walk *w, int fd, const unsigned char *data,
-		     size_t n, uint64_t off, bool *wrote, uint32_t *crc)
-{
-	crc_present(w, data, n, off, crc);
-	for (size_t done = 0; done < n;) {
-		ssize_t k = pwrite(fd, data + done, n - done, off + done);
+/*
+ * Where the checked bytes of a RAM block go: written through the block's fd
+ * (a shared memfd or file, mapped from offset 0), or copied into its
+ * mapping by the kernel (ram-put.c). Either way this process never touches
+ * the guest's pages, whose first touch (a page fault and a TLB fill per
+ * 4 KiB page) costs more than reading and checking them.
+ */
+struct ram_sink {
+	const struct rl_ram_block *b;
+	bool to_fd;
+	bool wrote;	/* something went through the fd */
+};
 
-		if (k < 0 && errno == EINTR)
+/* Write @n checked bytes for block offset @off. -EOPNOTSUPP: the fd takes no write(). */
+static int sink_put(struct ram_sink *k, const unsigned char *data, size_t n, uint64_t off)
+{
+	if (!k->to_fd)
+		return rl_ram_put((unsigned char *)k->b->host + off, data, n);
+	for (size_t done = 0; done < n;) {
+		ssize_t w = pwrite(k->b->fd, data + done, n - done, (off_t)(off + done));
+
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (k < 0 && errno == EINVAL && !*wrote)
+		if (w < 0 && errno == EINVAL && !k->wrote)
 			return -EOPNOTSUPP;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		done += k;
-		*wrote = true;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+		k->wrote = true;
 	}
 	return 0;
 }
 
 /*
- * A range of a shared block with an fd (memfd, file, mapped from offset 0):
- * through the reader's buffers, each piece checked there and written by the
- * kernel into the block. The guest gets exactly the bytes that were checked,
- * and this process never touches the guest's pages, whose first touch (a
- * TLB miss per 4 KiB page) costs more than the checksum. -EOPNOTSUPP: the fd
- * takes no write() (hugetlbfs), nothing was written; read into the mapping.
+ * Check @n bytes read for block offset @off, then put the present chunks
+ * among them in place. Absent chunks (holes read along with their
+ * neighbours) are skipped: the caller makes them zero without touching
+ * pages that already are.
  */
-static int range_to_fd(struct rl_stream_loader *l, const struct ram_walk *w, int fd,
-		       uint64_t ext_off, uint64_t off, uint64_t len, uint32_t *crc)
+static int put_present(const struct ram_walk *w, struct ram_sink *k,
+		       const unsigned char *data, size_t n, uint64_t off, uint32_t *crc)
+{
+	size_t run = 0; /* present bytes gathered, ending at data */
+	int ret;
+
+	crc_present(w, data, n, off, crc);
+	while (n) {
+		uint64_t idx = off >> w->shift;
+		uint64_t cend = (idx + 1) << w->shift;
+		size_t take;
+
+		if (cend > w->size)
+			cend = w->size;
+		take = cend - off < n ? cend - off : n;
+		if (bit(w->bm, idx)) {
+			run += take;
+		} else if (run) {
+			ret = sink_put(k, data - run, run, off - run);
+			if (ret < 0)
+				return ret;
+			run = 0;
+		}
+		data += take;
+		off += take;
+		n -= take;
+	}
+	return run ? sink_put(k, data - run, run, off - run) : 0;
+}
+
+/*
+ * A range of a block's extent, in order through the reader's registered
+ * buffers with reads in flight ahead (a deep queue for a large file, see
+ * rl_stream_load_open()), each piece checked in the buffer and then put in
+ * place: the guest gets exactly the bytes that were checked, and RAM
+ * crosses the file once.
+ */
+static int range_put(struct rl_stream_loader *l, const struct ram_walk *w,
+		     struct ram_sink *k, uint64_t ext_off, uint64_t off, uint64_t len,
+		     uint32_t *crc)
 {
 	const void *data;
-	bool wrote = false;
 	size_t n;
 	int ret;
 
 	if (ext_off + off > l->size || len > l->size - ext_off - off)
 		return -ENODATA;
 	if (!l->r)
-		return put_to_fd(w, fd, l->mem + ext_off + off, len, off, &wrote, crc);
+		return put_present(w, k, l->mem + ext_off + off, len, off, crc);
 	ret = rl_reader_stream_start(l->r, ext_off + off, len);
 	if (ret < 0)
 		return ret;
 	while ((ret = rl_reader_stream_next(l->r, &data, &n)) > 0) {
-		ret = put_to_fd(w, fd, data, n, off, &wrote, crc);
+		ret = put_present(w, k, data, n, off, crc);
 		if (ret < 0)
 			return ret;
 		off += n;
@@ -1062,7 +1134,6 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 	for (unsigned i = 0; i < l->nsecs; i++) {
 		const struct sec *s = &l->secs[i];
 		const struct rl_ram_block *b;
-		unsigned char *host;
 		uint64_t j, off, len;
 		struct ram_walk w;
 		uint32_t crc = 0;
@@ -1070,18 +1141,17 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		if (s->h.type != RL_SECTION_RAM || !(s->ram.flags & RL_RAM_F_PAGES))
 			continue;
 		b = rl_ram_find(ram, s->h.name);
-		host = b->host;
 		ram_walk_init(&w, s);
 		for (j = 0; next_range(&w, &j, &off, &len);) {
-			struct iovec iov = { host + off, len };
+			struct ram_sink k = { .b = b, .to_fd = b->fd >= 0 && b->shared };
+			uint32_t before = crc;
 
-			ret = b->fd >= 0 && b->shared ?
-			      range_to_fd(l, &w, b->fd, s->ext_off, off, len, &crc) : -EOPNOTSUPP;
+			ret = range_put(l, &w, &k, s->ext_off, off, len, &crc);
 			if (ret == -EOPNOTSUPP) {
-				ret = src_read_iov(l, &iov, 1, s->ext_off + off);
-				/* checked where it landed: the bytes the guest will see */
-				if (!ret)
-					crc_present(&w, host + off, len, off, &crc);
+				/* nothing went through the fd: into the mapping instead */
+				k.to_fd = false;
+				crc = before;
+				ret = range_put(l, &w, &k, s->ext_off, off, len, &crc);
 			}
 			if (ret < 0)
 				return SEC_ERR(l, err, ret, s, "read of RAM at offset %llu: %s",
@@ -1091,17 +1161,19 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		if (crc != s->h.ext_crc)
 			return SEC_ERR(l, err, -EINVAL, s, "RAM pages at offset %llu: CRC mismatch (damaged, or changed since it was written)",
 				       (unsigned long long)s->ext_off);
-		/* Absent chunks become zero; untouched zero pages stay unallocated. */
-		for (j = 0; j < w.nchunks; j++) {
-			uint64_t o = j << w.shift, e = (j + 1) << w.shift;
+		/* Absent chunks become zero; pages that already are stay untouched. */
+		for (j = 0; j < w.nchunks;) {
+			uint64_t e;
 
-			if (bit(w.bm, j))
+			if (bit(w.bm, j)) {
+				j++;
 				continue;
-			if (e > w.size)
-				e = w.size;
-			for (; o < e; o += 4096)
-				if (!rl_is_zero(host + o, 4096))
-					memset(host + o, 0, 4096);
+			}
+			off = j << w.shift;
+			while (j < w.nchunks && !bit(w.bm, j))
+				j++;
+			e = j << w.shift;
+			rl_ram_zero(b, off, (e > w.size ? w.size : e) - off);
 		}
 	}
 	return 0;

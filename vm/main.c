@@ -175,6 +175,7 @@ static gboolean create_accel(GError **errp)
 
 	vm.cpus.kvm_fd = vm.cpus.vm_fd = -1;
 	vm.cpus.on_fail = machine_vcpu_failed;
+	vm.cpus.touch_ram = vm.o.touch_ram;
 	if (vm.o.accel == ACCEL_THREAD)
 		return TRUE;
 	ret = cpus_open_kvm(&vm.cpus, &e);
@@ -277,15 +278,24 @@ int main(int argc, char **argv)
 	if (vm.o.daemonize && !cpr_incoming())
 		daemonize_begin();
 
+	/* The stamps split an update's setup in query-migrate's relive-pause. */
+	vm.t.setup = rl_cpr_now_ns();
 	if (!memory_create(&vm.mem, &vm.o, cpr_incoming() ? cpr_ram_fd : NULL, NULL, &e))
 		die(e);
 	if (!cpr_incoming())
 		memory_rom_load(&vm.mem, relive_guest_start,
 				relive_guest_end - relive_guest_start, 0);
-	if (!create_accel(&e) || !cpus_map_memory(&vm.cpus, &vm.mem, &e) ||
-	    !cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
+	vm.t.ram_mapped = rl_cpr_now_ns();
+	if (!create_accel(&e))
+		die(e);
+	vm.t.vm_created = rl_cpr_now_ns();
+	if (!cpus_map_memory(&vm.cpus, &vm.mem, &e))
+		die(e);
+	vm.t.slots = rl_cpr_now_ns();
+	if (!cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,
 			 incoming || defer || transfer, serial_pio, &e))
 		die(e);
+	vm.t.vcpus = rl_cpr_now_ns();
 	if (!machine_devices_init(incoming || defer || transfer, &e))
 		die(e);
 

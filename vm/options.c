@@ -234,9 +234,24 @@ static gboolean parse_accel(struct vm_options *o, const char *arg, GError **errp
 		vm_error(errp, "-accel %s: unknown accelerator (relive-vm has kvm and thread)", arg);
 		return FALSE;
 	}
-	if (items[0] && items[1]) {
-		vm_error(errp, "-accel %s: relive-vm takes no accelerator properties", arg);
-		return FALSE;
+	o->touch_ram = false;
+	for (unsigned i = 1; items[0] && items[i]; i++) {
+		const char *v = g_str_has_prefix(items[i], "touch-ram=") ?
+				items[i] + strlen("touch-ram=") : NULL;
+
+		if (!v) {
+			vm_error(errp, "-accel %s: unknown property '%s' (-accel thread has touch-ram)",
+				 arg, items[i]);
+			return FALSE;
+		}
+		if (o->accel != ACCEL_THREAD) {
+			vm_error(errp, "-accel %s: touch-ram is a property of -accel thread", arg);
+			return FALSE;
+		}
+		g_autofree char *opt = g_strdup_printf("-accel %s", arg);
+
+		if (!parse_bool(opt, "touch-ram", v, &o->touch_ram, errp))
+			return FALSE;
 	}
 	return TRUE;
 }
@@ -518,9 +533,12 @@ void options_print_help(void)
 "  -machine [pc,]memory-backend=ID[,aux-ram-share=on]\n"
 "                     back guest RAM with object ID; aux-ram-share=on puts the\n"
 "                     implicit blocks (pc.bios, -m RAM) in memfds as well\n"
-"  -accel kvm|thread  kvm (default when /dev/kvm opens) runs the built-in guest\n"
+"  -accel kvm|thread[,touch-ram=on]\n"
+"                     kvm (default when /dev/kvm opens) runs the built-in guest\n"
 "                     program; thread executes NO guest code: a host thread per\n"
-"                     vCPU writes the heartbeat into guest RAM instead\n"
+"                     vCPU writes the heartbeat into guest RAM instead, and with\n"
+"                     touch-ram=on also writes one byte of every 4 KiB page of\n"
+"                     its share of guest RAM, over and over\n"
 "  -device state-blob,id=ID,size=S[,preserve=on|off]\n"
 "                     a device with S bytes of opaque state in a memfd, checked\n"
 "                     byte for byte after every load; cpr-exec and cpr-transfer\n"

@@ -50,6 +50,7 @@ struct vm_options {
 	char *memory_backend;	/* -machine memory-backend= */
 	bool aux_ram_share;
 	enum accel_kind accel;
+	bool touch_ram;		/* -accel thread,touch-ram=on */
 	char *serial;		/* -serial; NULL: default */
 	GPtrArray *monitors;	/* -monitor specs */
 	GPtrArray *qmps;	/* -qmp specs */

@@ -249,8 +249,11 @@ struct rl_stream_loader;
  * rl_stream_load_open - open @path, read and check the header and the
  * configuration section. A file of at most RL_STREAM_LOAD_WHOLE_MAX bytes is
  * read whole here and loaded from memory; @opts are for a larger one, read
- * through an io ring. A cpr-exec or cpr-transfer stream is read through the
- * page cache, where its writer left it, whatever @opts says about O_DIRECT.
+ * through an io ring. When @opts leave buf_size and buf_count at 0, a file
+ * of 64 MiB or more gets 16 buffers of 1 MiB, all in flight while its RAM
+ * streams in; a smaller one the small pool of the save side. A cpr-exec or
+ * cpr-transfer stream is read through the page cache, where its writer left
+ * it, whatever @opts says about O_DIRECT.
  * Return: 0 and *@out, or -errno: -ENOENT, -ELOOP (a symlink), -EISDIR ...,
  * -EINVAL (not a state stream, corrupt header), -ENOTSUP (unknown version).
  */
@@ -367,10 +370,15 @@ RL_EXPORT int rl_stream_load_device_iov(struct rl_stream_loader *l, const char *
  * (absent pages become zero); blocks kept in place are checked to be the
  * same memfd or file (device and inode of their fd) and left alone. Every
  * block is checked (sizes, mappings, fds) before the first page is written.
- * Each block's pages are then read once, straight into @ram, and their CRC
- * checked where they landed: on a mismatch (a damaged file, or one changed
- * since the verify) the RAM holds part of the state, and the VM must not
- * run; the message names the section and the offset.
+ * Each block's pages are then read once, in order, into the reader's
+ * buffers, checked there, and put in place by the kernel (pwrite to a
+ * shared block's fd, process_vm_writev into a mapping), so that the guest
+ * gets exactly the bytes that were checked and this process never touches
+ * the guest's pages. Absent pages that are already zero are not touched
+ * either (a private anonymous block drops them, an fd's holes are
+ * skipped). On a CRC mismatch (a damaged file, or one changed since the
+ * verify) the RAM holds part of the state, and the VM must not run; the
+ * message names the section and the offset of its pages.
  * Return: 0 or -errno with @err.
  */
 RL_EXPORT int rl_stream_load_ram(struct rl_stream_loader *l,

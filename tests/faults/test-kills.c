@@ -187,8 +187,10 @@ int main(int argc, char **argv)
 		case_save();
 	else if (!strcmp(c, "cpr-exec-new"))
 		case_cpr_exec_killed("stream.load.verify");
-	else if (!strcmp(c, "trampoline"))
-		case_cpr_exec_killed(hv_trampoline() ? "trampoline.entry" : "stream.load.verify");
+	else if (!strcmp(c, "trampoline")) {
+		hv_assert(hv_trampoline(), "relive-trampoline is not built");
+		case_cpr_exec_killed("trampoline.entry");
+	}
 	else if (!strcmp(c, "transfer-new"))
 		case_transfer_new();
 	else {

@@ -627,6 +627,10 @@ static void save_restore(const char *mode, const char *const *mem, const char *f
 	hv_assert(!small || sb.st_blocks * 512 < (8 << 20),
 		  "x-ignore-shared with a shared file backend wrote RAM (%lld bytes)",
 		  (long long)sb.st_blocks * 512);
+	/* RAM kept in place leaves no hole either: the file is not sized for it */
+	hv_assert(!small || sb.st_size < (8 << 20),
+		  "x-ignore-shared with a shared file backend: %lld bytes apparent size",
+		  (long long)sb.st_size);
 	hv_assert(small || sb.st_blocks * 512 >= (long long)plen,
 		  "the state file cannot hold the RAM (%lld bytes)", (long long)sb.st_blocks * 512);
 	hb[0] = hv_heartbeat(ram, 0);

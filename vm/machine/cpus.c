@@ -27,6 +27,14 @@
 #define KVM_TSS_GPA 0xfffbd000ull
 #define KVM_IDMAP_GPA 0xfffbc000ull
 #define THREAD_BEAT_NS 20000
+/*
+ * touch-ram: pages written per heartbeat. With the pages in the page
+ * tables that costs a TLB miss each (a few microseconds for all 64 on a
+ * bare-metal host, about 600 µs under the reference machine's virtualized
+ * MMU); with the page tables empty, a fault each.
+ */
+#define TOUCH_PAGES_PER_BEAT 64
+#define TOUCH_PAGE 4096u
 
 #define CPU_STATE_MAGIC 0x50434c52u /* "RLCP" */
 /* 2: the CPUID table the guest saw. 1 (without it) still loads. */
@@ -173,20 +181,30 @@ static void cpu_fail(struct cpus *c, struct vcpu *v, const char *fmt, ...)
 	else
 		g_free(msg);
 	if (c->handoff)
-		pthread_cond_broadcast(&c->cond);
+		pthread_cond_broadcast(&c->all_cond);
 	pthread_mutex_unlock(&c->lock);
 	if (c->on_fail)
 		g_idle_add(c->on_fail, NULL);
 }
 
-/* Waits while the vCPUs are stopped. Return: false when this vCPU must stop for good. */
+/*
+ * Waits while the vCPUs are stopped, on this vCPU's own condition: only
+ * cpus_resume() wakes it. The caller waiting in cpus_pause() or
+ * cpus_resume_handoff() is woken once, by the last vCPU to park or to leave.
+ * Return: false when this vCPU must stop for good.
+ */
 static bool cpu_wait_run(struct cpus *c, struct vcpu *v, bool dead)
 {
 	pthread_mutex_lock(&c->lock);
-	while (!c->run_allowed || dead) {
-		c->parked++;
-		pthread_cond_broadcast(&c->cond);
-		pthread_cond_wait(&c->cond, &c->lock);
+	v->dead = dead;
+	if (!c->run_allowed || dead) {
+		v->parked = true;
+		if (++c->parked == c->nr)
+			pthread_cond_broadcast(&c->all_cond);
+		do
+			pthread_cond_wait(&v->wake, &c->lock);
+		while (!c->run_allowed || dead);
+		v->parked = false;
 		c->parked--;
 	}
 	if (v->run)
@@ -194,7 +212,7 @@ static bool cpu_wait_run(struct cpus *c, struct vcpu *v, bool dead)
 	if (v->resumes != c->resumes) {
 		v->resumes = c->resumes;
 		if (++c->released == c->nr && c->handoff)
-			pthread_cond_broadcast(&c->cond);
+			pthread_cond_broadcast(&c->all_cond);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return true;
@@ -271,6 +289,20 @@ static void *kvm_cpu_thread(void *opaque)
 	return NULL;
 }
 
+/* One byte in each of the next TOUCH_PAGES_PER_BEAT pages of this vCPU's share. */
+static void touch_ram(struct vcpu *v, uint8_t val)
+{
+	uint64_t next = v->touch_next;
+
+	for (unsigned k = 0; k < TOUCH_PAGES_PER_BEAT; k++) {
+		/* the last byte: the heartbeats live at the start of their page */
+		v->touch[next * TOUCH_PAGE + TOUCH_PAGE - 1] = val;
+		if (++next == v->touch_pages)
+			next = 0;
+	}
+	v->touch_next = next;
+}
+
 static void *thread_cpu_thread(void *opaque)
 {
 	struct cpu_thread_arg *a = opaque;
@@ -285,6 +317,8 @@ static void *thread_cpu_thread(void *opaque)
 			uint64_t n = __atomic_load_n(v->heartbeat, __ATOMIC_RELAXED);
 
 			__atomic_store_n(v->heartbeat, n + 1, __ATOMIC_RELEASE);
+			if (v->touch)
+				touch_ram(v, (uint8_t)n);
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -393,11 +427,13 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 	/* cpus_resume_handoff() waits with a deadline the wall clock cannot move */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
+	pthread_cond_init(&c->all_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->nr = nr;
 	c->pio = pio;
 	c->vcpu = g_new0(struct vcpu, nr);
+	for (unsigned i = 0; i < nr; i++)
+		pthread_cond_init(&c->vcpu[i].wake, NULL);
 	sigaction(SIG_KICK, &sa, NULL);
 
 	if (c->kvm && !from_state && !kvm_get_cpuid(c, errp))
@@ -415,6 +451,17 @@ gboolean cpus_create(struct cpus *c, unsigned nr, struct vm_memory *mem,
 			if (!v->heartbeat) {
 				vm_error(errp, "guest RAM too small for vCPU %u's heartbeat", i);
 				return FALSE;
+			}
+			if (c->touch_ram) {
+				/* the guest RAM block comes first (memory_create()) */
+				struct rl_ram_block *b = &mem->reg.blocks[0];
+				uint64_t pages = b->size / TOUCH_PAGE;
+				uint64_t first = pages * i / nr, end = pages * (i + 1) / nr;
+
+				v->touch = (uint8_t *)b->host + first * TOUCH_PAGE;
+				v->touch_pages = end - first;
+				if (!v->touch_pages)
+					v->touch = NULL;
 			}
 		}
 	}
@@ -463,7 +510,12 @@ void cpus_resume(struct cpus *c)
 	c->resumes++;
 	c->released = 0;
 	__atomic_store_n(&c->run_allowed, true, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&c->cond);
+	for (unsigned i = 0; i < c->nr; i++) {
+		struct vcpu *v = &c->vcpu[i];
+
+		if (v->parked && !v->dead)
+			pthread_cond_signal(&v->wake);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -481,7 +533,7 @@ bool cpus_resume_handoff(struct cpus *c, unsigned timeout_us)
 	c->handoff = true;
 	/* a vCPU that failed stays in its wait for good */
 	while (c->released < c->nr && !c->failed &&
-	       pthread_cond_timedwait(&c->cond, &c->lock, &dl) != ETIMEDOUT)
+	       pthread_cond_timedwait(&c->all_cond, &c->lock, &dl) != ETIMEDOUT)
 		;
 	done = c->released == c->nr;
 	c->handoff = false;
@@ -502,7 +554,7 @@ void cpus_pause(struct cpus *c)
 			pthread_kill(v->thread, SIG_KICK);
 	}
 	while (c->parked < c->nr)
-		pthread_cond_wait(&c->cond, &c->lock);
+		pthread_cond_wait(&c->all_cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -29,6 +29,18 @@ struct vcpu {
 	int fd;			/* KVM vCPU fd, -1 for thread */
 	struct kvm_run *run;
 	volatile uint64_t *heartbeat; /* thread accel */
+	/* touch-ram: its share of guest RAM, and the next page it writes */
+	volatile uint8_t *touch;
+	uint64_t touch_pages;
+	uint64_t touch_next;
+	/*
+	 * Its own condition, so that a state change wakes only the vCPUs it
+	 * moves: with one condition shared by all, each thread that parked
+	 * woke every other parked one, which parked again and did the same.
+	 */
+	pthread_cond_t wake;
+	bool parked;		/* in its wait (under cpus.lock) */
+	bool dead;		/* failed: stays parked for good */
 };
 
 /*
@@ -51,9 +63,10 @@ struct cpus {
 	unsigned nr;
 	struct vcpu *vcpu;
 	cpus_pio_fn pio;
+	bool touch_ram;		/* thread: each vCPU writes every page of its share */
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t all_cond;	/* the caller waits: all parked, all released */
 	bool run_allowed;
 	unsigned parked;
 	unsigned resumes;	/* cpus_resume() calls */

@@ -58,9 +58,12 @@ void *memory_gpa_to_host(struct vm_memory *mem, uint64_t gpa, uint64_t len);
 
 /*
  * Populates the page tables of the prealloc=on blocks from a background
- * thread, in small paced chunks, so the vCPUs are not starved.
+ * thread at low priority, in 64 MiB steps, so that a guest using all its
+ * memory does not take a fault on every page after an update.
  */
 void memory_populate_background(struct vm_memory *mem);
+/* Stops that thread after its current step (an update stops it before the pause). */
+void memory_populate_stop(struct vm_memory *mem);
 
 void memory_destroy(struct vm_memory *mem);
 

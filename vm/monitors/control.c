@@ -248,10 +248,37 @@ static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
 }
 
 /* The pause breakdown of the last update as query-migrate's "relive-pause". */
+/*
+ * The new process's setup stamps, kept in order between main and loaded:
+ * a process that set up before the pause (cpr-transfer's, started before
+ * the migrate) counts none of it, its whole part goes to state-loaded.
+ */
+static void setup_chain(const struct pause_times *t, uint64_t out[5])
+{
+	const uint64_t in[5] = { t->setup, t->ram_mapped, t->vm_created, t->slots, t->vcpus };
+	uint64_t prev = t->main;
+
+	for (int i = 0; i < 5; i++) {
+		prev = in[i] > prev && in[i] <= t->loaded ? in[i] : prev;
+		out[i] = prev;
+	}
+}
+
 static JsonObject *migrate_pause_json(const struct pause_times *t)
 {
+	static const char *const setup_names[5] = {
+		"main-setup-us", "ram-mapped-us", "vm-created-us", "memory-slots-us",
+		"vcpus-created-us",
+	};
+	/* in their order in time: the total is their sum */
+	static const char *const parts[] = {
+		"stop-us", "state-written-us", "exec-us", "trampoline-us", "new-main-us",
+		"main-setup-us", "ram-mapped-us", "vm-created-us", "memory-slots-us",
+		"vcpus-created-us", "state-loaded-us", "resumed-us",
+	};
 	JsonObject *o;
-	uint64_t exec_end, tramp_end;
+	uint64_t exec_end, tramp_end, setup[5], from;
+	gint64 total = 0;
 
 	if (!t->stop || !t->resumed)
 		return NULL;
@@ -263,16 +290,17 @@ static JsonObject *migrate_pause_json(const struct pause_times *t)
 	add_us(o, "exec-us", t->written, exec_end);
 	add_us(o, "trampoline-us", exec_end, tramp_end);
 	add_us(o, "new-main-us", tramp_end, t->main);
-	add_us(o, "state-loaded-us", t->main, t->loaded);
+	setup_chain(t, setup);
+	from = t->main;
+	for (int i = 0; i < 5; i++) {
+		add_us(o, setup_names[i], from, setup[i]);
+		from = setup[i];
+	}
+	add_us(o, "state-loaded-us", from, t->loaded);
 	add_us(o, "resumed-us", t->loaded, t->resumed);
-	json_object_set_int_member(o, "total-us",
-				   json_object_get_int_member(o, "stop-us") +
-				   json_object_get_int_member(o, "state-written-us") +
-				   json_object_get_int_member(o, "exec-us") +
-				   json_object_get_int_member(o, "trampoline-us") +
-				   json_object_get_int_member(o, "new-main-us") +
-				   json_object_get_int_member(o, "state-loaded-us") +
-				   json_object_get_int_member(o, "resumed-us"));
+	for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
+		total += json_object_get_int_member(o, parts[i]);
+	json_object_set_int_member(o, "total-us", total);
 	return o;
 }
 

@@ -23,6 +23,12 @@ struct pause_times {
 	uint64_t tramp_entry;	/* trampoline main */
 	uint64_t tramp_exec;	/* trampoline execs the new binary */
 	uint64_t main;		/* new process main() */
+	/* the new process's setup, in this order; each one after main */
+	uint64_t setup;		/* options, CPR state and -incoming read */
+	uint64_t ram_mapped;	/* guest RAM mapped (adopted memfds) */
+	uint64_t vm_created;	/* KVM VM created (or the thread accel chosen) */
+	uint64_t slots;		/* memory slots set */
+	uint64_t vcpus;		/* vCPUs and their threads created */
 	uint64_t loaded;	/* state loaded and applied */
 	uint64_t resumed;	/* vCPUs running again */
 };

@@ -92,6 +92,8 @@ gboolean update_stop_and_save(struct update *u, GError **errp)
 	int ret;
 
 	u->saver = NULL; /* committed or aborted below */
+	/* its step holds the mmap lock: done before the guest stops, not in the pause */
+	memory_populate_stop(&vm.mem);
 	vm.t.stop = rl_cpr_now_ns();
 	vm.save_running = rl_run_state_is_running(vm.run);
 	machine_pause(RL_RUN_FINISH_MIGRATE);
