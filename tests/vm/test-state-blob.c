@@ -94,7 +94,7 @@ static void rewrite(struct fix *f)
 /* Return: what loading the file into a fresh blob says; *@ok its verdict. */
 static char *load(struct fix *f, gboolean *ok, struct state_blob **out)
 {
-	struct state_blob *n = state_blob_new("blob0", SIZE, false);
+	struct state_blob *n = state_blob_new("blob0", SIZE, false, NULL);
 	struct rl_stream_config cfg = { .devices = devices, .nr_devices = 2 };
 	struct rl_error err = { { 0 } };
 	struct rl_stream_loader *l;
@@ -122,7 +122,7 @@ static int setup(void **state)
 	f->dir = g_dir_make_tmp("relive-blob-XXXXXX", NULL);
 	assert_non_null(f->dir);
 	f->path = g_build_filename(f->dir, "vm.state", NULL);
-	f->b = state_blob_new("blob0", SIZE, true);
+	f->b = state_blob_new("blob0", SIZE, true, NULL);
 	f->fd = -ENOENT;
 	save(f);
 	*state = f;
@@ -282,7 +282,7 @@ static void test_reference_stale(void **state)
 	g_free(f->file);
 	save_mode(f, RL_MODE_CPR_EXEC);
 	fd = memfd_like(f, SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	state_blob_reseed(f->b);
+	assert_int_equal(state_blob_reseed(f->b), 0);
 	expect_refused(f, fd, "does not hold the state of this stream");
 }
 
@@ -344,7 +344,7 @@ static void test_stale_bytes_caught(void **state)
 	gboolean ok;
 
 	g_free(f->file);
-	state_blob_reseed(f->b);
+	assert_int_equal(state_blob_reseed(f->b), 0);
 	save(f);
 	memcpy(f->file + f->ext, old, SIZE);
 	assert_int_equal(rl_sec_hdr_decode(f->file + f->sec, &h), RL_FMT_OK);

@@ -62,10 +62,10 @@ struct state_blob {
 typedef int (*state_blob_fd_lookup)(const char *name, struct rl_error *err,
 				    void *opaque);
 
-/* Creates the blob; @fill: write the pattern now (a first start). */
-struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill);
-/* New seed, contents refilled: before the VM stops for a save. */
-void state_blob_reseed(struct state_blob *b);
+/* Creates the blob; @fill: make its memfd and write the pattern now (a first start). */
+struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill, GError **errp);
+/* New seed, contents refilled: before the VM stops for a save. Return: 0 or -errno. */
+int state_blob_reseed(struct state_blob *b);
 /*
  * In cpr-exec and cpr-transfer a reference to the memfd ("BLB3"), which
  * the caller has put in the CPR fd table under @b->cpr_name; in the other

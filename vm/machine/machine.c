@@ -38,8 +38,10 @@ gboolean machine_devices_init(bool incoming, GError **errp)
 	g_ptr_array_add(vm.device_names, (gpointer)SERIAL_NAME);
 	for (unsigned i = 0; i < vm.o.blobs->len; i++) {
 		struct blob_option *bo = g_ptr_array_index(vm.o.blobs, i);
-		struct state_blob *b = state_blob_new(bo->id, bo->size, !incoming);
+		struct state_blob *b = state_blob_new(bo->id, bo->size, !incoming, errp);
 
+		if (!b)
+			return FALSE;
 		b->copy = bo->copy;
 
 		g_ptr_array_add(vm.blobs, b);

@@ -294,11 +294,6 @@ void *memory_gpa_to_host(struct vm_memory *mem, uint64_t gpa, uint64_t len)
 /*
  * After an exec the new process's page tables are empty: a guest that uses
  * all its memory would take a fault on every page, slowed for as long as
- * that takes. This thread fills them ahead of the guest.
- */
-/*
- * After an exec the new process's page tables are empty: a guest that uses
- * all its memory would take a fault on every page, slowed for as long as
  * that takes. This thread fills them ahead of the guest, at nice 19 (not
  * SCHED_IDLE: starved while holding the mmap lock it would stall every
  * fault and mmap of the process behind it).

@@ -194,31 +194,40 @@ static uint8_t *blob_map(int fd, uint64_t size, bool huge)
 	return (uint8_t *)start;
 }
 
-/* The memfd and its mapping, made on first use: an incoming blob may adopt one instead. */
-static void ensure_mem(struct state_blob *b, bool huge)
+/*
+ * The memfd and its mapping, made on first use: an incoming blob may adopt
+ * one instead. Return: 0, or -errno (nothing made).
+ */
+static int ensure_mem(struct state_blob *b, bool huge)
 {
-	int fd;
+	uint8_t *data = NULL;
+	int fd, ret;
 
 	if (b->fd >= 0)
-		return;
+		return 0;
 	fd = memfd_create(b->cpr_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		g_error("state-blob %s: memfd_create: %s", b->id, g_strerror(errno));
+		return -errno;
 	if (ftruncate(fd, b->size) < 0 || fcntl(fd, F_ADD_SEALS, BLOB_SEALS) < 0)
-		g_error("state-blob %s: cannot size and seal its memfd to %" G_GUINT64_FORMAT " bytes: %s",
-			b->id, b->size, g_strerror(errno));
+		goto fail;
 	if (b->size) {
-		b->data = blob_map(fd, b->size, huge);
-		if (b->data == MAP_FAILED)
-			g_error("state-blob %s: cannot map %" G_GUINT64_FORMAT " bytes: %s", b->id,
-				b->size, g_strerror(errno));
+		data = blob_map(fd, b->size, huge);
+		if (data == MAP_FAILED)
+			goto fail;
 	}
+	b->data = data;
 	b->fd = fd;
+	return 0;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
 }
 
-struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now)
+struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now, GError **errp)
 {
 	struct state_blob *b = g_new0(struct state_blob, 1);
+	int ret;
 
 	g_strlcpy(b->id, id, sizeof(b->id));
 	g_snprintf(b->data_name, sizeof(b->data_name), "%s/data", id);
@@ -226,21 +235,32 @@ struct state_blob *state_blob_new(const char *id, uint64_t size, bool fill_now)
 	b->size = size;
 	b->fd = -1;
 	if (fill_now) {
-		ensure_mem(b, true);
-		state_blob_reseed(b);
+		ret = ensure_mem(b, true);
+		if (!ret)
+			ret = state_blob_reseed(b);
+		if (ret < 0) {
+			vm_error(errp, "state-blob %s: cannot make its memfd of %" G_GUINT64_FORMAT " bytes: %s",
+				 id, size, g_strerror(-ret));
+			state_blob_free(b);
+			return NULL;
+		}
 	}
 	return b;
 }
 
-void state_blob_reseed(struct state_blob *b)
+int state_blob_reseed(struct state_blob *b)
 {
 	struct timespec ts;
+	int ret;
 
 	state_blob_check_wait(b);
-	ensure_mem(b, false);
+	ret = ensure_mem(b, false);
+	if (ret < 0)
+		return ret;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->seed = mix64(b->seed ^ ((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec));
 	fill(b);
+	return 0;
 }
 
 static int save_ref(struct state_blob *b, struct rl_stream_saver *s)
@@ -270,7 +290,9 @@ int state_blob_save(struct state_blob *b, struct rl_stream_saver *s)
 	int ret;
 
 	state_blob_check_wait(b);
-	ensure_mem(b, false);
+	ret = ensure_mem(b, false);
+	if (ret < 0)
+		return ret;
 	if (!b->copy && (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER))
 		return save_ref(b, s);
 	iov.iov_base = b->data;
@@ -420,7 +442,12 @@ gboolean state_blob_load(struct state_blob *b, struct rl_stream_loader *l,
 			 b->id, h->size, b->size);
 		return FALSE;
 	}
-	ensure_mem(b, false);
+	ret = ensure_mem(b, false);
+	if (ret < 0) {
+		vm_error(errp, "state-blob %s: cannot make its memfd of %" G_GUINT64_FORMAT " bytes: %s",
+			 b->id, b->size, g_strerror(-ret));
+		return FALSE;
+	}
 	iov.iov_base = b->data;
 	iov.iov_len = b->size;
 	ret = rl_stream_load_device_iov(l, b->data_name, &iov, 1, &err);

@@ -183,9 +183,15 @@ static gboolean update_run(gpointer opaque)
 	u->was_running = rl_run_state_is_running(vm.run);
 
 	/* prepare: everything that can happen before the stop does */
-	for (unsigned i = 0; i < vm.blobs->len; i++)
-		state_blob_reseed(g_ptr_array_index(vm.blobs, i));
-	if (STEP_FAULT("update.prepare", &e) || (u->ops->cpr_state && !cpr_state_begin(u, &e)) ||
+	for (unsigned i = 0; i < vm.blobs->len && !e; i++) {
+		struct state_blob *b = g_ptr_array_index(vm.blobs, i);
+		int ret = state_blob_reseed(b);
+
+		if (ret < 0)
+			vm_error(&e, "state-blob %s: cannot refill it for this update: %s", b->id,
+				 g_strerror(-ret));
+	}
+	if (e || STEP_FAULT("update.prepare", &e) || (u->ops->cpr_state && !cpr_state_begin(u, &e)) ||
 	    (u->ops->prepare && !u->ops->prepare(u, &e))) {
 		if (u->ops->done)
 			u->ops->done(u);
