@@ -58,8 +58,9 @@ void *memory_gpa_to_host(struct vm_memory *mem, uint64_t gpa, uint64_t len);
 
 /*
  * Populates the page tables of the prealloc=on blocks from a background
- * thread at low priority, in 64 MiB steps, so that a guest using all its
- * memory does not take a fault on every page after an update.
+ * thread at low priority, in 4 MiB steps with rests between them, so that
+ * a guest using all its memory does not take a fault on every page after
+ * an update.
  */
 void memory_populate_background(struct vm_memory *mem);
 /* Stops that thread after its current step (an update stops it before the pause). */
