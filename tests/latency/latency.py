@@ -108,9 +108,9 @@ def test_floor_ratio(bench, runs, bound):
     # same host, measured between the updates of the same run (relive-bench
     # pause --floor): the trampoline's exec and own work, the exec of a
     # static binary of relive-vm's size, mapping the RAM, creating the VM,
-    # its slots and vCPUs. Measured 2.65 to 5.31 in five runs on
-    # the reference machine (2 cores, no KVM, -accel thread, other builds
-    # running, load average 6-10); the product goal is 2, out of reach
+    # its slots and vCPUs. Measured 2.24 to 2.77 on the reference machine
+    # when idle (2 cores, no KVM, -accel thread), up to 5.31 at load 9;
+    # the product goal is 2, out of reach
     # while relive-vm starts with a shared glib (docs/bench.md). The bound
     # leaves room for a busy host.
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--runs", str(runs),
