@@ -441,10 +441,16 @@ int bench_floor(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	if ((ram_s && rl_size_parse(ram_s, 1, &ram) < 0) || !ram || runs < 1 ||
-	    vcpus < 1 || vcpus > SCENARIO_MAX_VCPUS) {
-		fprintf(stderr, "relive-bench floor: bad --ram, --runs or --vcpus (1 to %d)\n",
-			SCENARIO_MAX_VCPUS);
+	if ((ram_s && rl_size_parse(ram_s, 1, &ram) < 0) || !ram) {
+		fprintf(stderr, "relive-bench floor: --ram: '%s' is not a size (e.g. 256M, 1G)\n",
+			ram_s ? ram_s : "");
+		ret = 2;
+		goto out;
+	}
+	if (runs < 1 || vcpus < 1 || vcpus > SCENARIO_MAX_VCPUS) {
+		fprintf(stderr, "relive-bench floor: %s %d is out of range (%s)\n",
+			runs < 1 ? "--runs" : "--vcpus", runs < 1 ? runs : vcpus,
+			runs < 1 ? "at least 1" : "1 to " G_STRINGIFY(SCENARIO_MAX_VCPUS));
 		ret = 2;
 		goto out;
 	}
