@@ -7,9 +7,8 @@
  * own mapping of the memory instead: process_vm_writev() on ourselves
  * faults the pages in once, in the kernel, and leaves the guest's mapping
  * to the guest. Pages that are to be zero in fresh memory already are.
- * Dropping a private block's absent pages also drops what a VMM may have
- * preallocated there: one that preallocates populates after the load
- * (relive-vm does, after the resume).
+ * A private block's absent pages are dropped, unless the VMM marked the
+ * block populated (prealloc): then they are zeroed in place and stay.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,11 +49,18 @@ int rl_ram_put(void *dst, const void *src, size_t len)
 	return 0;
 }
 
+/* Zeroes what is not zero in [@off, @end), a page at a time, never past @end. */
 static void zero_checked(unsigned char *host, uint64_t off, uint64_t end)
 {
-	for (; off < end; off += PAGE)
-		if (!rl_is_zero(host + off, PAGE))
-			memset(host + off, 0, PAGE);
+	while (off < end) {
+		size_t n = PAGE - (off & (PAGE - 1));
+
+		if (n > end - off)
+			n = end - off;
+		if (!rl_is_zero(host + off, n))
+			memset(host + off, 0, n);
+		off += n;
+	}
 }
 
 void rl_ram_zero(const struct rl_ram_block *b, uint64_t off, uint64_t len)
@@ -64,7 +70,7 @@ void rl_ram_zero(const struct rl_ram_block *b, uint64_t off, uint64_t len)
 
 	if (!len)
 		return;
-	if (b->backing == RL_RAM_ANON && !b->shared && b->page_size == PAGE &&
+	if (b->backing == RL_RAM_ANON && !b->shared && b->page_size == PAGE && !b->populated &&
 	    !madvise(host + off, len, MADV_DONTNEED))
 		return;
 	if (b->fd >= 0 && b->shared) {
@@ -82,7 +88,10 @@ void rl_ram_zero(const struct rl_ram_block *b, uint64_t off, uint64_t len)
 			hole = lseek(b->fd, data, SEEK_HOLE);
 			if (hole < 0)
 				break;
+			/* from the start of its page, not before the range */
 			data &= ~(off_t)(PAGE - 1);
+			if ((uint64_t)data < off)
+				data = (off_t)off;
 			zero_checked(host, (uint64_t)data,
 				     (uint64_t)hole < end ? (uint64_t)hole : end);
 			off = (uint64_t)hole;

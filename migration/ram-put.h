@@ -22,8 +22,8 @@ int rl_ram_put(void *dst, const void *src, size_t len);
 /*
  * rl_ram_zero - make [@off, @off + @len) of @b zero, without faulting in
  * what is already zero: a private anonymous block drops the range
- * (MADV_DONTNEED: it reads as zero again), a block with an fd skips the
- * fd's holes; what is left is checked a page at a time and cleared where
+ * (MADV_DONTNEED: it reads as zero again) unless @b->populated, a block
+ * with an fd skips the fd's holes; what is left is checked a page at a time and cleared where
  * it is not zero. @off and @len are multiples of 4096.
  */
 void rl_ram_zero(const struct rl_ram_block *b, uint64_t off, uint64_t len);

@@ -60,6 +60,11 @@ struct rl_ram_block {
 	int fd;
 	void *host;
 	char path[256];
+	/*
+	 * The VMM populated the block (prealloc): a load writes zeros over its
+	 * absent pages instead of dropping them, so it stays populated.
+	 */
+	bool populated;
 };
 
 /*

@@ -276,6 +276,25 @@ static void holes_dirty(void **state)
 	assert_same(f);
 }
 
+/* A block the VMM populated (prealloc) stays populated: its zero pages are cleared, not dropped. */
+static void holes_populated(void **state)
+{
+	struct fix *f = *state;
+	unsigned char *vec = malloc(BLOCK / PAGE);
+
+	assert_non_null(vec);
+	save(f, true);
+	prepare_dst(f, true);
+	f->reg.blocks[0].populated = true;
+	assert_int_equal(load(f), 0);
+	assert_int_equal(mincore(f->dst, BLOCK, vec), 0);
+	for (uint64_t i = 0; i < BLOCK / PAGE; i++)
+		if (!(vec[i] & 1))
+			fail_msg("page %llu of a populated block was dropped", (unsigned long long)i);
+	free(vec);
+	assert_same(f);
+}
+
 static void corrupt_middle(void **state)
 {
 	struct fix *f = *state;
@@ -394,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(holes_fresh, setup_memfd, teardown),
 		cmocka_unit_test_setup_teardown(holes_dirty, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(holes_dirty, setup_memfd, teardown),
+		cmocka_unit_test_setup_teardown(holes_populated, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_middle, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(truncated_before, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(truncated_during, setup_anon, teardown),
