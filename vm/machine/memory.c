@@ -260,7 +260,9 @@ gboolean memory_create(struct vm_memory *mem, const struct vm_options *o,
 				 b->name, g_strerror(-ret));
 			goto err;
 		}
+		b->populated = true;
 	}
+	mem->populate_done = true;
 	return TRUE;
 err:
 	memory_destroy(mem);
@@ -319,6 +321,8 @@ static gpointer populate_thread(gpointer opaque)
 			nanosleep(&rest, NULL);
 		}
 	}
+	/* read after the join: done unless stopped (a failed step counts as done) */
+	mem->populate_done = !populate_stop;
 	return NULL;
 }
 
@@ -328,7 +332,7 @@ void memory_populate_background(struct vm_memory *mem)
 
 	for (unsigned i = 0; i < mem->reg.count; i++)
 		any |= mem->prealloc[i];
-	if (!any || mem->populate)
+	if (!any || mem->populate || mem->populate_done)
 		return;
 	populate_stop = 0;
 	mem->populate = g_thread_new("populate", populate_thread, mem);

@@ -30,6 +30,7 @@ struct vm_memory {
 	bool incoming;		/* blocks came across an exec */
 	bool prealloc[8];	/* per registry index */
 	GThread *populate;
+	bool populate_done;	/* every prealloc block is in the page tables */
 };
 
 /*
@@ -63,7 +64,10 @@ void *memory_gpa_to_host(struct vm_memory *mem, uint64_t gpa, uint64_t len);
  * an update.
  */
 void memory_populate_background(struct vm_memory *mem);
-/* Stops that thread after its current step (an update stops it before the pause). */
+/*
+ * Stops that thread after its current step (an update stops it before the
+ * pause; a failed update starts it again with the guest).
+ */
 void memory_populate_stop(struct vm_memory *mem);
 
 void memory_destroy(struct vm_memory *mem);

@@ -228,6 +228,7 @@ roll_back:
 		machine_resume();
 	else
 		machine_set_run(RL_RUN_PAUSED);
+	memory_populate_background(&vm.mem); /* stopped for the pause, not finished */
 	fail(u, e);
 	update_free(u);
 	return G_SOURCE_REMOVE;
@@ -363,6 +364,7 @@ static void incoming_undo(struct update *u, GError *why)
 		machine_resume();
 	else
 		machine_set_run(RL_RUN_PAUSED);
+	memory_populate_background(&vm.mem);
 }
 
 void update_incoming(const struct update_ops *ops, const char *path, void *priv)
