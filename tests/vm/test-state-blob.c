@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -41,17 +42,32 @@ struct fix {
 
 static const char *const devices[] = { "blob0", "blob0/data" };
 
-static void save_mode(struct fix *f, enum rl_mig_mode mode)
+/* Saves @b alone in @mode to f->path. Return: what state_blob_save() said (committed if 0). */
+static int save_blob(struct fix *f, struct state_blob *b, enum rl_mig_mode mode)
 {
 	struct rl_stream_config cfg = { .devices = devices, .nr_devices = 2 };
 	struct rl_stream_save_opts o = { .mode = mode };
 	struct rl_error err = { { 0 } };
 	struct rl_stream_saver *s;
+	int ret;
 
 	assert_int_equal(rl_stream_save_begin(&s, f->path, &o, &err), 0);
 	assert_int_equal(rl_stream_save_config(s, &cfg), 0);
-	assert_int_equal(state_blob_save(f->b, s), 0);
+	ret = state_blob_save(b, s);
+	if (ret) {
+		rl_stream_save_abort(s);
+		return ret;
+	}
 	assert_int_equal(rl_stream_save_commit(s), 0);
+	return 0;
+}
+
+static void save_mode(struct fix *f, enum rl_mig_mode mode)
+{
+	/* as an update's CPR state does: its memfd goes in the fd table */
+	if (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER)
+		f->b->in_cpr = true;
+	assert_int_equal(save_blob(f, f->b, mode), 0);
 	assert_true(g_file_get_contents(f->path, (char **)&f->file, &f->len, NULL));
 	if (mode == RL_MODE_CPR_EXEC)
 		return;
@@ -218,6 +234,33 @@ static void test_reference_damage_found_after(void **state)
 	state_blob_check_start(n);
 	assert_false(state_blob_check_wait(n));
 	assert_int_equal(n->loads, 0);
+	/* and those bytes are never handed on, by reference or by value */
+	assert_int_equal(save_blob(f, n, RL_MODE_CPR_EXEC), -EBADMSG);
+	assert_int_equal(save_blob(f, n, RL_MODE_NORMAL), -EBADMSG);
+	state_blob_free(n);
+}
+
+/*
+ * Bytes loaded from a stream live in a memfd no CPR fd table holds: a
+ * cpr-exec save of them (a rollback's) writes the bytes, not a reference
+ * the exec would not carry.
+ */
+static void test_loaded_bytes_saved_as_bytes(void **state)
+{
+	struct fix *f = *state;
+	struct state_blob *n;
+	g_autofree char *msg = NULL;
+	gboolean ok;
+
+	msg = load(f, &ok, &n);
+	assert_true(ok);
+	assert_false(n->in_cpr);
+	g_free(f->file);
+	f->file = NULL;
+	assert_int_equal(save_blob(f, n, RL_MODE_CPR_EXEC), 0);
+	assert_true(g_file_get_contents(f->path, (char **)&f->file, &f->len, NULL));
+	assert_true(f->len > SIZE);
+	assert_non_null(memmem(f->file, f->len, n->data + 4096, 64));
 	state_blob_free(n);
 }
 
@@ -367,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_bytes_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_damage_found_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loaded_bytes_saved_as_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_wrong_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_unsealed, setup, teardown),

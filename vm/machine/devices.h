@@ -51,6 +51,8 @@ struct state_blob {
 	gint loads;		/* loads in this process whose bytes matched */
 	bool copy;		/* preserve=off: the bytes are written in every mode */
 	bool check_pending;	/* adopted: the pattern check waits for the resume */
+	bool damaged;		/* that check found other bytes: never saved again */
+	bool in_cpr;		/* @fd is in the CPR fd table the next exec or transfer carries */
 	GThread *checker;	/* that check, off the pause */
 };
 

@@ -148,9 +148,18 @@ int machine_save(struct rl_stream_saver *s, GError **errp)
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < vm.blobs->len; i++) {
-		ret = state_blob_save(g_ptr_array_index(vm.blobs, i), s);
-		if (ret)
-			goto err;
+		struct state_blob *b = g_ptr_array_index(vm.blobs, i);
+
+		ret = state_blob_save(b, s);
+		if (ret == -EBADMSG) {
+			vm_error(errp, "state-blob %s: its bytes failed their check after the last update: not saved",
+				 b->id);
+			return ret;
+		}
+		if (ret) {
+			vm_error(errp, "writing the state of state-blob %s: %s", b->id, g_strerror(-ret));
+			return ret;
+		}
 	}
 	ret = rl_stream_save_ram(s, &vm.mem.reg);
 	if (ret)

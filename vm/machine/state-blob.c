@@ -260,6 +260,7 @@ int state_blob_reseed(struct state_blob *b)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->seed = mix64(b->seed ^ ((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec));
 	fill(b);
+	b->damaged = false; /* new contents, all of them written here */
 	return 0;
 }
 
@@ -293,7 +294,11 @@ int state_blob_save(struct state_blob *b, struct rl_stream_saver *s)
 	ret = ensure_mem(b, false);
 	if (ret < 0)
 		return ret;
-	if (!b->copy && (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER))
+	/* bytes that failed their check are not handed on as this device's state */
+	if (b->damaged)
+		return -EBADMSG;
+	/* a reference only to a memfd the exec or transfer carries (not one loaded from bytes) */
+	if (!b->copy && b->in_cpr && (mode == RL_MODE_CPR_EXEC || mode == RL_MODE_CPR_TRANSFER))
 		return save_ref(b, s);
 	iov.iov_base = b->data;
 	iov.iov_len = b->size;
@@ -373,6 +378,7 @@ static gboolean adopt(struct state_blob *b, int fd, const struct blob_ref *r, GE
 	b->fd = fd;
 	b->seed = r->seed;
 	b->check_pending = true;
+	b->in_cpr = true; /* the incoming table a rollback carries holds it */
 	return TRUE;
 }
 
@@ -498,7 +504,9 @@ gboolean state_blob_check_wait(struct state_blob *b)
 		ok = GPOINTER_TO_INT(g_thread_join(b->checker));
 	b->checker = NULL;
 	b->check_pending = false;
-	return ok;
+	if (!ok)
+		b->damaged = true;
+	return !b->damaged;
 }
 
 void state_blob_free(struct state_blob *b)

@@ -164,6 +164,7 @@ static gboolean cpr_state_begin(struct update *u, GError **errp)
 				 g_strerror(-ret));
 			return FALSE;
 		}
+		b->in_cpr = !b->copy;
 	}
 	return TRUE;
 }
