@@ -3,12 +3,14 @@
  * The state-blob device: S bytes of opaque state standing in for large
  * device state. The bytes are a pattern of the device id and a seed that
  * changes before every save, so a load that brings back stale or damaged
- * bytes is caught: every byte is checked after every load.
+ * bytes is caught: every byte is checked after every load (for an adopted
+ * memfd, after the resume; bytes that fail are never saved again).
  *
  * The bytes live in a sealed memfd. In cpr-exec and cpr-transfer it
  * crosses the update in the CPR fd table, like a RAM memfd: the stream
  * carries a reference to it, not the bytes, and the new process maps it
- * again. In normal and cpr-reboot the bytes are written to the stream.
+ * again. In normal and cpr-reboot, and for a memfd no CPR fd table holds,
+ * the bytes are written to the stream.
  */
 #include <errno.h>
 #include <fcntl.h>
