@@ -1137,19 +1137,22 @@ int rl_stream_load_ram(struct rl_stream_loader *l,
 		uint64_t j, off, len;
 		struct ram_walk w;
 		uint32_t crc = 0;
+		bool to_fd;
 
 		if (s->h.type != RL_SECTION_RAM || !(s->ram.flags & RL_RAM_F_PAGES))
 			continue;
 		b = rl_ram_find(ram, s->h.name);
 		ram_walk_init(&w, s);
+		/* cleared for the whole block once its fd refuses write() (hugetlbfs) */
+		to_fd = b->fd >= 0 && b->shared;
 		for (j = 0; next_range(&w, &j, &off, &len);) {
-			struct ram_sink k = { .b = b, .to_fd = b->fd >= 0 && b->shared };
+			struct ram_sink k = { .b = b, .to_fd = to_fd };
 			uint32_t before = crc;
 
 			ret = range_put(l, &w, &k, s->ext_off, off, len, &crc);
 			if (ret == -EOPNOTSUPP) {
 				/* nothing went through the fd: into the mapping instead */
-				k.to_fd = false;
+				k.to_fd = to_fd = false;
 				crc = before;
 				ret = range_put(l, &w, &k, s->ext_off, off, len, &crc);
 			}
