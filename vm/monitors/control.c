@@ -247,7 +247,6 @@ static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
 	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
 }
 
-/* The pause breakdown of the last update as query-migrate's "relive-pause". */
 /*
  * The new process's setup stamps, kept in order between main and loaded:
  * a process that set up before the pause (cpr-transfer's, started before
@@ -264,6 +263,7 @@ static void setup_chain(const struct pause_times *t, uint64_t out[5])
 	}
 }
 
+/* The pause breakdown of the last update as query-migrate's "relive-pause". */
 static JsonObject *migrate_pause_json(const struct pause_times *t)
 {
 	static const char *const setup_names[5] = {
