@@ -86,17 +86,20 @@ static void unmap_ram(const struct restore_bench *b, uint8_t *ram, int fd)
 		close(fd);
 }
 
-static void block_for(const struct restore_bench *b, struct rl_ram_block *blk,
-		      uint8_t *ram, int fd)
+/* @reg holds the one block "ram0" of @b at @ram (@fd for a memfd). Return: 0 or -errno. */
+static int registry_for(const struct restore_bench *b, struct rl_ram_registry *reg,
+			uint8_t *ram, int fd)
 {
-	memset(blk, 0, sizeof(*blk));
-	snprintf(blk->name, sizeof(blk->name), "ram0");
-	blk->size = b->size;
-	blk->backing = b->backing == B_ANON ? RL_RAM_ANON : RL_RAM_MEMFD;
-	blk->shared = b->backing == B_MEMFD;
-	blk->page_size = PAGE;
-	blk->fd = fd;
-	blk->host = ram;
+	struct rl_ram_block blk = { .name = "ram0" };
+
+	blk.size = b->size;
+	blk.backing = b->backing == B_ANON ? RL_RAM_ANON : RL_RAM_MEMFD;
+	blk.shared = b->backing == B_MEMFD;
+	blk.page_size = PAGE;
+	blk.fd = fd;
+	blk.host = ram;
+	rl_ram_registry_init(reg);
+	return rl_ram_add(reg, &blk);
 }
 
 /* Page @i is zero in the first --zero-pct pages of every hundred. */
@@ -118,7 +121,6 @@ static int write_state(struct restore_bench *b)
 	struct rl_stream_config cfg = { .nr_vcpus = 0 };
 	struct rl_error err = { { 0 } };
 	struct rl_ram_registry reg;
-	struct rl_ram_block blk;
 	struct rl_stream_saver *s;
 	uint8_t *ram;
 	int fd, ret;
@@ -134,9 +136,7 @@ static int write_state(struct restore_bench *b)
 		for (unsigned k = 0; k < PAGE / 8; k++)
 			w[k] = word_at(i * PAGE + k * 8);
 	}
-	block_for(b, &blk, ram, fd);
-	rl_ram_registry_init(&reg);
-	ret = rl_ram_add(&reg, &blk);
+	ret = registry_for(b, &reg, ram, fd);
 	if (ret < 0)
 		goto out;
 	cfg.ram = &reg;
@@ -202,7 +202,6 @@ static int run_restore(const struct restore_bench *b, double *secs, double *ram_
 	struct rl_error err = { { 0 } };
 	struct rl_stream_loader *l = NULL;
 	struct rl_ram_registry reg;
-	struct rl_ram_block blk;
 	uint8_t *ram;
 	double t0, t1;
 	int fd, ret;
@@ -210,9 +209,7 @@ static int run_restore(const struct restore_bench *b, double *secs, double *ram_
 	ram = map_ram(b, &fd);
 	if (!ram)
 		return -errno;
-	block_for(b, &blk, ram, fd);
-	rl_ram_registry_init(&reg);
-	ret = rl_ram_add(&reg, &blk);
+	ret = registry_for(b, &reg, ram, fd);
 	if (ret < 0)
 		goto out;
 	cfg.ram = &reg;
