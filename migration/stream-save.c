@@ -16,6 +16,7 @@
 #include "../io/error-internal.h"
 #include "relive/crc32c.h"
 #include "relive/version.h"
+#include "ram-data.h"
 #include "stream-format.h"
 
 struct rl_stream_saver {
@@ -440,6 +441,35 @@ static bool kept_in_place(const struct rl_stream_saver *s,
 	return true;
 }
 
+/*
+ * Sets @bitmap's bit for every chunk of @b that is not all zero and folds
+ * those chunks into @crc, in order. Only the chunks that meet the block's
+ * data ranges are read (ram-data.c): the rest of a sparse guest is never
+ * faulted in.
+ */
+static void mark_data_chunks(const struct rl_ram_block *b, uint32_t shift,
+			     unsigned char *bitmap, uint32_t *crc)
+{
+	const unsigned char *host = b->host;
+	uint64_t chunk = 1ull << shift, next = 0, start, end, i;
+	struct rl_ram_data data;
+
+	rl_ram_data_init(&data, b);
+	while (rl_ram_data_next(&data, next << shift, &start, &end) == 0) {
+		for (i = start >> shift; i << shift < end; i++) {
+			uint64_t off = i << shift;
+			size_t len = b->size - off < chunk ? b->size - off : chunk;
+
+			if (rl_is_zero(host + off, len))
+				continue;
+			bitmap[i / 8] |= 1u << (i % 8);
+			*crc = rl_crc32c(*crc, host + off, len);
+		}
+		next = i;
+	}
+	rl_ram_data_fini(&data);
+}
+
 static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 {
 	struct rl_ram_desc d = {
@@ -477,15 +507,7 @@ static int save_block(struct rl_stream_saver *s, const struct rl_ram_block *b)
 		if (!bitmap)
 			return fail(s, -ENOMEM, "RAM block %s: no memory for its page bitmap",
 				    b->name);
-		for (i = 0; i < nchunks; i++) {
-			uint64_t off = i << d.chunk_shift;
-			size_t len = b->size - off < chunk ? b->size - off : chunk;
-
-			if (rl_is_zero(host + off, len))
-				continue;
-			bitmap[i / 8] |= 1u << (i % 8);
-			crc = rl_crc32c(crc, host + off, len);
-		}
+		mark_data_chunks(b, d.chunk_shift, bitmap, &crc);
 	}
 	ret = sec_begin(s, RL_SECTION_RAM, b->name);
 	if (!ret)

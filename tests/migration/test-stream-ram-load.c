@@ -6,7 +6,8 @@
  * along with their neighbours, and long ones skipped) come back zero, and
  * in fresh memory they are never faulted in; a damaged byte in the middle
  * of the pages is refused with a message naming the block and its offset;
- * a file cut short is refused, before the load and during it; where
+ * a file cut short is refused, before the load and during it; the save
+ * finds the zero pages of a sparse block without faulting them in; where
  * seccomp refuses process_vm_writev the pages are still copied in.
  */
 #include <errno.h>
@@ -229,13 +230,13 @@ static void assert_same(const struct fix *f)
 			fail_msg("page at block offset %llu differs", (unsigned long long)off);
 }
 
-/* Every page resident in the destination is a non-zero page of the source, and every one of those is. */
-static void assert_zero_pages_untouched(const struct fix *f)
+/* Every page resident at @p is a non-zero page of the source, and every one of those is. */
+static void assert_zero_pages_untouched(const unsigned char *p)
 {
 	unsigned char *vec = malloc(BLOCK / PAGE);
 
 	assert_non_null(vec);
-	assert_int_equal(mincore(f->dst, BLOCK, vec), 0);
+	assert_int_equal(mincore((void *)p, BLOCK, vec), 0);
 	for (uint64_t i = 0; i < BLOCK / PAGE; i++)
 		if (!!(vec[i] & 1) == page_zero(i, true))
 			fail_msg("page %llu: %s, but it is %s", (unsigned long long)i,
@@ -262,7 +263,22 @@ static void holes_fresh(void **state)
 	prepare_dst(f, false);
 	assert_int_equal(load(f), 0);
 	/* before anything here reads the destination */
-	assert_zero_pages_untouched(f);
+	assert_zero_pages_untouched(f->dst);
+	assert_same(f);
+}
+
+/*
+ * The save finds the source's zero pages without reading them: a page never
+ * written is neither faulted in nor, in a memfd, allocated by the save.
+ */
+static void save_skips_holes(void **state)
+{
+	struct fix *f = *state;
+
+	save(f, true);
+	assert_zero_pages_untouched(f->src);
+	prepare_dst(f, false);
+	assert_int_equal(load(f), 0);
 	assert_same(f);
 }
 
@@ -411,6 +427,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_reads, setup_memfd, teardown),
 		cmocka_unit_test_setup_teardown(holes_fresh, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(holes_fresh, setup_memfd, teardown),
+		cmocka_unit_test_setup_teardown(save_skips_holes, setup_anon, teardown),
+		cmocka_unit_test_setup_teardown(save_skips_holes, setup_memfd, teardown),
 		cmocka_unit_test_setup_teardown(holes_dirty, setup_anon, teardown),
 		cmocka_unit_test_setup_teardown(holes_dirty, setup_memfd, teardown),
 		cmocka_unit_test_setup_teardown(holes_populated, setup_anon, teardown),
