@@ -4,11 +4,8 @@
  * in one anonymous mapping, placed on a NUMA node with mbind() when asked.
  * Its size never grows, whatever the amount of data written or read.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <numaif.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,61 +17,33 @@
 #define HUGE_ALIGN (2ul << 20)
 
 /*
- * libnuma is loaded when a pool is first placed, not linked: its
- * constructor reads /proc/self/status twice and /sys/devices/system/node
- * and sets the memory policy (about 25 system calls) at the start of every
- * process that links it. In a VMM that is inside every cpr-exec update's
- * pause, between the exec and main(), whether or not a pool is ever
- * placed. mbind() is libnuma's plain system call wrapper, called here
- * directly for the same reason.
+ * Placement is two system calls, not libnuma: a process that links libnuma
+ * runs its constructor (about 25 system calls reading /proc and /sys) at
+ * every start, and in a VMM that is inside every cpr-exec update's pause.
+ * getcpu() names the caller's node; mbind() itself checks that a node is
+ * online. Return: 0, or -EINVAL when @node is not a node of this machine.
  */
-static struct {
-	int (*available)(void);
-	int (*node_of_cpu)(int cpu);
-	int (*max_node)(void);
-} numa;
-static pthread_once_t numa_once = PTHREAD_ONCE_INIT;
-
-static void numa_load(void)
-{
-	void *h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL);
-
-	if (!h)
-		return;
-	numa.available = (int (*)(void))dlsym(h, "numa_available");
-	numa.node_of_cpu = (int (*)(int))dlsym(h, "numa_node_of_cpu");
-	numa.max_node = (int (*)(void))dlsym(h, "numa_max_node");
-	if (!numa.available || !numa.node_of_cpu || !numa.max_node)
-		memset(&numa, 0, sizeof(numa)); /* h stays open: its constructor ran */
-}
-
-/* Return: 0, or -errno when @node is not a node of this machine. */
 static int pool_place(void *addr, size_t len, int node)
 {
 	unsigned long mask[16] = { 0 };
-	int cpu;
+	unsigned cpu, here;
 
 	if (node == RL_NUMA_NONE)
 		return 0;
-	pthread_once(&numa_once, numa_load);
-	/* without libnuma, as without NUMA: the pool stays where it is */
-	if (!numa.available || numa.available() < 0)
-		return 0;
 	if (node == RL_NUMA_AUTO) {
-		cpu = sched_getcpu();
-		if (cpu < 0)
-			return 0;
-		node = numa.node_of_cpu(cpu);
-		if (node < 0)
-			return 0;
+		if (syscall(SYS_getcpu, &cpu, &here, NULL) < 0)
+			return 0; /* no node to prefer: the kernel's choice */
+		node = (int)here;
 	}
-	if (node < 0 || node > numa.max_node() ||
-	    (size_t)node >= sizeof(mask) * 8)
+	if (node < 0 || (size_t)node >= sizeof(mask) * 8)
 		return -EINVAL;
 	mask[node / (8 * sizeof(mask[0]))] |= 1ul << (node % (8 * sizeof(mask[0])));
-	if (syscall(SYS_mbind, addr, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) < 0)
-		return -errno;
-	return 0;
+	if (syscall(SYS_mbind, addr, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) == 0)
+		return 0;
+	/* a kernel without NUMA has node 0 only */
+	if (errno == ENOSYS)
+		return node == 0 ? 0 : -EINVAL;
+	return -errno;
 }
 
 /*

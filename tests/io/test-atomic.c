@@ -289,6 +289,9 @@ static void test_numa(void **state)
 	o.numa_node = 0;
 	assert_int_equal(rl_writer_open(&w, t_path(0, "state"), &o), 0);
 	rl_writer_abort(w);
+	/* a node number in range that is not a node of this machine */
+	o.numa_node = 1000;
+	assert_int_equal(rl_writer_open(&w, t_path(0, "state"), &o), -EINVAL);
 	o.numa_node = 4000;
 	assert_int_equal(rl_writer_open(&w, t_path(0, "state"), &o), -EINVAL);
 	assert_int_equal(t_count_entries(), 0);
