@@ -11,13 +11,13 @@
  * block populated (prealloc): then they are zeroed in place and stay.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ram-data.h"
 #include "ram-put.h"
 #include "stream-format.h"
 
@@ -74,30 +74,18 @@ void rl_ram_zero(const struct rl_ram_block *b, uint64_t off, uint64_t len)
 	    !madvise(host + off, len, MADV_DONTNEED))
 		return;
 	if (b->fd >= 0 && b->shared) {
-		/* Only the fd's data can be non-zero: skip its holes. */
-		while (off < end) {
-			off_t data = lseek(b->fd, (off_t)off, SEEK_DATA), hole;
+		/* Only the fd's data can be non-zero: skip its holes (ram-data.c). */
+		struct rl_ram_data data;
+		uint64_t start, stop;
 
-			if (data < 0) {
-				if (errno == ENXIO)
-					return; /* nothing but a hole up to the end of the fd */
-				break;
-			}
-			if ((uint64_t)data >= end)
-				return;
-			hole = lseek(b->fd, data, SEEK_HOLE);
-			if (hole < 0)
-				break;
-			/* from the start of its page, not before the range */
-			data &= ~(off_t)(PAGE - 1);
-			if ((uint64_t)data < off)
-				data = (off_t)off;
-			zero_checked(host, (uint64_t)data,
-				     (uint64_t)hole < end ? (uint64_t)hole : end);
-			off = (uint64_t)hole;
+		rl_ram_data_init(&data, b);
+		while (off < end && rl_ram_data_next(&data, off, &start, &stop) == 0 &&
+		       start < end) {
+			zero_checked(host, start, stop < end ? stop : end);
+			off = stop;
 		}
-		if (off >= end)
-			return;
+		rl_ram_data_fini(&data);
+		return;
 	}
 	zero_checked(host, off, end);
 }
