@@ -2,7 +2,7 @@
 /*
  * The machine side of the monitors (monitors/machine-ops.h): what HMP and
  * QMP may ask of the machine and of the updates, with QEMU's semantics and
- * messages. The monitors module gets this table when it loads and nothing
+ * messages. The monitors get this table when they start and nothing
  * else of relive-vm. Beside main(), the top of relive-vm: it calls the
  * modes (update/) and the machine, and nothing calls it but through the
  * table.

@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 	/* first: a process an update started gives the guest back on any error */
 	if (!cpr_incoming_begin(&e))
 		die(e);
-	monitors_init(&machine_ops, cpr_rollback_module_fd());
+	monitors_init(&machine_ops);
 	if (!options_parse(&vm.o, argc, argv, &e))
 		die(e);
 	if (vm.o.help) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vm-error.h's domain. Built into relive-vm and into the monitors module
- * alike: the name makes the two quarks equal.
+ * vm-error.h's domain, for relive-vm and the monitor tests.
  */
 #include "vm-error.h"
 

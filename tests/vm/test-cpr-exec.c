@@ -717,13 +717,10 @@ static void case_missing_binary(void)
 	hv_vm_stop(&v);
 }
 
-/*
- * relive-vm copied to DIR with @module_src (NULL: a file that is no ELF
- * object) as its monitors module. Return: the copy's path, g_free.
- */
-static char *binary_with_module(const char *dir, const char *module_src)
+/* relive-vm copied to DIR. Return: the copy's path, g_free. */
+static char *binary_copy(const char *dir)
 {
-	g_autofree char *bin = NULL, *data = NULL, *mod = g_build_filename(dir, "relive-vm-monitors.so", NULL);
+	g_autofree char *bin = NULL, *data = NULL;
 	g_autoptr(GError) e = NULL;
 	gsize len;
 
@@ -732,81 +729,7 @@ static char *binary_with_module(const char *dir, const char *module_src)
 	hv_assert(g_file_get_contents(hv_vm_binary(), &data, &len, &e) &&
 		  g_file_set_contents(bin, data, len, &e), "copy relive-vm: %s", e->message);
 	hv_assert(chmod(bin, 0755) == 0, "chmod %s", bin);
-	g_clear_pointer(&data, g_free);
-	if (module_src)
-		hv_assert(g_file_get_contents(module_src, &data, &len, &e), "%s: %s", module_src,
-			  e->message);
-	else
-		data = g_strdup("not a module\n"), len = strlen(data);
-	hv_assert(g_file_set_contents(mod, data, len, &e), "%s: %s", mod, e->message);
 	return g_steal_pointer(&bin);
-}
-
-/*
- * The monitors module next to the binary: one that does not load, or one
- * from another build, stops a fresh start with a message naming it; after a
- * cpr-exec update, where it loads once the guest runs, the new process saves
- * the state again and rolls back to the old binary.
- */
-static void case_module(void)
-{
-	g_autofree char *broken = hv_path("broken"), *other = hv_path("other");
-	g_autofree char *broken_bin = binary_with_module(broken, NULL);
-	g_autofree char *fake = g_build_filename(RELIVE_BUILD_ROOT, "tests", "vm",
-						 "fake-monitors.so", NULL);
-	g_autofree char *other_bin = binary_with_module(other, fake);
-	const struct {
-		const char *bin, *want;
-	} fresh[] = {
-		{ broken_bin, "relive-vm-monitors.so" },
-		{ other_bin, "built for relive-vm 0.0.0-other" },
-	};
-	struct hv_vm v;
-	g_autofree char *cmd = NULL, *log = NULL;
-	uint64_t before;
-	void *ram;
-	pid_t pid;
-
-	for (unsigned i = 0; i < G_N_ELEMENTS(fresh); i++) {
-		const char *argv[] = { fresh[i].bin, "-m", "16M", "-accel", "thread", NULL };
-		g_autofree char *err = NULL;
-		int status;
-
-		hv_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-				       NULL, NULL, &err, &status, NULL), "spawn %s", argv[0]);
-		hv_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
-			  strstr(err, "monitors module") && strstr(err, fresh[i].want),
-			  "%s: exit status %d, message '%s' does not name '%s'", argv[0], status,
-			  err, fresh[i].want);
-	}
-
-	hv_vm_start(&v, accel, 256, 1, NULL);
-	pid = v.pid;
-	ram = hv_map_ram(pid, "ram0", 256ull << 20);
-	hv_assert(ram, "cannot map ram0");
-	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
-	{
-		const char *pre[] = { hv_trampoline(), "--", NULL };
-		const char *suf[] = { "-incoming", state_uri, NULL };
-		char *bin = v.argv[0];
-
-		v.argv[0] = broken_bin;
-		cmd = hv_vm_argv_json(&v, hv_trampoline() ? pre : NULL, suf);
-		v.argv[0] = bin;
-	}
-	set_cpr_exec(&v, cmd);
-	before = hv_heartbeat(ram, 0);
-	migrate(&v);
-	hv_wait_event(&v, "RESUME");
-	hv_assert(v.pid == pid && !hv_vm_exited(&v, NULL), "the VM is gone");
-	assert_running(&v);
-	hv_assert(hv_heartbeats_advance(ram, 1, &before, 5000), "heartbeats stuck after rollback");
-	log = hv_vm_log(&v);
-	hv_assert(strstr(log, "monitors module") && strstr(log, "rolling back"),
-		  "the log does not say why and that it rolled back:\n%s", log);
-	hv_assert(hv_pattern_check((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED) ==
-		  PATTERN_LEN, "guest RAM changed across the rollback");
-	hv_vm_stop(&v);
 }
 
 /*
@@ -846,24 +769,18 @@ static void case_after_resume(void)
 }
 
 /*
- * A package upgrade renames new files over the old binary and its module
- * while the VM runs, then the update fails: the rollback brings back the
- * binary that wrote the state and the module it had loaded, not what the
- * paths name now (a script that exits, a module from another build).
+ * A package upgrade renames a new file over the old binary while the VM
+ * runs, then the update fails: the rollback brings back the binary that
+ * wrote the state, not what the path names now (a script that exits).
  */
 static void case_replaced_rollback(void)
 {
 	g_autofree char *dir = hv_path("installed");
-	g_autofree char *bin = binary_with_module(dir, RELIVE_BUILD_ROOT "/vm/relive-vm-monitors.so");
-	g_autofree char *mod = g_build_filename(dir, "relive-vm-monitors.so", NULL);
-	g_autofree char *fake = g_build_filename(RELIVE_BUILD_ROOT, "tests", "vm",
-						 "fake-monitors.so", NULL);
-	g_autofree char *cmd = NULL, *log = NULL, *exe = NULL, *link = NULL, *data = NULL;
+	g_autofree char *bin = binary_copy(dir);
+	g_autofree char *cmd = NULL, *log = NULL, *exe = NULL, *link = NULL;
 	g_autofree char *bin_new = g_strconcat(bin, ".new", NULL);
-	g_autofree char *mod_new = g_strconcat(mod, ".new", NULL);
 	uint64_t before[2];
 	struct hv_vm v;
-	gsize len;
 	void *ram;
 	pid_t pid;
 
@@ -874,12 +791,9 @@ static void case_replaced_rollback(void)
 	ram = hv_map_ram(pid, "ram0", 256ull << 20);
 	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, PATTERN_SEED);
 
-	/* the upgrade: new files written beside, renamed over */
+	/* the upgrade: a new file written beside, renamed over */
 	hv_assert(g_file_set_contents(bin_new, "#!/bin/sh\nexit 3\n", -1, NULL) &&
 		  chmod(bin_new, 0755) == 0 && rename(bin_new, bin) == 0, "replace %s", bin);
-	hv_assert(g_file_get_contents(fake, &data, &len, NULL) &&
-		  g_file_set_contents(mod_new, data, len, NULL) && rename(mod_new, mod) == 0,
-		  "replace %s", mod);
 
 	/* the new binary (the build tree's) is started with 3 vCPUs: the state has 2 */
 	{
@@ -1081,7 +995,6 @@ int main(int argc, char **argv)
 		{ "early-rollback", case_early_rollback },
 		{ "replaced-rollback", case_replaced_rollback },
 		{ "after-resume", case_after_resume },
-		{ "module", case_module },
 		{ "size", case_size }, { "options", case_options },
 		{ "daemonize", case_daemonize }, { "writer-fallback", case_writer_fallback },
 	};

@@ -24,9 +24,9 @@ struct vm_monitors_ops;
 void serial_init(void);
 /*
  * serial_attach - put the output on the chardev @spec ("stdio", "file:P",
- * "unix:P,server,nowait", "none"), made by the module @chardevs (the
+ * "unix:P,server,nowait", "none"), made through @chardevs (the
  * monitors.h table: the port writes and reads through it, never naming the
- * module). Call after the monitors adopted what came across an exec, so a
+ * monitors). Call after the monitors adopted what came across an exec, so a
  * preserved serial socket is taken over.
  */
 gboolean serial_attach(const char *spec, const struct vm_monitors_ops *chardevs,

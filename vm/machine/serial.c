@@ -34,7 +34,7 @@ static struct {
 	bool flush_pending;
 	bool attached;		/* output before serial_attach() is held */
 	Chardev *chr;
-	const struct vm_monitors_ops *chardevs;	/* the module that made @chr */
+	const struct vm_monitors_ops *chardevs;	/* the table that made @chr */
 } uart;
 
 static gboolean flush_idle(gpointer opaque)

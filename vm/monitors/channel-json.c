@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * -incoming given as QEMU's MigrationChannel in JSON. Part of the monitors
- * module, where json-glib is; relive-vm reaches it as monitors->parse_channel.
+ * -incoming given as QEMU's MigrationChannel in JSON. Part of the monitors,
+ * where the JSON is; relive-vm reaches it as monitors->parse_channel.
  */
 #include <string.h>
 #include <json-glib/json-glib.h>

@@ -5,7 +5,7 @@
  * migrate with its blockers checked before anything stops, migrate-incoming
  * for -incoming defer, and the query-* answers with relive's pause breakdown.
  * The JSON is here; the machine is reached through the table relive-vm
- * handed the module (machine-ops.h), and through nothing else.
+ * handed the monitors (machine-ops.h), and through nothing else.
  */
 #include <errno.h>
 #include <string.h>

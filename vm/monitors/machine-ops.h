@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The machine as the monitors module sees it: the one table relive-vm hands
- * the module when it loads it (monitors.h). The module has no other way to
- * the machine: relive-vm exports no symbols, and the module carries its own
- * copy of the librelive it needs. Everything here runs on the main loop
- * thread; errors are GError with a message a person can act on.
+ * The machine as the monitors see it: the one table relive-vm hands them
+ * when they start (monitors.h), and their only way to the machine.
+ * Everything here runs on the main loop thread; errors are GError with a
+ * message a person can act on.
  */
 #ifndef VM_MONITORS_MACHINE_OPS_H
 #define VM_MONITORS_MACHINE_OPS_H
@@ -83,10 +82,10 @@ struct vm_machine_ops {
 	gboolean (*migrate_incoming)(const char *path, GError **errp);
 };
 
-/* In the module (control.c): the table the monitors' commands go through. */
+/* In the monitors (control.c): the table their commands go through. */
 void control_attach(const struct vm_machine_ops *machine);
 
-/* In relive-vm (vm/machine-ops.c): the table it hands the module. */
+/* In relive-vm (vm/machine-ops.c): the table it hands the monitors. */
 extern const struct vm_machine_ops machine_ops;
 
 #endif

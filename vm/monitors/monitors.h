@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The monitors as a module. HMP, QMP, the chardevs under them and the
- * commands behind them (control.c) are built into relive-vm-monitors.so, the
- * one part of relive-vm that needs json-glib and GIO. Linking those into the
- * binary would put their dynamic loading inside every cpr-exec update's
- * pause (docs/vm.md has what it costs). As a module they load before
- * the guest starts on every path but one: after a cpr-exec update they load
- * once the guest runs again, and a module that cannot load then hands the
- * guest back to the old binary (migrate.c).
+ * The monitors: HMP, QMP, the chardevs under them and the commands behind
+ * them (control.c). They start before the guest does on every path but
+ * one: after a cpr-exec update they start once the guest runs again, off
+ * the pause, and if they cannot, the process hands the guest back to the
+ * old binary (update.c).
  *
- * The two sides meet through two tables and nothing else: the module's
- * struct vm_monitors_ops (looked up by name once the file is open), and the
- * machine's struct vm_machine_ops (machine-ops.h), handed to the module by
- * @attach once its version is checked. relive-vm exports no symbols; the
- * module links its own copy of the librelive it needs.
+ * The rest of relive-vm reaches them through struct vm_monitors_ops, and
+ * they reach the machine through struct vm_machine_ops (machine-ops.h),
+ * handed to them when they start: neither side calls into the other
+ * otherwise.
  */
 #ifndef VM_MONITORS_H
 #define VM_MONITORS_H
@@ -28,15 +24,8 @@ struct incoming_spec;
 struct rl_cpr_table;
 struct vm_machine_ops;
 
-/* Bumped whenever this structure or struct vm_machine_ops changes meaning. */
-#define VM_MONITORS_ABI 3
-#define VM_MONITORS_SYMBOL "relive_vm_monitors"
-#define VM_MONITORS_FILE "relive-vm-monitors.so"
-
 struct vm_monitors_ops {
-	uint32_t abi;
-	const char *version;	/* RELIVE_VERSION the module was built as */
-	/* Called once, before anything else: the machine, for the module's life. */
+	/* Called once, before anything else: the machine, for the monitors' life. */
 	void (*attach)(const struct vm_machine_ops *machine);
 
 	/* -monitor SPEC and -qmp SPEC */
@@ -64,27 +53,18 @@ struct vm_monitors_ops {
 /* NULL until monitors_load() succeeded. */
 extern const struct vm_monitors_ops *monitors;
 
-/*
- * Before anything loads the module: @machine, the table it is handed, and
- * @rollback_fd, in a process that a rollback started the module the old
- * binary had loaded (loaded instead of any file), else -1.
- */
-void monitors_init(const struct vm_machine_ops *machine, int rollback_fd);
+/* Before anything starts the monitors: @machine, the table they are handed. */
+void monitors_init(const struct vm_machine_ops *machine);
 
 /*
- * Loads the module (once): the rollback's (monitors_init()), else next to
- * this binary first, then from the directory relive-vm was installed to
- * load it from.
- * Return: TRUE with @monitors set, or FALSE with a message naming the file.
+ * Starts the monitors (once). Return: TRUE with @monitors set, or FALSE
+ * with a message (only under fault injection).
  */
 gboolean monitors_load(GError **errp);
 
-/* The open file the module was loaded from (an update hands it on), or -1. */
-int monitors_module_fd(void);
-
 /*
  * A QMP event from the machine side (@status: as in @event); nothing while
- * the module is not loaded. main() hands it to the machine (vm.event).
+ * the monitors have not started. main() hands it to the machine (vm.event).
  */
 void monitors_event(const char *name, const char *status);
 

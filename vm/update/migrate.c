@@ -26,6 +26,7 @@
 
 #define ROLLBACK_VALUE "relive-vm-rollback"
 
+/* the monitors module an older relive-vm hands on in its CPR state */
 #define MODULE_FD_NAME "vm-monitors-module"
 
 static bool monitors_adopted;		/* the chardev state was taken over */
@@ -74,8 +75,8 @@ static char **rollback_argv(const char *path)
 }
 
 /*
- * The rollback command, and what it needs of this binary even if newer
- * files were installed over it: the executable and the monitors module.
+ * The rollback command, and what it needs of this binary even if a newer
+ * one was installed over it: the executable.
  */
 static gboolean exec_prepare(struct update *u, GError **errp)
 {
@@ -102,12 +103,6 @@ static gboolean exec_prepare(struct update *u, GError **errp)
 			 ret == -EMSGSIZE ?
 			 "their queued input and output is more than an update carries (64 MiB): let the clients read their replies, or close them" :
 			 g_strerror(-ret));
-		return FALSE;
-	}
-	if (monitors_module_fd() >= 0 &&
-	    (ret = rl_cpr_add_fd(u->cpr, MODULE_FD_NAME, 0, monitors_module_fd())) < 0) {
-		vm_error(errp, "CPR state: the monitors module (fd %d): %s",
-			 monitors_module_fd(), g_strerror(-ret));
 		return FALSE;
 	}
 	return TRUE;
@@ -363,8 +358,9 @@ void cpr_incoming_finish(void)
 
 		if (fd >= 0)
 			close(fd);
+		/* an older relive-vm hands on its monitors module: unused here */
 		fd = rl_cpr_find_fd(cpr, MODULE_FD_NAME, 0);
-		if (fd >= 0 && fd != monitors_module_fd())
+		if (fd >= 0)
 			close(fd);
 	}
 	if (vm.run == RL_RUN_RUNNING)
@@ -380,16 +376,6 @@ void cpr_incoming_finish(void)
 }
 
 /* ------------------------------------------------ monitors across the exec */
-
-int cpr_rollback_module_fd(void)
-{
-	struct rl_cpr_state *cpr = update_incoming_cpr();
-	uint64_t done = 0;
-
-	if (!cpr || rl_cpr_value_get(cpr, ROLLBACK_VALUE, &done) < 0 || !done)
-		return -1;
-	return rl_cpr_verify_fd(cpr, MODULE_FD_NAME, 0, NULL);
-}
 
 gboolean cpr_restore_monitors(GError **errp)
 {

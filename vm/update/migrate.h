@@ -50,12 +50,6 @@ int cpr_preserved_fd(const char *name, struct rl_error *err, void *opaque);
  * not touched; RAM loaded from the file may hold part of the state).
  */
 void incoming_load(const char *path);
-/*
- * In a process that a rollback started: the monitors module the old
- * binary had loaded (held across the update, whatever was installed over
- * its path since), or -1.
- */
-int cpr_rollback_module_fd(void);
 /* Adopts the monitor and serial sockets that came across the exec. */
 gboolean cpr_restore_monitors(GError **errp);
 /* After resume: monitors adopted, events sent, holder released, RAM populated. */

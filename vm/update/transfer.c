@@ -131,7 +131,7 @@ gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **
 		gboolean main_seen = in->defer || in->file || in->unix_path;
 
 		if (a[0] == '{') {
-			/* JSON is the module's */
+			/* JSON is the monitors' */
 			if (!monitors_load(errp) || !monitors->parse_channel(a, in, errp))
 				return FALSE;
 			if (main_seen && (in->defer + !!in->file + !!in->unix_path) > 1)

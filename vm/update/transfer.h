@@ -27,7 +27,7 @@ struct incoming_spec {
 /* Parses every -incoming; Return: FALSE with @errp naming the bad one. */
 gboolean incoming_parse(GPtrArray *incoming, struct incoming_spec *in, GError **errp);
 
-/* One JSON -incoming argument; in the monitors module (monitors->parse_channel). */
+/* One JSON -incoming argument; in the monitors (monitors->parse_channel). */
 gboolean incoming_channel_json(const char *arg, struct incoming_spec *in, GError **errp);
 
 /*

@@ -312,7 +312,7 @@ static struct update *incoming_new(const struct update_ops *ops, const char *pat
 	u->ops = ops;
 	u->path = g_strdup(path);
 	u->priv = priv;
-	u->cpr = NULL; /* incoming_cpr stays the module's */
+	u->cpr = NULL; /* incoming_cpr stays this file's */
 	return u;
 }
 
@@ -336,8 +336,8 @@ void update_incoming_abort(const struct update_ops *ops, const char *why)
 }
 
 /*
- * After a cpr-exec update the monitors module loads once the guest runs
- * again (monitors.h). When it cannot, this process cannot be managed: it
+ * After a cpr-exec update the monitors start once the guest runs again
+ * (monitors.h). When they cannot, this process cannot be managed: it
  * hands the guest back the way an update would, by stopping it, saving its
  * state again and giving it back. If even that fails the guest keeps
  * running here, without monitors.

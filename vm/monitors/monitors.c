@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The entry table of relive-vm-monitors.so (monitors.h): what relive-vm
- * looks up after dlopen().
+ * The monitors' entry table (monitors.h) and their start: after a cpr-exec
+ * update, once the guest runs again.
  */
+#include <errno.h>
 #include <json-glib/json-glib.h>
+
+#include "failpoint.h"
 
 #include "monitors/chardev.h"
 #include "update/transfer.h"
 #include "monitors/monitor.h"
 #include "monitors/machine-ops.h"
 #include "monitors/monitors.h"
-#include "relive/version.h"
+#include "vm-error.h"
 
 static void event(const char *name, const char *status)
 {
@@ -23,9 +26,7 @@ static void event(const char *name, const char *status)
 	monitor_event(name, data);
 }
 
-const struct vm_monitors_ops relive_vm_monitors = {
-	.abi = VM_MONITORS_ABI,
-	.version = RELIVE_VERSION,
+static const struct vm_monitors_ops table = {
 	.attach = control_attach,
 	.hmp_add = monitor_hmp_add,
 	.qmp_add = monitor_qmp_add,
@@ -39,3 +40,33 @@ const struct vm_monitors_ops relive_vm_monitors = {
 	.chardev_conn_take = chardev_conn_take,
 	.chardev_files_append = chardev_files_append,
 };
+
+const struct vm_monitors_ops *monitors;
+static const struct vm_machine_ops *machine;
+
+void monitors_init(const struct vm_machine_ops *m)
+{
+	machine = m;
+}
+
+gboolean monitors_load(GError **errp)
+{
+	int err;
+
+	if (monitors)
+		return TRUE;
+	err = RL_FAILPOINT("vm.monitors.load");
+	if (err) {
+		vm_error(errp, "cannot start the monitors: %s", g_strerror(-err));
+		return FALSE;
+	}
+	table.attach(machine);
+	monitors = &table;
+	return TRUE;
+}
+
+void monitors_event(const char *name, const char *status)
+{
+	if (monitors)
+		monitors->event(name, status);
+}
