@@ -3,9 +3,8 @@
  * The entry table of relive-vm-monitors.so (monitors.h): what relive-vm
  * looks up after dlopen().
  */
-#include <json-glib/json-glib.h>
-
 #include "monitors/chardev.h"
+#include "monitors/json.h"
 #include "update/transfer.h"
 #include "monitors/monitor.h"
 #include "monitors/machine-ops.h"
@@ -14,11 +13,11 @@
 
 static void event(const char *name, const char *status)
 {
-	JsonObject *data = NULL;
+	json_t *data = NULL;
 
 	if (status) {
-		data = json_object_new();
-		json_object_set_string_member(data, "status", status);
+		data = json_object();
+		json_object_set_str(data, "status", status);
 	}
 	monitor_event(name, data);
 }
