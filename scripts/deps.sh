@@ -7,7 +7,7 @@
 # python3 its QMP client.
 set -e
 pkgs="meson ninja-build pkg-config gcc libc6-dev liburing-dev libglib2.0-dev
-libjson-glib-dev libnuma-dev libcmocka-dev python3 fio gnuplot-nox
+libjson-glib-dev libjansson-dev libnuma-dev libcmocka-dev python3 fio gnuplot-nox
 xz-utils libfdt1 libglib2.0-0 zlib1g libpcre2-8-0"
 missing=""
 for p in $pkgs; do

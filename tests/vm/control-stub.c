@@ -5,17 +5,19 @@
  * machine sends, so the monitors can be tested without a VM.
  */
 #include <string.h>
+#include <gio/gio.h>
 
 #include "monitors/control.h"
+#include "monitors/json.h"
 #include "monitors/monitor.h"
 #include "control-stub.h"
 
 GString *stub_log;
-gboolean (*stub_migrate_hook)(const char *uri, JsonArray *channels, GError **errp);
+gboolean (*stub_migrate_hook)(const char *uri, json_t *channels, GError **errp);
 void (*stub_quit_hook)(void);
 
 static const char *runstate = "running";
-static JsonObject *params;
+static json_t *params;
 static gboolean ignore_shared;
 
 static void record(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -32,14 +34,11 @@ static void record(const char *fmt, ...)
 	g_string_append_c(stub_log, '\n');
 }
 
-static JsonObject *get_params(void)
+static json_t *get_params(void)
 {
-	if (!params) {
-		params = json_object_new();
-		json_object_set_string_member(params, "mode", "normal");
-		json_object_set_array_member(params, "cpr-exec-command", json_array_new());
-		json_object_set_int_member(params, "downtime-limit", 300);
-	}
+	if (!params)
+		params = json_pack("{s:s,s:[],s:i}", "mode", "normal",
+				   "cpr-exec-command", "downtime-limit", 300);
 	return params;
 }
 
@@ -49,8 +48,7 @@ void stub_reset(void)
 		g_string_truncate(stub_log, 0);
 	runstate = "running";
 	ignore_shared = FALSE;
-	if (params)
-		json_object_unref(params);
+	json_decref(params);
 	params = NULL;
 }
 
@@ -106,11 +104,12 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 {
 	record("set-parameter %s=%s", name, value);
 	if (!strcmp(name, "mode")) {
-		json_object_set_string_member(get_params(), "mode", value);
+		json_object_set_str(get_params(), "mode", value);
 		return TRUE;
 	}
 	if (!strcmp(name, "downtime-limit")) {
-		json_object_set_int_member(get_params(), name, g_ascii_strtoll(value, NULL, 10));
+		json_object_set_new(get_params(), name,
+				    json_integer(g_ascii_strtoll(value, NULL, 10)));
 		return TRUE;
 	}
 	g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -118,28 +117,25 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 	return FALSE;
 }
 
-gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
+gboolean control_migrate_set_parameters(json_t *args, GError **errp)
 {
-	JsonObjectIter it;
 	const char *name;
-	JsonNode *m;
+	json_t *m;
 
-	json_object_iter_init_ordered(&it, args);
-	while (json_object_iter_next_ordered(&it, &name, &m)) {
-		if (!strcmp(name, "cpr-exec-command") && JSON_NODE_HOLDS_ARRAY(m)) {
-			JsonArray *a = json_node_get_array(m);
+	json_object_foreach(args, name, m) {
+		if (!strcmp(name, "cpr-exec-command") && json_is_array(m)) {
 			GString *s = g_string_new(NULL);
+			size_t i;
+			json_t *e;
 
-			for (guint i = 0; i < json_array_get_length(a); i++)
-				g_string_append_printf(s, "[%s]",
-						       json_array_get_string_element(a, i));
+			json_array_foreach(m, i, e)
+				g_string_append_printf(s, "[%s]", json_str(e));
 			record("set-parameters %s=%s", name, s->str);
 			g_string_free(s, TRUE);
-			json_object_set_member(get_params(), name, json_node_copy(m));
-		} else if (!strcmp(name, "mode") && JSON_NODE_HOLDS_VALUE(m) &&
-			   json_node_get_value_type(m) == G_TYPE_STRING) {
-			record("set-parameters mode=%s", json_node_get_string(m));
-			json_object_set_member(get_params(), name, json_node_copy(m));
+			json_object_set_new(get_params(), name, json_deep_copy(m));
+		} else if (!strcmp(name, "mode") && json_is_string(m)) {
+			record("set-parameters mode=%s", json_string_value(m));
+			json_object_set_new(get_params(), name, json_deep_copy(m));
 		} else {
 			g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 				    "Parameter '%s' is unexpected", name);
@@ -161,45 +157,31 @@ gboolean control_migrate_set_capability(const char *name, gboolean on, GError **
 	return TRUE;
 }
 
-JsonNode *control_query_migrate(void)
+json_t *control_query_migrate(void)
 {
-	g_autoptr(JsonParser) p = json_parser_new();
-
 	record("query-migrate");
-	json_parser_load_from_data(p,
-		"{\"status\": \"completed\", \"total-time\": 120, \"setup-time\": 2,"
-		" \"downtime\": 9, \"pause\": {\"stop-us\": 100, \"save-us\": 4000,"
-		" \"exec-us\": 3000, \"resume-us\": 1500}}", -1, NULL);
-	return json_node_copy(json_parser_get_root(p));
+	return json_loads("{\"status\": \"completed\", \"total-time\": 120, \"setup-time\": 2,"
+			  " \"downtime\": 9, \"pause\": {\"stop-us\": 100, \"save-us\": 4000,"
+			  " \"exec-us\": 3000, \"resume-us\": 1500}}", 0, NULL);
 }
 
-JsonNode *control_query_migrate_parameters(void)
+json_t *control_query_migrate_parameters(void)
 {
-	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-
 	record("query-migrate-parameters");
-	json_node_set_object(n, get_params());
-	return n;
+	return json_incref(get_params());
 }
 
-JsonNode *control_query_migrate_capabilities(void)
+json_t *control_query_migrate_capabilities(void)
 {
-	JsonArray *a = json_array_new();
-	JsonObject *o = json_object_new();
-	JsonNode *n = json_node_new(JSON_NODE_ARRAY);
-
 	record("query-migrate-capabilities");
-	json_object_set_string_member(o, "capability", "x-ignore-shared");
-	json_object_set_boolean_member(o, "state", ignore_shared);
-	json_array_add_object_element(a, o);
-	json_node_take_array(n, a);
-	return n;
+	return json_pack("[{s:s,s:b}]", "capability", "x-ignore-shared",
+			 "state", ignore_shared);
 }
 
-gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
+gboolean control_migrate(const char *uri, json_t *channels, GError **errp)
 {
 	record("migrate uri=%s channels=%u", uri ? uri : "(null)",
-	     channels ? json_array_get_length(channels) : 0);
+	     (guint)json_array_size(channels));
 	if (uri && g_str_has_prefix(uri, "tcp:")) {
 		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
 			    "cpr-exec mode requires a file: URI");
@@ -210,10 +192,10 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 	return TRUE;
 }
 
-gboolean control_migrate_incoming(const char *uri, JsonArray *channels, GError **errp)
+gboolean control_migrate_incoming(const char *uri, json_t *channels, GError **errp)
 {
 	record("migrate-incoming uri=%s channels=%u", uri ? uri : "(null)",
-	     channels ? json_array_get_length(channels) : 0);
+	     (guint)json_array_size(channels));
 	return TRUE;
 }
 

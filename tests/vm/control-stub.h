@@ -8,12 +8,12 @@
 #define TESTS_VM_CONTROL_STUB_H
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <jansson.h>
 
 /* One line per call, e.g. "stop", "migrate uri=file:x", "set-parameter mode=cpr-exec". */
 extern GString *stub_log;
 /* When set, control_migrate() calls it after recording. */
-extern gboolean (*stub_migrate_hook)(const char *uri, JsonArray *channels,
+extern gboolean (*stub_migrate_hook)(const char *uri, json_t *channels,
 				     GError **errp);
 /* When set, control_quit() calls it after recording. */
 extern void (*stub_quit_hook)(void);

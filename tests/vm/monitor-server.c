@@ -23,12 +23,9 @@
 static GMainLoop *loop;
 static char **self_argv;
 
-static JsonObject *status_data(const char *status)
+static json_t *status_data(const char *status)
 {
-	JsonObject *o = json_object_new();
-
-	json_object_set_string_member(o, "status", status);
-	return o;
+	return json_pack("{s:s}", "status", status);
 }
 
 static struct rl_cpr_state *cpr;
@@ -84,7 +81,7 @@ static gboolean exec_self(gpointer unused)
 	exit(1);
 }
 
-static gboolean migrate_hook(const char *uri, JsonArray *channels, GError **errp)
+static gboolean migrate_hook(const char *uri, json_t *channels, GError **errp)
 {
 	if (uri && !strcmp(uri, "file:exec-self"))
 		g_idle_add(exec_self, NULL);

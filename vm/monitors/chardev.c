@@ -19,10 +19,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
 #include <glib-unix.h>
-#include <json-glib/json-glib.h>
 
 #include "monitors/chardev.h"
+#include "monitors/json.h"
 #include "relive/unix-socket.h"
 
 enum chardev_kind {
@@ -865,61 +866,54 @@ static const char *kind_name(enum chardev_kind kind)
 	}
 }
 
-static void add_bytes(JsonBuilder *b, const char *name, GByteArray *a)
+static void add_bytes(json_t *o, const char *name, GByteArray *a)
 {
 	g_autofree char *s = g_base64_encode(a->data, a->len);
 
-	json_builder_set_member_name(b, name);
-	json_builder_add_string_value(b, s);
+	json_object_set_str(o, name, s);
 }
 
-static void add_conn(JsonBuilder *b, Chardev *chr, ChardevConn *conn)
+static void add_conn(json_t *conns, Chardev *chr, ChardevConn *conn)
 {
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "kind");
-	json_builder_add_string_value(b, kind_name(chr->kind));
-	json_builder_set_member_name(b, "fd");
-	json_builder_add_int_value(b, conn->cpr_id);
+	json_t *o = json_object();
+
+	json_array_append_new(conns, o);
+	json_object_set_str(o, "kind", kind_name(chr->kind));
+	json_object_set_new(o, "fd", json_integer(conn->cpr_id));
 	if (conn->dead) {
 		/* Dropped after its fd was registered: the new binary closes it. */
-		json_builder_set_member_name(b, "dead");
-		json_builder_add_boolean_value(b, TRUE);
-		json_builder_end_object(b);
+		json_object_set_new(o, "dead", json_true());
 		return;
 	}
-	json_builder_set_member_name(b, "flags");
-	json_builder_add_int_value(b, conn->flags);
+	json_object_set_new(o, "flags", json_integer(conn->flags));
 	if (chr->kind == CHR_STDIO) {
-		json_builder_set_member_name(b, "stdin-fl");
-		json_builder_add_int_value(b, stdio_saved_fl[0]);
-		json_builder_set_member_name(b, "stdout-fl");
-		json_builder_add_int_value(b, stdio_saved_fl[1]);
+		json_object_set_new(o, "stdin-fl", json_integer(stdio_saved_fl[0]));
+		json_object_set_new(o, "stdout-fl", json_integer(stdio_saved_fl[1]));
 	}
-	add_bytes(b, "in", conn->in);
-	add_bytes(b, "out", conn->out);
-	json_builder_end_object(b);
+	add_bytes(o, "in", conn->in);
+	add_bytes(o, "out", conn->out);
 }
 
 /*
  * The state as JSON text. With @fds, (re)number every fd and list it there;
  * without, use the numbers given then (connections opened since have none
  * and are left out: nothing of theirs was registered).
+ * Return: NULL when a chardev's id or spec is not UTF-8, which JSON cannot carry.
  */
 static char *state_text(GArray *fds, gsize *len)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(json_t) root = json_object();
+	json_t *chrs = json_array();
 	struct chardev_cpr_fd f;
 	int next_listen = 0, next_conn = 0;
+	char *text;
 
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "version");
-	json_builder_add_int_value(b, CPR_STATE_VERSION);
-	json_builder_set_member_name(b, "chardevs");
-	json_builder_begin_array(b);
+	json_object_set_new(root, "version", json_integer(CPR_STATE_VERSION));
+	json_object_set_new(root, "chardevs", chrs);
 	for (GList *c = chardevs; c; c = c->next) {
 		Chardev *chr = c->data;
+		json_t *o = json_object();
+		json_t *conns = json_array();
 
 		if (fds) {
 			chr->cpr_listen_id = -1;
@@ -930,15 +924,11 @@ static char *state_text(GArray *fds, gsize *len)
 				chr->cpr_listen_id = next_listen++;
 			}
 		}
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "id");
-		json_builder_add_string_value(b, chr->id);
-		json_builder_set_member_name(b, "spec");
-		json_builder_add_string_value(b, chr->spec);
-		json_builder_set_member_name(b, "listen");
-		json_builder_add_int_value(b, chr->cpr_listen_id);
-		json_builder_set_member_name(b, "conns");
-		json_builder_begin_array(b);
+		json_array_append_new(chrs, o);
+		json_object_set_str(o, "id", chr->id);
+		json_object_set_str(o, "spec", chr->spec);
+		json_object_set_new(o, "listen", json_integer(chr->cpr_listen_id));
+		json_object_set_new(o, "conns", conns);
 		for (GList *l = chr->conns; l; l = l->next) {
 			ChardevConn *conn = l->data;
 
@@ -955,25 +945,26 @@ static char *state_text(GArray *fds, gsize *len)
 			} else if (conn->owns_fds && conn->cpr_id < 0) {
 				continue;
 			}
-			add_conn(b, chr, conn);
+			add_conn(conns, chr, conn);
 		}
 		if (!fds) {
 			for (GList *l = dead_conns; l; l = l->next) {
 				ChardevConn *conn = l->data;
 
 				if (conn->chr == chr && conn->owns_fds && conn->cpr_id >= 0)
-					add_conn(b, chr, conn);
+					add_conn(conns, chr, conn);
 			}
 		}
-		json_builder_end_array(b);
-		json_builder_end_object(b);
 	}
-	json_builder_end_array(b);
-	json_builder_end_object(b);
+	text = json_dumps(root, JSON_COMPACT);
+	*len = text ? strlen(text) : 0;
+	return text;
+}
 
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	return json_generator_to_data(gen, len);
+static void not_utf8(GError **errp)
+{
+	g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		    "chardev state: a chardev's id or spec is not UTF-8");
 }
 
 /* Writes @text over the memfd; a shorter text is padded with NULs (the size only grows). */
@@ -1010,6 +1001,10 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 	int mfd;
 
 	text = state_text(fds, &len);
+	if (!text) {
+		not_utf8(errp);
+		return -1;
+	}
 	if (len > CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK) {
 		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
 			    "the monitor and serial connections hold %" G_GSIZE_FORMAT
@@ -1042,6 +1037,10 @@ gboolean chardev_cpr_rewrite(int mfd, GError **errp)
 	gsize len;
 
 	text = state_text(NULL, &len);
+	if (!text) {
+		not_utf8(errp);
+		return FALSE;
+	}
 	if (len > CHARDEV_STATE_MAX) {
 		/* the export's state stays: what was queued since is not carried */
 		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
@@ -1123,9 +1122,9 @@ static gboolean adopt_socket_fd(int fd, gboolean listening, const char *what,
 	return TRUE;
 }
 
-static GBytes *member_bytes(JsonObject *o, const char *name)
+static GBytes *member_bytes(json_t *o, const char *name)
 {
-	const char *s = json_object_get_string_member_with_default(o, name, "");
+	const char *s = json_object_string_or(o, name, "");
 	gsize len;
 	guchar *p = g_base64_decode(s, &len);
 
@@ -1136,15 +1135,15 @@ static GBytes *member_bytes(JsonObject *o, const char *name)
  * Takes over one connection of chardev @a. One that cannot be taken over
  * is dropped with a message: its client reconnects, the others keep theirs.
  */
-static void import_conn(struct adopted_chr *a, JsonObject *co,
+static void import_conn(struct adopted_chr *a, json_t *co,
 			int (*lookup)(const char *, int, void *), void *opaque)
 {
-	const char *kind = json_object_get_string_member_with_default(co, "kind", "");
-	gint64 cid = json_object_get_int_member_with_default(co, "fd", -1);
+	const char *kind = json_object_string_or(co, "kind", "");
+	gint64 cid = json_object_int_or(co, "fd", -1);
 	struct adopted_conn ac = { .fd = -1 };
 	g_autoptr(GError) e = NULL;
 
-	if (json_object_get_boolean_member_with_default(co, "dead", FALSE)) {
+	if (json_object_bool_or(co, "dead", FALSE)) {
 		int dfd = cid >= 0 ? lookup("chardev-conn", (int)cid, opaque) : -1;
 
 		/* The peer was already gone in the old binary. */
@@ -1174,9 +1173,9 @@ static void import_conn(struct adopted_chr *a, JsonObject *co,
 	ac.kind = !strcmp(kind, "unix") ? CHR_UNIX :
 		  !strcmp(kind, "file") ? CHR_FILE :
 		  !strcmp(kind, "stdio") ? CHR_STDIO : CHR_NONE;
-	ac.flags = (uint32_t)json_object_get_int_member_with_default(co, "flags", 0);
-	ac.stdio_fl[0] = (int)json_object_get_int_member_with_default(co, "stdin-fl", -1);
-	ac.stdio_fl[1] = (int)json_object_get_int_member_with_default(co, "stdout-fl", -1);
+	ac.flags = (uint32_t)json_object_int_or(co, "flags", 0);
+	ac.stdio_fl[0] = (int)json_object_int_or(co, "stdin-fl", -1);
+	ac.stdio_fl[1] = (int)json_object_int_or(co, "stdout-fl", -1);
 	ac.in = member_bytes(co, "in");
 	ac.out = member_bytes(co, "out");
 	g_array_append_val(a->conns, ac);
@@ -1187,21 +1186,22 @@ static void import_conn(struct adopted_chr *a, JsonObject *co,
  * drops the chardev's whole state with a message: it is created afresh,
  * listening again, and its clients reconnect.
  */
-static void import_chardev(JsonObject *o, int (*lookup)(const char *, int, void *),
+static void import_chardev(json_t *o, int (*lookup)(const char *, int, void *),
 			   void *opaque, GList **out)
 {
 	struct adopted_chr *a = g_new0(struct adopted_chr, 1);
 	g_autoptr(GError) e = NULL;
-	JsonArray *conns;
+	size_t i;
+	json_t *cn;
 	gint64 lid;
 
 	a->listen_fd = -1;
 	a->file_fd = -1;
 	a->conns = g_array_new(FALSE, TRUE, sizeof(struct adopted_conn));
-	a->id = g_strdup(json_object_get_string_member_with_default(o, "id", ""));
-	a->spec = g_strdup(json_object_get_string_member_with_default(o, "spec", ""));
+	a->id = g_strdup(json_object_string_or(o, "id", ""));
+	a->spec = g_strdup(json_object_string_or(o, "spec", ""));
 
-	lid = json_object_get_int_member_with_default(o, "listen", -1);
+	lid = json_object_int_or(o, "listen", -1);
 	if (lid >= 0) {
 		a->listen_fd = lookup("chardev-listen", (int)lid, opaque);
 		if (a->listen_fd < 0)
@@ -1211,14 +1211,10 @@ static void import_chardev(JsonObject *o, int (*lookup)(const char *, int, void 
 		else
 			adopt_socket_fd(a->listen_fd, TRUE, "chardev-listen", (int)lid, &e);
 	}
-	conns = json_object_has_member(o, "conns") ?
-		json_object_get_array_member(o, "conns") : NULL;
-	for (guint i = 0; conns && i < json_array_get_length(conns); i++) {
-		JsonNode *cn = json_array_get_element(conns, i);
-
-		if (JSON_NODE_HOLDS_OBJECT(cn))
-			import_conn(a, json_node_get_object(cn), lookup, opaque);
-	}
+	/* not an array: no connections */
+	json_array_foreach(json_object_get(o, "conns"), i, cn)
+		if (json_is_object(cn))
+			import_conn(a, cn, lookup, opaque);
 	if (e) {
 		fprintf(stderr, "relive-vm: chardev '%s': %s; it starts afresh and its clients are dropped\n",
 			a->id, e->message);
@@ -1231,11 +1227,12 @@ static void import_chardev(JsonObject *o, int (*lookup)(const char *, int, void 
 gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque),
 			    void *opaque, GError **errp)
 {
-	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autofree char *text = NULL;
+	g_autoptr(json_t) root = NULL;
 	GList *found = NULL;
-	JsonObject *root;
-	JsonArray *arr;
+	json_error_t jerr;
+	size_t i;
+	json_t *o;
 	struct stat st;
 	int sfd;
 	ssize_t n;
@@ -1260,27 +1257,22 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 	text[n] = '\0';
 	/* A rewrite may have left NUL padding after the text. */
 	n = strlen(text);
-	if (!json_parser_load_from_data(parser, text, n, errp)) {
-		g_prefix_error(errp, "chardev-state: ");
+	root = json_loadb(text, n, MONITOR_JSON_DECODE, &jerr);
+	if (!root) {
+		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "chardev-state: %s", jerr.text);
 		return FALSE;
 	}
-	root = JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)) ?
-		json_node_get_object(json_parser_get_root(parser)) : NULL;
-	if (!root || json_object_get_int_member_with_default(root, "version", 0) !=
-		     CPR_STATE_VERSION) {
+	if (!json_is_object(root) || json_object_int_or(root, "version", 0) !=
+				     CPR_STATE_VERSION) {
 		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
 			    "chardev-state: unknown version");
 		return FALSE;
 	}
-	arr = json_object_has_member(root, "chardevs") ?
-		json_object_get_array_member(root, "chardevs") : NULL;
-	for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
-		JsonNode *on = json_array_get_element(arr, i);
-		JsonObject *o = JSON_NODE_HOLDS_OBJECT(on) ? json_node_get_object(on) : NULL;
-
-		if (o)
+	/* not an array: no chardevs */
+	json_array_foreach(json_object_get(root, "chardevs"), i, o)
+		if (json_is_object(o))
 			import_chardev(o, lookup, opaque, &found);
-	}
 	adopted = g_list_concat(adopted, found);
 	return TRUE;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "monitors/control.h"
+#include "monitors/json.h"
 #include "monitors/machine-ops.h"
 #include "monitors/monitor.h"
 #include "vm-error.h"
@@ -143,85 +144,73 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 	return FALSE;
 }
 
-gboolean control_migrate_set_parameters(JsonObject *args, GError **errp)
+static gboolean strings_only(json_t *a)
 {
-	g_autoptr(GList) members = NULL;
-	JsonNode *n;
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(a, i, e)
+		if (!json_is_string(e))
+			return FALSE;
+	return TRUE;
+}
+
+/* One member of migrate-set-parameters' arguments, checked. */
+static gboolean check_parameter(const char *key, json_t *n, GError **errp)
+{
+	enum rl_mig_mode mode;
+	const char *v = json_str(n);
+
+	if (!strcmp(key, "mode")) {
+		if (v && rl_mig_mode_parse(v, &mode) == 0)
+			return TRUE;
+		vm_error(errp, "Parameter 'mode' expects one of normal, cpr-reboot, cpr-transfer, cpr-exec");
+	} else if (!strcmp(key, "cpr-exec-command")) {
+		if (json_is_array(n) && strings_only(n))
+			return TRUE;
+		vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
+	} else if (!strcmp(key, "x-state-writer")) {
+		if (v && (!strcmp(v, "io_uring") || !strcmp(v, "fallback")))
+			return TRUE;
+		vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
+	} else if (!strcmp(key, "downtime-limit")) {
+		if (json_is_integer(n) && json_integer_value(n) >= 0)
+			return TRUE;
+		vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
+	} else {
+		vm_error(errp, "Parameter '%s' is unexpected", key);
+	}
+	return FALSE;
+}
+
+gboolean control_migrate_set_parameters(json_t *args, GError **errp)
+{
+	const char *key;
+	json_t *n;
 
 	if (!idle_or_error(errp))
 		return FALSE;
-	members = json_object_get_members(args);
 	/* Check everything first: a refused command changes nothing. */
-	for (GList *l = members; l; l = l->next) {
-		const char *key = l->data;
-
-		n = json_object_get_member(args, key);
+	json_object_foreach(args, key, n)
+		if (!check_parameter(key, n, errp))
+			return FALSE;
+	json_object_foreach(args, key, n) {
 		if (!strcmp(key, "mode")) {
-			enum rl_mig_mode mode;
-
-			if (JSON_NODE_HOLDS_VALUE(n) &&
-			    json_node_get_value_type(n) == G_TYPE_STRING &&
-			    rl_mig_mode_parse(json_node_get_string(n), &mode) == 0)
-				continue;
-			vm_error(errp, "Parameter 'mode' expects one of normal, cpr-reboot, cpr-transfer, cpr-exec");
-			return FALSE;
+			set_mode(json_string_value(n), NULL);
 		} else if (!strcmp(key, "cpr-exec-command")) {
-			JsonArray *a = JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-
-			if (!a) {
-				vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
-				return FALSE;
-			}
-			for (guint i = 0; i < json_array_get_length(a); i++) {
-				JsonNode *e = json_array_get_element(a, i);
-
-				if (!JSON_NODE_HOLDS_VALUE(e) ||
-				    json_node_get_value_type(e) != G_TYPE_STRING) {
-					vm_error(errp, "Parameter 'cpr-exec-command' expects a list of strings");
-					return FALSE;
-				}
-			}
-		} else if (!strcmp(key, "x-state-writer")) {
-			const char *v;
-
-			if (JSON_NODE_HOLDS_VALUE(n) &&
-			    json_node_get_value_type(n) == G_TYPE_STRING &&
-			    (v = json_node_get_string(n)) &&
-			    (!strcmp(v, "io_uring") || !strcmp(v, "fallback")))
-				continue;
-			vm_error(errp, "Parameter 'x-state-writer' expects io_uring or fallback");
-			return FALSE;
-		} else if (!strcmp(key, "downtime-limit")) {
-			if (!JSON_NODE_HOLDS_VALUE(n) ||
-			    json_node_get_value_type(n) != G_TYPE_INT64 ||
-			    json_node_get_int(n) < 0) {
-				vm_error(errp, "Parameter 'downtime-limit' expects a number of milliseconds");
-				return FALSE;
-			}
-		} else {
-			vm_error(errp, "Parameter '%s' is unexpected", key);
-			return FALSE;
-		}
-	}
-	for (GList *l = members; l; l = l->next) {
-		const char *key = l->data;
-
-		n = json_object_get_member(args, key);
-		if (!strcmp(key, "mode")) {
-			set_mode(json_node_get_string(n), NULL);
-		} else if (!strcmp(key, "cpr-exec-command")) {
-			JsonArray *a = json_node_get_array(n);
 			g_autoptr(GPtrArray) argv = g_ptr_array_new();
+			size_t i;
+			json_t *e;
 
-			for (guint i = 0; i < json_array_get_length(a); i++)
-				g_ptr_array_add(argv, (gpointer)json_array_get_string_element(a, i));
+			json_array_foreach(n, i, e)
+				g_ptr_array_add(argv, (gpointer)json_string_value(e));
 			g_ptr_array_add(argv, NULL);
 			if (!set_command((const char *const *)argv->pdata, errp))
 				return FALSE;
 		} else if (!strcmp(key, "x-state-writer")) {
-			set_state_writer(json_node_get_string(n), NULL);
+			set_state_writer(json_string_value(n), NULL);
 		} else {
-			downtime_limit = json_node_get_int(n);
+			downtime_limit = json_integer_value(n);
 		}
 	}
 	return TRUE;
@@ -242,9 +231,9 @@ gboolean control_migrate_set_capability(const char *name, gboolean on,
 	return TRUE;
 }
 
-static void add_us(JsonObject *o, const char *name, uint64_t from, uint64_t to)
+static void add_us(json_t *o, const char *name, uint64_t from, uint64_t to)
 {
-	json_object_set_int_member(o, name, from && to >= from ? (to - from) / 1000 : 0);
+	json_object_set_new(o, name, json_integer(from && to >= from ? (to - from) / 1000 : 0));
 }
 
 /*
@@ -264,7 +253,7 @@ static void setup_chain(const struct pause_times *t, uint64_t out[5])
 }
 
 /* The pause breakdown of the last update as query-migrate's "relive-pause". */
-static JsonObject *migrate_pause_json(const struct pause_times *t)
+static json_t *migrate_pause_json(const struct pause_times *t)
 {
 	static const char *const setup_names[5] = {
 		"main-setup-us", "ram-mapped-us", "vm-created-us", "memory-slots-us",
@@ -276,13 +265,13 @@ static JsonObject *migrate_pause_json(const struct pause_times *t)
 		"main-setup-us", "ram-mapped-us", "vm-created-us", "memory-slots-us",
 		"vcpus-created-us", "state-loaded-us", "resumed-us",
 	};
-	JsonObject *o;
+	json_t *o;
 	uint64_t exec_end, tramp_end, setup[5], from;
 	gint64 total = 0;
 
 	if (!t->stop || !t->resumed)
 		return NULL;
-	o = json_object_new();
+	o = json_object();
 	exec_end = t->tramp_entry ? t->tramp_entry : t->main;
 	tramp_end = t->tramp_entry ? t->tramp_exec : t->main;
 	add_us(o, "stop-us", t->stop, t->stopped);
@@ -299,113 +288,104 @@ static JsonObject *migrate_pause_json(const struct pause_times *t)
 	add_us(o, "state-loaded-us", from, t->loaded);
 	add_us(o, "resumed-us", t->loaded, t->resumed);
 	for (size_t i = 0; i < G_N_ELEMENTS(parts); i++)
-		total += json_object_get_int_member(o, parts[i]);
-	json_object_set_int_member(o, "total-us", total);
+		total += json_integer_value(json_object_get(o, parts[i]));
+	json_object_set_new(o, "total-us", json_integer(total));
 	return o;
 }
 
-static JsonNode *obj_node(JsonObject *o)
+json_t *control_query_migrate(void)
 {
-	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-
-	json_node_take_object(n, o);
-	return n;
-}
-
-JsonNode *control_query_migrate(void)
-{
-	JsonObject *o = json_object_new();
+	json_t *o = json_object();
 	struct vm_migration_info info;
-	JsonArray *devs;
+	json_t *devs;
 
 	m->migration_info(&info);
 	if (info.status != RL_MIG_NONE)
-		json_object_set_string_member(o, "status", rl_mig_status_name(info.status));
+		json_object_set_str(o, "status", rl_mig_status_name(info.status));
 	if (info.status == RL_MIG_FAILED && info.error_desc)
-		json_object_set_string_member(o, "error-desc", info.error_desc);
+		json_object_set_str(o, "error-desc", info.error_desc);
 	if (info.status == RL_MIG_COMPLETED) {
-		JsonObject *p = migrate_pause_json(&info.t);
+		json_t *p = migrate_pause_json(&info.t);
 
 		if (p) {
-			gint64 total = json_object_get_int_member(p, "total-us");
+			gint64 total = json_integer_value(json_object_get(p, "total-us"));
 
-			json_object_set_int_member(o, "downtime", (total + 999) / 1000);
-			json_object_set_int_member(o, "total-time", (total + 999) / 1000);
-			json_object_set_object_member(o, "relive-pause", p);
+			json_object_set_new(o, "downtime", json_integer((total + 999) / 1000));
+			json_object_set_new(o, "total-time", json_integer((total + 999) / 1000));
+			json_object_set_new(o, "relive-pause", p);
 		}
 		if (info.state_size)
-			json_object_set_int_member(o, "relive-state-bytes", info.state_size);
+			json_object_set_new(o, "relive-state-bytes", json_integer(info.state_size));
 	}
-	devs = json_array_new();
+	devs = json_array();
 	for (unsigned i = 0; i < m->blob_count(); i++) {
 		struct vm_blob_info b;
-		JsonObject *d = json_object_new();
+		json_t *d = json_object();
 
 		m->blob_info(i, &b);
-		json_object_set_string_member(d, "id", b.id);
-		json_object_set_string_member(d, "type", "state-blob");
-		json_object_set_int_member(d, "size", b.size);
-		json_object_set_int_member(d, "verified-loads", b.loads);
-		json_array_add_object_element(devs, d);
+		json_object_set_str(d, "id", b.id);
+		json_object_set_str(d, "type", "state-blob");
+		json_object_set_new(d, "size", json_integer(b.size));
+		json_object_set_new(d, "verified-loads", json_integer(b.loads));
+		json_array_append_new(devs, d);
 	}
-	json_object_set_array_member(o, "relive-devices", devs);
-	return obj_node(o);
+	json_object_set_new(o, "relive-devices", devs);
+	return o;
 }
 
-JsonNode *control_query_migrate_parameters(void)
+json_t *control_query_migrate_parameters(void)
 {
 	const struct rl_mig_params *p = m->params();
-	JsonObject *o = json_object_new();
-	JsonArray *cmd = json_array_new();
+	json_t *o = json_object();
+	json_t *cmd = json_array();
 
-	json_object_set_string_member(o, "mode", rl_mig_mode_name(p->mode));
+	json_object_set_str(o, "mode", rl_mig_mode_name(p->mode));
 	for (char **a = p->cpr_exec_command; a && *a; a++)
-		json_array_add_string_element(cmd, *a);
-	json_object_set_array_member(o, "cpr-exec-command", cmd);
-	json_object_set_int_member(o, "downtime-limit", downtime_limit);
-	json_object_set_string_member(o, "x-state-writer",
-				      m->writer_fallback() ? "fallback" : "io_uring");
-	return obj_node(o);
+		json_array_append_new(cmd, json_string_or_null(*a));
+	json_object_set_new(o, "cpr-exec-command", cmd);
+	json_object_set_new(o, "downtime-limit", json_integer(downtime_limit));
+	json_object_set_str(o, "x-state-writer",
+			    m->writer_fallback() ? "fallback" : "io_uring");
+	return o;
 }
 
-JsonNode *control_query_migrate_capabilities(void)
+json_t *control_query_migrate_capabilities(void)
 {
-	JsonArray *a = json_array_new();
-	JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+	json_t *a = json_array();
 
 	for (unsigned i = 0; i < RL_CAP__MAX; i++) {
-		JsonObject *c = json_object_new();
+		json_t *c = json_object();
 
-		json_object_set_string_member(c, "capability", rl_mig_cap_name(i));
-		json_object_set_boolean_member(c, "state", m->params()->caps[i]);
-		json_array_add_object_element(a, c);
+		json_object_set_str(c, "capability", rl_mig_cap_name(i));
+		json_object_set_new(c, "state", json_boolean(m->params()->caps[i]));
+		json_array_append_new(a, c);
 	}
-	json_node_take_array(n, a);
-	return n;
+	return a;
 }
 
 /* QMP's MigrationAddress to a URI: file and unix only. */
-static char *channel_uri(JsonArray *channels, const char *type, GError **errp)
+/* @channels: checked by qmp.c against QEMU's MigrationChannel. */
+static char *channel_uri(json_t *channels, const char *type, GError **errp)
 {
-	for (guint i = 0; i < json_array_get_length(channels); i++) {
-		JsonObject *c = json_array_get_object_element(channels, i);
-		JsonObject *addr;
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(channels, i, c) {
+		json_t *addr = json_object_get(c, "addr");
 		const char *t;
 
-		if (!c || !json_object_has_member(c, "channel-type") ||
-		    !json_object_has_member(c, "addr"))
+		if (!json_is_object(c) || !json_object_get(c, "channel-type") || !addr)
 			continue;
-		if (strcmp(json_object_get_string_member(c, "channel-type"), type))
+		if (strcmp(json_str(json_object_get(c, "channel-type")), type))
 			continue;
-		addr = json_object_get_object_member(c, "addr");
-		t = addr && json_object_has_member(addr, "transport") ?
-		    json_object_get_string_member(addr, "transport") : "";
-		if (!strcmp(t, "file") && json_object_has_member(addr, "filename"))
+		t = json_object_get(addr, "transport") ?
+		    json_str(json_object_get(addr, "transport")) : "";
+		if (!strcmp(t, "file") && json_object_get(addr, "filename"))
 			return g_strdup_printf("file:%s",
-					       json_object_get_string_member(addr, "filename"));
-		if (!strcmp(t, "socket") && json_object_has_member(addr, "path"))
+					       json_str(json_object_get(addr, "filename")));
+		if (!strcmp(t, "socket") && json_object_get(addr, "path"))
 			return g_strdup_printf("unix:%s",
-					       json_object_get_string_member(addr, "path"));
+					       json_str(json_object_get(addr, "path")));
 		vm_error(errp, "channels: the %s channel's address must be a file or a unix socket",
 			 type);
 		return NULL;
@@ -415,32 +395,31 @@ static char *channel_uri(JsonArray *channels, const char *type, GError **errp)
 }
 
 /* The cpr channel of a cpr-transfer: a unix socket, nothing else. */
-static char *cpr_channel_path(JsonArray *channels, GError **errp)
+static char *cpr_channel_path(json_t *channels, GError **errp)
 {
-	for (guint i = 0; i < json_array_get_length(channels); i++) {
-		JsonObject *c = json_array_get_object_element(channels, i);
-		JsonObject *addr;
+	size_t i;
+	json_t *c;
 
-		if (!c || g_strcmp0(json_object_get_string_member_with_default(c, "channel-type", ""),
-				    "cpr"))
+	json_array_foreach(channels, i, c) {
+		json_t *addr = json_object_get(c, "addr");
+
+		if (!json_is_object(c) ||
+		    g_strcmp0(json_object_string_or(c, "channel-type", ""), "cpr"))
 			continue;
-		addr = json_object_has_member(c, "addr") &&
-		       JSON_NODE_HOLDS_OBJECT(json_object_get_member(c, "addr")) ?
-		       json_object_get_object_member(c, "addr") : NULL;
-		if (!addr ||
-		    g_strcmp0(json_object_get_string_member_with_default(addr, "transport", ""), "socket") ||
-		    g_strcmp0(json_object_get_string_member_with_default(addr, "type", ""), "unix") ||
-		    !json_object_has_member(addr, "path")) {
+		if (!json_is_object(addr) ||
+		    g_strcmp0(json_object_string_or(addr, "transport", ""), "socket") ||
+		    g_strcmp0(json_object_string_or(addr, "type", ""), "unix") ||
+		    !json_object_get(addr, "path")) {
 			vm_error(errp, "channels: the cpr channel must be a unix socket ({\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...})");
 			return NULL;
 		}
-		return g_strdup(json_object_get_string_member(addr, "path"));
+		return g_strdup(json_str(json_object_get(addr, "path")));
 	}
 	vm_error(errp, "mode cpr-transfer needs a 'cpr' channel in \"channels\"");
 	return NULL;
 }
 
-gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
+gboolean control_migrate(const char *uri, json_t *channels, GError **errp)
 {
 	g_autofree char *u = NULL;
 	g_autofree char *cpr_path = NULL;
@@ -468,7 +447,7 @@ gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp)
 	return m->migrate_start(parsed.path, cpr_path, errp);
 }
 
-gboolean control_migrate_incoming(const char *uri, JsonArray *channels,
+gboolean control_migrate_incoming(const char *uri, json_t *channels,
 				  GError **errp)
 {
 	g_autofree char *u = NULL;

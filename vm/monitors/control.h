@@ -9,7 +9,7 @@
 #define VM_CONTROL_H
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <jansson.h>
 
 /* QEMU's run state name: "running", "paused", "inmigrate", "postmigrate", ... */
 const char *control_runstate(void);
@@ -23,13 +23,13 @@ void control_quit(void);
 /* HMP: migrate_set_parameter NAME VALUE (cpr-exec-command: VALUE is the rest of the line). */
 gboolean control_migrate_set_parameter(const char *name, const char *value, GError **errp);
 /* QMP: migrate-set-parameters; @args is the "arguments" object. */
-gboolean control_migrate_set_parameters(JsonObject *args, GError **errp);
+gboolean control_migrate_set_parameters(json_t *args, GError **errp);
 gboolean control_migrate_set_capability(const char *name, gboolean on, GError **errp);
 
 /* QMP return values (new references); HMP formats them as text. */
-JsonNode *control_query_migrate(void);
-JsonNode *control_query_migrate_parameters(void);
-JsonNode *control_query_migrate_capabilities(void);
+json_t *control_query_migrate(void);
+json_t *control_query_migrate_parameters(void);
+json_t *control_query_migrate_capabilities(void);
 
 /*
  * migrate: @uri, or @channels (QMP's list of {"channel-type": "main"|"cpr",
@@ -37,8 +37,8 @@ JsonNode *control_query_migrate_capabilities(void);
  * returns; the migration itself runs from the main loop after the reply has
  * been flushed, as QEMU's does. For cpr-exec the process then execs.
  */
-gboolean control_migrate(const char *uri, JsonArray *channels, GError **errp);
-gboolean control_migrate_incoming(const char *uri, JsonArray *channels, GError **errp);
+gboolean control_migrate(const char *uri, json_t *channels, GError **errp);
+gboolean control_migrate_incoming(const char *uri, json_t *channels, GError **errp);
 gboolean control_migrate_cancel(GError **errp);
 
 #endif

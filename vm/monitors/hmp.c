@@ -45,37 +45,35 @@ static void out_error(GString *out, GError *err)
 
 /* ------------------------------------------------------------ JSON as text */
 
-static void scalar_text(JsonNode *n, GString *s)
+static void scalar_text(json_t *n, GString *s)
 {
-	if (!n || JSON_NODE_HOLDS_NULL(n))
-		return;
-	if (JSON_NODE_HOLDS_ARRAY(n)) {
-		JsonArray *a = json_node_get_array(n);
+	size_t i;
+	json_t *e;
 
+	switch (n ? json_typeof(n) : JSON_NULL) {
+	case JSON_ARRAY:
 		/* cpr-exec-command and other lists print as words. */
-		for (guint i = 0; i < json_array_get_length(a); i++) {
+		json_array_foreach(n, i, e) {
 			if (i)
 				g_string_append_c(s, ' ');
-			scalar_text(json_array_get_element(a, i), s);
+			scalar_text(e, s);
 		}
-		return;
-	}
-	if (JSON_NODE_HOLDS_OBJECT(n)) {
+		break;
+	case JSON_OBJECT:
 		qmp_format(n, s);
-		return;
-	}
-	switch (json_node_get_value_type(n)) {
-	case G_TYPE_BOOLEAN:
-		g_string_append(s, json_node_get_boolean(n) ? "on" : "off");
 		break;
-	case G_TYPE_INT64:
-		g_string_append_printf(s, "%" G_GINT64_FORMAT, json_node_get_int(n));
+	case JSON_TRUE:
+	case JSON_FALSE:
+		g_string_append(s, json_is_true(n) ? "on" : "off");
 		break;
-	case G_TYPE_DOUBLE:
-		g_string_append_printf(s, "%g", json_node_get_double(n));
+	case JSON_INTEGER:
+		g_string_append_printf(s, "%" G_GINT64_FORMAT, (gint64)json_integer_value(n));
 		break;
-	case G_TYPE_STRING:
-		g_string_append(s, json_node_get_string(n));
+	case JSON_REAL:
+		g_string_append_printf(s, "%g", json_real_value(n));
+		break;
+	case JSON_STRING:
+		g_string_append(s, json_string_value(n));
 		break;
 	default:
 		break;
@@ -83,7 +81,7 @@ static void scalar_text(JsonNode *n, GString *s)
 }
 
 static void print_member(GString *out, const char *indent, const char *name,
-			 JsonNode *n)
+			 json_t *n)
 {
 	g_autoptr(GString) v = g_string_new(NULL);
 
@@ -91,26 +89,27 @@ static void print_member(GString *out, const char *indent, const char *name,
 	out_printf(out, "%s%s: %s\n", indent, name, v->str);
 }
 
-static gboolean array_of_objects(JsonArray *a)
+static gboolean array_of_objects(json_t *a)
 {
-	if (!json_array_get_length(a))
+	size_t i;
+	json_t *e;
+
+	if (!json_array_size(a))
 		return FALSE;
-	for (guint i = 0; i < json_array_get_length(a); i++)
-		if (!JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, i)))
+	json_array_foreach(a, i, e)
+		if (!json_is_object(e))
 			return FALSE;
 	return TRUE;
 }
 
 /* "  a=1, b=x" */
-static void print_record(GString *out, const char *indent, JsonObject *o)
+static void print_record(GString *out, const char *indent, json_t *o)
 {
 	g_autoptr(GString) line = g_string_new(NULL);
-	JsonObjectIter it;
 	const char *name;
-	JsonNode *m;
+	json_t *m;
 
-	json_object_iter_init_ordered(&it, o);
-	while (json_object_iter_next_ordered(&it, &name, &m)) {
+	json_object_foreach(o, name, m) {
 		g_string_append_printf(line, "%s%s=", line->len ? ", " : "", name);
 		scalar_text(m, line);
 	}
@@ -118,42 +117,41 @@ static void print_record(GString *out, const char *indent, JsonObject *o)
 }
 
 /* Members of @o other than @skip, nested objects as indented sections. */
-static void print_object(GString *out, const char *indent, JsonObject *o,
+static void print_object(GString *out, const char *indent, json_t *o,
 			 const char *const *skip)
 {
-	JsonObjectIter it;
 	const char *name;
-	JsonNode *m;
+	json_t *m;
 
-	json_object_iter_init_ordered(&it, o);
-	while (json_object_iter_next_ordered(&it, &name, &m)) {
+	json_object_foreach(o, name, m) {
 		if (skip && g_strv_contains(skip, name))
 			continue;
-		if (JSON_NODE_HOLDS_OBJECT(m)) {
+		if (json_is_object(m)) {
 			g_autofree char *deeper = g_strconcat(indent, "  ", NULL);
 
 			out_printf(out, "%s%s:\n", indent, name);
-			print_object(out, deeper, json_node_get_object(m), NULL);
-		} else if (JSON_NODE_HOLDS_ARRAY(m) && array_of_objects(json_node_get_array(m))) {
-			JsonArray *a = json_node_get_array(m);
+			print_object(out, deeper, m, NULL);
+		} else if (array_of_objects(m)) {
+			size_t i;
+			json_t *e;
 
 			/* A list of records (devices): one line each. */
 			out_printf(out, "%s%s:\n", indent, name);
-			for (guint i = 0; i < json_array_get_length(a); i++)
-				print_record(out, indent, json_array_get_object_element(a, i));
+			json_array_foreach(m, i, e)
+				print_record(out, indent, e);
 		} else {
 			print_member(out, indent, name, m);
 		}
 	}
 }
 
-static gboolean obj_int(JsonObject *o, const char *name, gint64 *v)
+static gboolean obj_int(json_t *o, const char *name, gint64 *v)
 {
-	JsonNode *n = json_object_get_member(o, name);
+	json_t *n = json_object_get(o, name);
 
-	if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+	if (!json_is_integer(n))
 		return FALSE;
-	*v = json_node_get_int(n);
+	*v = json_integer_value(n);
 	return TRUE;
 }
 
@@ -163,18 +161,16 @@ static void info_migrate(GString *out)
 		"status", "error-desc", "total-time", "setup-time", "downtime",
 		"expected-downtime", NULL
 	};
-	g_autoptr(JsonNode) n = control_query_migrate();
+	g_autoptr(json_t) o = control_query_migrate();
 	g_autoptr(GString) t = g_string_new(NULL);
-	JsonObject *o;
 	gint64 v;
 
-	if (!n || !JSON_NODE_HOLDS_OBJECT(n))
+	if (!json_is_object(o))
 		return;
-	o = json_node_get_object(n);
-	if (json_object_has_member(o, "status"))
-		print_member(out, "", "Status", json_object_get_member(o, "status"));
-	if (json_object_has_member(o, "error-desc"))
-		print_member(out, "", "Error", json_object_get_member(o, "error-desc"));
+	if (json_object_get(o, "status"))
+		print_member(out, "", "Status", json_object_get(o, "status"));
+	if (json_object_get(o, "error-desc"))
+		print_member(out, "", "Error", json_object_get(o, "error-desc"));
 	if (obj_int(o, "total-time", &v))
 		g_string_append_printf(t, "total=%" G_GINT64_FORMAT, v);
 	if (obj_int(o, "setup-time", &v))
@@ -191,31 +187,25 @@ static void info_migrate(GString *out)
 
 static void info_migrate_parameters(GString *out)
 {
-	g_autoptr(JsonNode) n = control_query_migrate_parameters();
+	g_autoptr(json_t) o = control_query_migrate_parameters();
 
-	if (n && JSON_NODE_HOLDS_OBJECT(n))
-		print_object(out, "", json_node_get_object(n), NULL);
+	if (json_is_object(o))
+		print_object(out, "", o, NULL);
 }
 
 static void info_migrate_capabilities(GString *out)
 {
-	g_autoptr(JsonNode) n = control_query_migrate_capabilities();
-	JsonArray *a;
+	g_autoptr(json_t) a = control_query_migrate_capabilities();
+	size_t i;
+	json_t *o;
 
-	if (!n || !JSON_NODE_HOLDS_ARRAY(n))
-		return;
-	a = json_node_get_array(n);
-	for (guint i = 0; i < json_array_get_length(a); i++) {
-		JsonNode *e = json_array_get_element(a, i);
-		JsonObject *o;
-
-		if (!JSON_NODE_HOLDS_OBJECT(e))
+	/* not an array: no elements */
+	json_array_foreach(a, i, o) {
+		if (!json_is_object(o))
 			continue;
-		o = json_node_get_object(e);
 		out_printf(out, "%s: %s\n",
-			   json_object_get_string_member_with_default(o, "capability", "?"),
-			   json_object_get_boolean_member_with_default(o, "state", FALSE) ?
-			   "on" : "off");
+			   json_object_string_or(o, "capability", "?"),
+			   json_object_bool_or(o, "state", FALSE) ? "on" : "off");
 	}
 }
 
@@ -450,20 +440,20 @@ static gboolean do_migrate_set_parameter(const struct hmp_cmd *cmd, char **argv,
 		return FALSE;
 	}
 	if (is_command_param(name)) {
-		g_autoptr(JsonObject) args = json_object_new();
-		JsonArray *words = json_array_new();
+		g_autoptr(json_t) args = json_object();
+		json_t *words;
 		g_auto(GStrv) argvv = NULL;
 
 		/* A command line: split into words as a shell would. */
 		if (!g_shell_parse_argv(value, NULL, &argvv, &err)) {
-			json_array_unref(words);
 			g_prefix_error(&err, "%s: ", name);
 			out_error(out, err);
 			return FALSE;
 		}
+		words = json_array();
 		for (int i = 0; argvv[i]; i++)
-			json_array_add_string_element(words, argvv[i]);
-		json_object_set_array_member(args, name, words);
+			json_array_append_new(words, json_string_nocheck(argvv[i]));
+		json_object_set_new_nocheck(args, name, words);
 		if (!control_migrate_set_parameters(args, &err))
 			out_error(out, err);
 		return FALSE;

@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 #include "monitors/chardev.h"
+#include "monitors/json.h"
 
 /* QEMU version this monitor speaks for (greeting, query-version). */
 #define MONITOR_QEMU_MAJOR 10
@@ -30,8 +30,8 @@
 /* Milliseconds monitor_flush_all() waits for slow peers before an exec. */
 #define MONITOR_FLUSH_TIMEOUT_MS 2000
 
-/* Appends @node as JSON text the way QEMU writes it ("a": 1, "b": [1, 2]). */
-void qmp_format(JsonNode *node, GString *out);
+/* Appends @v as JSON text the way QEMU writes it ("a": 1, "b": [1, 2]). */
+void qmp_format(json_t *v, GString *out);
 
 /*
  * qmp_dispatch_line - run one QMP input line.

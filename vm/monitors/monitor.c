@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <gio/gio.h>
 
 #include "relive/cpr.h"
 

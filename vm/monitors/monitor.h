@@ -8,7 +8,7 @@
 #define VM_MONITOR_H
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <jansson.h>
 
 struct rl_cpr_table;
 
@@ -20,7 +20,7 @@ gboolean monitor_qmp_add(const char *spec, GError **errp);
  * Broadcasts a QMP event to every QMP client past the capabilities
  * handshake, with QEMU's timestamp. Takes ownership of @data (may be NULL).
  */
-void monitor_event(const char *name, JsonObject *data);
+void monitor_event(const char *name, json_t *data);
 
 /* Writes every queued reply and event out before an exec. */
 void monitor_flush_all(void);

@@ -4,11 +4,11 @@
  * update, once the guest runs again.
  */
 #include <errno.h>
-#include <json-glib/json-glib.h>
 
 #include "failpoint.h"
 
 #include "monitors/chardev.h"
+#include "monitors/json.h"
 #include "update/transfer.h"
 #include "monitors/monitor.h"
 #include "monitors/machine-ops.h"
@@ -17,11 +17,11 @@
 
 static void event(const char *name, const char *status)
 {
-	JsonObject *data = NULL;
+	json_t *data = NULL;
 
 	if (status) {
-		data = json_object_new();
-		json_object_set_string_member(data, "status", status);
+		data = json_object();
+		json_object_set_str(data, "status", status);
 	}
 	monitor_event(name, data);
 }

@@ -3,7 +3,7 @@
  * QMP: the greeting, the qmp_capabilities handshake, command dispatch with
  * QEMU's argument checking and error classes, QEMU-style JSON text, and
  * event broadcast to negotiated clients. Input is split into messages by
- * bracket depth, as QEMU's streamer splits it, then parsed with json-glib.
+ * bracket depth, as QEMU's streamer splits it, then parsed with jansson.
  */
 #include <string.h>
 
@@ -69,119 +69,95 @@ static void format_string(const char *s, GString *out)
 	g_string_append_c(out, '"');
 }
 
-void qmp_format(JsonNode *node, GString *out)
+static void format_object(json_t *o, GString *out)
+{
+	const char *name;
+	json_t *m;
+	gboolean first = TRUE;
+
+	g_string_append_c(out, '{');
+	json_object_foreach(o, name, m) {
+		if (!first)
+			g_string_append(out, ", ");
+		first = FALSE;
+		format_string(name, out);
+		g_string_append(out, ": ");
+		qmp_format(m, out);
+	}
+	g_string_append_c(out, '}');
+}
+
+static void format_array(json_t *a, GString *out)
+{
+	size_t i;
+	json_t *e;
+
+	g_string_append_c(out, '[');
+	json_array_foreach(a, i, e) {
+		if (i)
+			g_string_append(out, ", ");
+		qmp_format(e, out);
+	}
+	g_string_append_c(out, ']');
+}
+
+void qmp_format(json_t *v, GString *out)
 {
 	char dbuf[G_ASCII_DTOSTR_BUF_SIZE];
 
-	if (!node) {
+	switch (v ? json_typeof(v) : JSON_NULL) {
+	case JSON_OBJECT:
+		format_object(v, out);
+		break;
+	case JSON_ARRAY:
+		format_array(v, out);
+		break;
+	case JSON_TRUE:
+		g_string_append(out, "true");
+		break;
+	case JSON_FALSE:
+		g_string_append(out, "false");
+		break;
+	case JSON_INTEGER:
+		g_string_append_printf(out, "%" G_GINT64_FORMAT,
+				       (gint64)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		g_string_append(out, g_ascii_dtostr(dbuf, sizeof(dbuf),
+						    json_real_value(v)));
+		break;
+	case JSON_STRING:
+		/* Up to a "\u0000" it holds, as the text has always ended there. */
+		format_string(json_string_value(v), out);
+		break;
+	default:
 		g_string_append(out, "null");
-		return;
-	}
-	switch (json_node_get_node_type(node)) {
-	case JSON_NODE_OBJECT: {
-		JsonObject *o = json_node_get_object(node);
-		JsonObjectIter it;
-		const char *name;
-		JsonNode *m;
-		gboolean first = TRUE;
-
-		g_string_append_c(out, '{');
-		json_object_iter_init_ordered(&it, o);
-		while (json_object_iter_next_ordered(&it, &name, &m)) {
-			if (!first)
-				g_string_append(out, ", ");
-			first = FALSE;
-			format_string(name, out);
-			g_string_append(out, ": ");
-			qmp_format(m, out);
-		}
-		g_string_append_c(out, '}');
-		break;
-	}
-	case JSON_NODE_ARRAY: {
-		JsonArray *a = json_node_get_array(node);
-
-		g_string_append_c(out, '[');
-		for (guint i = 0; i < json_array_get_length(a); i++) {
-			if (i)
-				g_string_append(out, ", ");
-			qmp_format(json_array_get_element(a, i), out);
-		}
-		g_string_append_c(out, ']');
-		break;
-	}
-	case JSON_NODE_NULL:
-		g_string_append(out, "null");
-		break;
-	case JSON_NODE_VALUE:
-		switch (json_node_get_value_type(node)) {
-		case G_TYPE_BOOLEAN:
-			g_string_append(out, json_node_get_boolean(node) ? "true" : "false");
-			break;
-		case G_TYPE_INT64:
-			g_string_append_printf(out, "%" G_GINT64_FORMAT,
-					       json_node_get_int(node));
-			break;
-		case G_TYPE_DOUBLE:
-			g_string_append(out, g_ascii_dtostr(dbuf, sizeof(dbuf),
-							    json_node_get_double(node)));
-			break;
-		case G_TYPE_STRING:
-			format_string(json_node_get_string(node), out);
-			break;
-		default:
-			g_string_append(out, "null");
-		}
-		break;
 	}
 }
 
-static char *format_line(JsonNode *node)
+static char *format_line(json_t *v)
 {
 	GString *s = g_string_new(NULL);
 
-	qmp_format(node, s);
+	qmp_format(v, s);
 	g_string_append(s, "\r\n");
 	return g_string_free(s, FALSE);
 }
 
-static JsonNode *version_node(void)
+static json_t *version_node(void)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "qemu");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "micro");
-	json_builder_add_int_value(b, MONITOR_QEMU_MICRO);
-	json_builder_set_member_name(b, "minor");
-	json_builder_add_int_value(b, MONITOR_QEMU_MINOR);
-	json_builder_set_member_name(b, "major");
-	json_builder_add_int_value(b, MONITOR_QEMU_MAJOR);
-	json_builder_end_object(b);
-	json_builder_set_member_name(b, "package");
-	json_builder_add_string_value(b, "relive-vm " RELIVE_VERSION);
-	json_builder_end_object(b);
-	return json_builder_get_root(b);
+	return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu",
+			 "micro", MONITOR_QEMU_MICRO, "minor", MONITOR_QEMU_MINOR,
+			 "major", MONITOR_QEMU_MAJOR,
+			 "package", "relive-vm " RELIVE_VERSION);
 }
 
 char *qmp_greeting(void)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(json_t) root = json_pack("{s:{s:o,s:[s]}}", "QMP",
+					   "version", version_node(),
+					   "capabilities", "oob");
 
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "QMP");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "version");
-	json_builder_add_value(b, version_node());
-	json_builder_set_member_name(b, "capabilities");
-	json_builder_begin_array(b);
-	json_builder_add_string_value(b, "oob");
-	json_builder_end_array(b);
-	json_builder_end_object(b);
-	json_builder_end_object(b);
-	root = json_builder_get_root(b);
 	return format_line(root);
 }
 
@@ -230,8 +206,9 @@ struct qmp_ctx {
 	gboolean *quit;
 };
 
-typedef JsonNode *(*qmp_handler)(JsonObject *args, struct qmp_ctx *ctx,
-				 struct qmp_error *err);
+/* Return: the command's "return" value (a new reference), or NULL with @err set. */
+typedef json_t *(*qmp_handler)(json_t *args, struct qmp_ctx *ctx,
+			       struct qmp_error *err);
 
 struct qmp_cmd {
 	const char *name;
@@ -240,15 +217,12 @@ struct qmp_cmd {
 	gboolean hidden;	    /* an alias, not listed by query-commands */
 };
 
-static JsonNode *empty_return(void)
+static json_t *empty_return(void)
 {
-	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-
-	json_node_take_object(n, json_object_new());
-	return n;
+	return json_object();
 }
 
-static JsonNode *gbool_return(gboolean ok, GError *gerr, struct qmp_error *err)
+static json_t *gbool_return(gboolean ok, GError *gerr, struct qmp_error *err)
 {
 	if (!ok) {
 		qmp_error_from_gerror(err, gerr);
@@ -260,104 +234,93 @@ static JsonNode *gbool_return(gboolean ok, GError *gerr, struct qmp_error *err)
 static const struct qmp_cmd *qmp_find(const char *name);
 static const struct qmp_cmd qmp_cmds[];
 static const char *type_name(char type);
-static gboolean type_ok(JsonNode *n, char type);
+static gboolean type_ok(json_t *n, char type);
 
-static JsonNode *cmd_capabilities(JsonObject *args, struct qmp_ctx *ctx,
-				  struct qmp_error *err)
+static json_t *cmd_capabilities(json_t *args, struct qmp_ctx *ctx,
+				struct qmp_error *err)
 {
-	if (json_object_has_member(args, "enable")) {
-		JsonArray *en = json_object_get_array_member(args, "enable");
+	size_t i;
+	json_t *n;
 
-		for (guint i = 0; i < json_array_get_length(en); i++) {
-			JsonNode *n = json_array_get_element(en, i);
-
-			if (!JSON_NODE_HOLDS_VALUE(n) ||
-			    json_node_get_value_type(n) != G_TYPE_STRING) {
-				qmp_error_set(err, QMP_GENERIC_ERROR,
-					      "Invalid parameter type for 'enable[%u]', expected: string",
-					      i);
-				return NULL;
-			}
-			if (strcmp(json_node_get_string(n), "oob")) {
-				qmp_error_set(err, QMP_GENERIC_ERROR,
-					      "Parameter 'enable[%u]' does not accept value '%s'",
-					      i, json_node_get_string(n));
-				return NULL;
-			}
+	/* No "enable": no elements. */
+	json_array_foreach(json_object_get(args, "enable"), i, n) {
+		if (!json_is_string(n)) {
+			qmp_error_set(err, QMP_GENERIC_ERROR,
+				      "Invalid parameter type for 'enable[%u]', expected: string",
+				      (guint)i);
+			return NULL;
+		}
+		if (strcmp(json_string_value(n), "oob")) {
+			qmp_error_set(err, QMP_GENERIC_ERROR,
+				      "Parameter 'enable[%u]' does not accept value '%s'",
+				      (guint)i, json_string_value(n));
+			return NULL;
 		}
 	}
 	*ctx->negotiated = TRUE;
 	return empty_return();
 }
 
-static JsonNode *cmd_query_status(JsonObject *args, struct qmp_ctx *ctx,
-				  struct qmp_error *err)
+static json_t *cmd_query_status(json_t *args, struct qmp_ctx *ctx,
+				struct qmp_error *err)
 {
-	JsonObject *o = json_object_new();
-	JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+	json_t *o = json_object();
 
-	json_object_set_boolean_member(o, "running", control_running());
-	json_object_set_string_member(o, "status", control_runstate());
-	json_node_take_object(n, o);
-	return n;
+	json_object_set_new(o, "running", json_boolean(control_running()));
+	json_object_set_str(o, "status", control_runstate());
+	return o;
 }
 
-static JsonNode *cmd_query_version(JsonObject *args, struct qmp_ctx *ctx,
-				   struct qmp_error *err)
+static json_t *cmd_query_version(json_t *args, struct qmp_ctx *ctx,
+				 struct qmp_error *err)
 {
 	return version_node();
 }
 
-static JsonNode *cmd_query_commands(JsonObject *args, struct qmp_ctx *ctx,
-				    struct qmp_error *err)
+static json_t *cmd_query_commands(json_t *args, struct qmp_ctx *ctx,
+				  struct qmp_error *err)
 {
-	JsonArray *a = json_array_new();
-	JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+	json_t *a = json_array();
 
 	for (const struct qmp_cmd *c = qmp_cmds; c->name; c++) {
-		JsonObject *o;
+		json_t *o;
 
 		if (c->hidden)
 			continue;
-		o = json_object_new();
-		json_object_set_string_member(o, "name", c->name);
-		json_array_add_object_element(a, o);
+		o = json_object();
+		json_object_set_str(o, "name", c->name);
+		json_array_append_new(a, o);
 	}
-	json_node_take_array(n, a);
-	return n;
+	return a;
 }
 
-static JsonNode *query_or_empty(JsonNode *n)
+static json_t *query_or_empty(json_t *n)
 {
 	return n ? n : empty_return();
 }
 
-static JsonNode *cmd_query_migrate(JsonObject *args, struct qmp_ctx *ctx,
-				   struct qmp_error *err)
+static json_t *cmd_query_migrate(json_t *args, struct qmp_ctx *ctx,
+				 struct qmp_error *err)
 {
 	return query_or_empty(control_query_migrate());
 }
 
-static JsonNode *cmd_query_migrate_parameters(JsonObject *args, struct qmp_ctx *ctx,
-					      struct qmp_error *err)
+static json_t *cmd_query_migrate_parameters(json_t *args, struct qmp_ctx *ctx,
+					    struct qmp_error *err)
 {
 	return query_or_empty(control_query_migrate_parameters());
 }
 
-static JsonNode *cmd_query_migrate_capabilities(JsonObject *args, struct qmp_ctx *ctx,
-						struct qmp_error *err)
+static json_t *cmd_query_migrate_capabilities(json_t *args, struct qmp_ctx *ctx,
+					      struct qmp_error *err)
 {
-	JsonNode *n = control_query_migrate_capabilities();
+	json_t *n = control_query_migrate_capabilities();
 
-	if (!n) {
-		n = json_node_new(JSON_NODE_ARRAY);
-		json_node_take_array(n, json_array_new());
-	}
-	return n;
+	return n ? n : json_array();
 }
 
-static JsonNode *cmd_migrate_set_parameters(JsonObject *args, struct qmp_ctx *ctx,
-					    struct qmp_error *err)
+static json_t *cmd_migrate_set_parameters(json_t *args, struct qmp_ctx *ctx,
+					  struct qmp_error *err)
 {
 	GError *gerr = NULL;
 
@@ -366,30 +329,26 @@ static JsonNode *cmd_migrate_set_parameters(JsonObject *args, struct qmp_ctx *ct
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_migrate_set_capabilities(JsonObject *args, struct qmp_ctx *ctx,
-					      struct qmp_error *err)
+static json_t *cmd_migrate_set_capabilities(json_t *args, struct qmp_ctx *ctx,
+					    struct qmp_error *err)
 {
-	JsonArray *caps = json_object_get_array_member(args, "capabilities");
+	json_t *caps = json_object_get(args, "capabilities");
 	GError *gerr = NULL;
-	guint len = json_array_get_length(caps);
+	guint len = json_array_size(caps);
 
 	/* Check every entry before changing anything, as QEMU's visitor does. */
 	for (guint i = 0; i < len; i++) {
-		JsonNode *n = json_array_get_element(caps, i);
-		JsonObject *o;
-		JsonObjectIter it;
+		json_t *o = json_array_get(caps, i);
 		const char *name;
-		JsonNode *m;
+		json_t *m;
 
-		if (!JSON_NODE_HOLDS_OBJECT(n)) {
+		if (!json_is_object(o)) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Invalid parameter type for 'capabilities[%u]', expected: object",
 				      i);
 			return NULL;
 		}
-		o = json_node_get_object(n);
-		json_object_iter_init(&it, o);
-		while (json_object_iter_next(&it, &name, &m)) {
+		json_object_foreach(o, name, m) {
 			if (strcmp(name, "capability") && strcmp(name, "state")) {
 				qmp_error_set(err, QMP_GENERIC_ERROR,
 					      "Parameter 'capabilities[%u].%s' is unexpected",
@@ -397,25 +356,25 @@ static JsonNode *cmd_migrate_set_capabilities(JsonObject *args, struct qmp_ctx *
 				return NULL;
 			}
 		}
-		m = json_object_get_member(o, "capability");
+		m = json_object_get(o, "capability");
 		if (!m) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Parameter 'capabilities[%u].capability' is missing", i);
 			return NULL;
 		}
-		if (!JSON_NODE_HOLDS_VALUE(m) || json_node_get_value_type(m) != G_TYPE_STRING) {
+		if (!json_is_string(m)) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Invalid parameter type for 'capabilities[%u].capability', expected: string",
 				      i);
 			return NULL;
 		}
-		m = json_object_get_member(o, "state");
+		m = json_object_get(o, "state");
 		if (!m) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Parameter 'capabilities[%u].state' is missing", i);
 			return NULL;
 		}
-		if (!JSON_NODE_HOLDS_VALUE(m) || json_node_get_value_type(m) != G_TYPE_BOOLEAN) {
+		if (!json_is_boolean(m)) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Invalid parameter type for 'capabilities[%u].state', expected: boolean",
 				      i);
@@ -423,10 +382,10 @@ static JsonNode *cmd_migrate_set_capabilities(JsonObject *args, struct qmp_ctx *
 		}
 	}
 	for (guint i = 0; i < len; i++) {
-		JsonObject *o = json_array_get_object_element(caps, i);
+		json_t *o = json_array_get(caps, i);
 
-		if (!control_migrate_set_capability(json_object_get_string_member(o, "capability"),
-						    json_object_get_boolean_member(o, "state"),
+		if (!control_migrate_set_capability(json_string_value(json_object_get(o, "capability")),
+						    json_is_true(json_object_get(o, "state")),
 						    &gerr)) {
 			qmp_error_from_gerror(err, gerr);
 			return NULL;
@@ -528,7 +487,7 @@ static const struct qmp_member channel_members[] = {
 };
 static const struct qmp_schema channel_schema = { channel_members };
 
-static gboolean check_object(const char *path, JsonObject *o,
+static gboolean check_object(const char *path, json_t *o,
 			     const struct qmp_schema *schema, struct qmp_error *err);
 
 /* Return: the member's full name for messages, "channels[0].addr.path". */
@@ -537,11 +496,13 @@ static char *member_path(const char *path, const char *name)
 	return *path ? g_strdup_printf("%s.%s", path, name) : g_strdup(name);
 }
 
-static gboolean check_member(const char *path, JsonObject *o,
+static gboolean check_member(const char *path, json_t *o,
 			     const struct qmp_member *m, struct qmp_error *err)
 {
 	g_autofree char *full = member_path(path, m->name);
-	JsonNode *n = json_object_get_member(o, m->name);
+	json_t *n = json_object_get(o, m->name);
+	size_t i;
+	json_t *e;
 
 	if (!n) {
 		if (m->optional)
@@ -551,27 +512,25 @@ static gboolean check_member(const char *path, JsonObject *o,
 	}
 	switch (m->type) {
 	case 'o':
-		if (!JSON_NODE_HOLDS_OBJECT(n))
+		if (!json_is_object(n))
 			break;
-		return check_object(full, json_node_get_object(n), m->sub, err);
+		return check_object(full, n, m->sub, err);
 	case 'S':
-		if (!JSON_NODE_HOLDS_ARRAY(n))
+		if (!json_is_array(n))
 			break;
-		for (guint i = 0; i < json_array_get_length(json_node_get_array(n)); i++) {
-			JsonNode *e = json_array_get_element(json_node_get_array(n), i);
-
-			if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+		json_array_foreach(n, i, e) {
+			if (!json_is_string(e)) {
 				qmp_error_set(err, QMP_GENERIC_ERROR,
 					      "Invalid parameter type for '%s[%u]', expected: string",
-					      full, i);
+					      full, (guint)i);
 				return FALSE;
 			}
 		}
 		return TRUE;
 	case 'u':
-		if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+		if (!json_is_integer(n))
 			break;
-		if (json_node_get_int(n) < 0) {
+		if (json_integer_value(n) < 0) {
 			qmp_error_set(err, QMP_GENERIC_ERROR, "Parameter '%s' expects uint64", full);
 			return FALSE;
 		}
@@ -579,11 +538,11 @@ static gboolean check_member(const char *path, JsonObject *o,
 	default:
 		if (!type_ok(n, m->type))
 			break;
-		if (m->values && !g_strv_contains(m->values, json_node_get_string(n))) {
+		if (m->values && !g_strv_contains(m->values, json_string_value(n))) {
 			/* QEMU names an enum by its own name here, not its path. */
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Parameter '%s' does not accept value '%s'",
-				      m->name, json_node_get_string(n));
+				      m->name, json_string_value(n));
 			return FALSE;
 		}
 		return TRUE;
@@ -594,7 +553,7 @@ static gboolean check_member(const char *path, JsonObject *o,
 }
 
 /* Checks @schema's members of @o, a union's variant too; adds their names to @known. */
-static gboolean check_members(const char *path, JsonObject *o,
+static gboolean check_members(const char *path, json_t *o,
 			      const struct qmp_schema *schema, GPtrArray *known,
 			      struct qmp_error *err)
 {
@@ -604,7 +563,8 @@ static gboolean check_members(const char *path, JsonObject *o,
 		g_ptr_array_add(known, (gpointer)m->name);
 	}
 	if (schema->tag) {
-		const char *tag = json_object_get_string_member(o, schema->tag);
+		/* checked above: a string, one of the values */
+		const char *tag = json_string_value(json_object_get(o, schema->tag));
 
 		for (const struct qmp_variant *v = schema->variants; v->value; v++)
 			if (!strcmp(v->value, tag))
@@ -613,18 +573,16 @@ static gboolean check_members(const char *path, JsonObject *o,
 	return TRUE;
 }
 
-static gboolean check_object(const char *path, JsonObject *o,
+static gboolean check_object(const char *path, json_t *o,
 			     const struct qmp_schema *schema, struct qmp_error *err)
 {
 	g_autoptr(GPtrArray) known = g_ptr_array_new();
-	JsonObjectIter it;
 	const char *name;
-	JsonNode *n;
+	json_t *n;
 
 	if (!check_members(path, o, schema, known, err))
 		return FALSE;
-	json_object_iter_init_ordered(&it, o);
-	while (json_object_iter_next_ordered(&it, &name, &n)) {
+	json_object_foreach(o, name, n) {
 		if (!g_ptr_array_find_with_equal_func(known, name, g_str_equal, NULL)) {
 			g_autofree char *full = member_path(path, name);
 
@@ -636,30 +594,33 @@ static gboolean check_object(const char *path, JsonObject *o,
 }
 
 /* QEMU's MigrationChannel list: every entry checked before any is used. */
-static gboolean check_channels(JsonArray *channels, struct qmp_error *err)
+static gboolean check_channels(json_t *channels, struct qmp_error *err)
 {
-	for (guint i = 0; i < json_array_get_length(channels); i++) {
-		JsonNode *n = json_array_get_element(channels, i);
-		g_autofree char *path = g_strdup_printf("channels[%u]", i);
+	size_t i;
+	json_t *n;
 
-		if (!JSON_NODE_HOLDS_OBJECT(n)) {
+	json_array_foreach(channels, i, n) {
+		g_autofree char *path = g_strdup_printf("channels[%u]", (guint)i);
+
+		if (!json_is_object(n)) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Invalid parameter type for '%s', expected: object", path);
 			return FALSE;
 		}
-		if (!check_object(path, json_node_get_object(n), &channel_schema, err))
+		if (!check_object(path, n, &channel_schema, err))
 			return FALSE;
 	}
 	return TRUE;
 }
 
 /* QEMU's rule for migrate and migrate-incoming: exactly one of uri and channels. */
-static gboolean uri_or_channels(JsonObject *args, const char *cmd,
-				const char **uri, JsonArray **channels,
+static gboolean uri_or_channels(json_t *args, const char *cmd,
+				const char **uri, json_t **channels,
 				struct qmp_error *err)
 {
-	gboolean has_uri = json_object_has_member(args, "uri");
-	gboolean has_ch = json_object_has_member(args, "channels");
+	json_t *u = json_object_get(args, "uri");
+	json_t *ch = json_object_get(args, "channels");
+	gboolean has_uri = !!u, has_ch = !!ch;
 
 	if (has_uri && has_ch) {
 		qmp_error_set(err, QMP_GENERIC_ERROR,
@@ -673,16 +634,17 @@ static gboolean uri_or_channels(JsonObject *args, const char *cmd,
 			      cmd);
 		return FALSE;
 	}
-	*uri = has_uri ? json_object_get_string_member(args, "uri") : NULL;
-	*channels = has_ch ? json_object_get_array_member(args, "channels") : NULL;
+	/* check_args() has seen a string and an array */
+	*uri = has_uri ? json_string_value(u) : NULL;
+	*channels = ch;
 	return !*channels || check_channels(*channels, err);
 }
 
-static JsonNode *cmd_migrate(JsonObject *args, struct qmp_ctx *ctx,
-			     struct qmp_error *err)
+static json_t *cmd_migrate(json_t *args, struct qmp_ctx *ctx,
+			   struct qmp_error *err)
 {
 	const char *uri;
-	JsonArray *channels;
+	json_t *channels;
 	GError *gerr = NULL;
 
 	if (!uri_or_channels(args, "migrate", &uri, &channels, err))
@@ -692,11 +654,11 @@ static JsonNode *cmd_migrate(JsonObject *args, struct qmp_ctx *ctx,
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_migrate_incoming(JsonObject *args, struct qmp_ctx *ctx,
-				      struct qmp_error *err)
+static json_t *cmd_migrate_incoming(json_t *args, struct qmp_ctx *ctx,
+				    struct qmp_error *err)
 {
 	const char *uri;
-	JsonArray *channels;
+	json_t *channels;
 	GError *gerr = NULL;
 
 	if (!uri_or_channels(args, "migrate-incoming", &uri, &channels, err))
@@ -706,8 +668,8 @@ static JsonNode *cmd_migrate_incoming(JsonObject *args, struct qmp_ctx *ctx,
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_migrate_cancel(JsonObject *args, struct qmp_ctx *ctx,
-				    struct qmp_error *err)
+static json_t *cmd_migrate_cancel(json_t *args, struct qmp_ctx *ctx,
+				  struct qmp_error *err)
 {
 	GError *gerr = NULL;
 
@@ -716,8 +678,8 @@ static JsonNode *cmd_migrate_cancel(JsonObject *args, struct qmp_ctx *ctx,
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_stop(JsonObject *args, struct qmp_ctx *ctx,
-			  struct qmp_error *err)
+static json_t *cmd_stop(json_t *args, struct qmp_ctx *ctx,
+			struct qmp_error *err)
 {
 	GError *gerr = NULL;
 
@@ -726,8 +688,8 @@ static JsonNode *cmd_stop(JsonObject *args, struct qmp_ctx *ctx,
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_cont(JsonObject *args, struct qmp_ctx *ctx,
-			  struct qmp_error *err)
+static json_t *cmd_cont(json_t *args, struct qmp_ctx *ctx,
+			struct qmp_error *err)
 {
 	GError *gerr = NULL;
 
@@ -736,8 +698,8 @@ static JsonNode *cmd_cont(JsonObject *args, struct qmp_ctx *ctx,
 	return gbool_return(ok, gerr, err);
 }
 
-static JsonNode *cmd_quit(JsonObject *args, struct qmp_ctx *ctx,
-			  struct qmp_error *err)
+static json_t *cmd_quit(json_t *args, struct qmp_ctx *ctx,
+			struct qmp_error *err)
 {
 	*ctx->quit = TRUE;
 	return empty_return();
@@ -816,33 +778,31 @@ static const char *type_name(char type)
 	}
 }
 
-static gboolean type_ok(JsonNode *n, char type)
+static gboolean type_ok(json_t *n, char type)
 {
 	switch (type) {
 	case 's':
-		return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING;
+		return json_is_string(n);
 	case 'b':
-		return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN;
+		return json_is_boolean(n);
 	case 'i':
-		return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64;
+		return json_is_integer(n);
 	case 'o':
-		return JSON_NODE_HOLDS_OBJECT(n);
+		return json_is_object(n);
 	default:
-		return JSON_NODE_HOLDS_ARRAY(n);
+		return json_is_array(n);
 	}
 }
 
-static gboolean check_args(const struct qmp_cmd *cmd, JsonObject *args,
+static gboolean check_args(const struct qmp_cmd *cmd, json_t *args,
 			   struct qmp_error *err)
 {
-	JsonObjectIter it;
 	const char *name;
-	JsonNode *m;
+	json_t *m;
 
 	if (!cmd->args)
 		return TRUE;
-	json_object_iter_init_ordered(&it, args);
-	while (json_object_iter_next_ordered(&it, &name, &m)) {
+	json_object_foreach(args, name, m) {
 		const struct qmp_arg *a;
 
 		for (a = cmd->args; a->name; a++)
@@ -861,7 +821,7 @@ static gboolean check_args(const struct qmp_cmd *cmd, JsonObject *args,
 		}
 	}
 	for (const struct qmp_arg *a = cmd->args; a->name; a++) {
-		if (!a->optional && !json_object_has_member(args, a->name)) {
+		if (!a->optional && !json_object_get(args, a->name)) {
 			qmp_error_set(err, QMP_GENERIC_ERROR,
 				      "Parameter '%s' is missing", a->name);
 			return FALSE;
@@ -870,20 +830,17 @@ static gboolean check_args(const struct qmp_cmd *cmd, JsonObject *args,
 	return TRUE;
 }
 
-static char *error_reply(struct qmp_error *err, JsonNode *id)
+static char *error_reply(struct qmp_error *err, json_t *id)
 {
-	JsonObject *o = json_object_new();
-	JsonObject *e = json_object_new();
-	g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(json_t) root = json_object();
+	json_t *e = json_object();
 
-	json_object_set_string_member(e, "class",
-				      err->cls == QMP_COMMAND_NOT_FOUND ?
-				      "CommandNotFound" : "GenericError");
-	json_object_set_string_member(e, "desc", err->desc);
-	json_object_set_object_member(o, "error", e);
+	json_object_set_str(e, "class", err->cls == QMP_COMMAND_NOT_FOUND ?
+			    "CommandNotFound" : "GenericError");
+	json_object_set_str(e, "desc", err->desc);
+	json_object_set_new(root, "error", e);
 	if (id)
-		json_object_set_member(o, "id", json_node_copy(id));
-	json_node_take_object(root, o);
+		json_object_set(root, "id", id);
 	g_free(err->desc);
 	err->desc = NULL;
 	return format_line(root);
@@ -896,15 +853,14 @@ char *qmp_error_line(const char *desc)
 	return error_reply(&err, NULL);
 }
 
-static char *return_reply(JsonNode *ret, JsonNode *id)
+/* Takes @ret. */
+static char *return_reply(json_t *ret, json_t *id)
 {
-	JsonObject *o = json_object_new();
-	g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(json_t) root = json_object();
 
-	json_object_set_member(o, "return", ret);
+	json_object_set_new(root, "return", ret);
 	if (id)
-		json_object_set_member(o, "id", json_node_copy(id));
-	json_node_take_object(root, o);
+		json_object_set(root, "id", id);
 	return format_line(root);
 }
 
@@ -918,37 +874,31 @@ static gboolean blank(const char *s)
 
 char *qmp_dispatch_line(const char *line, gboolean *negotiated, gboolean *quit)
 {
-	g_autoptr(JsonParser) parser = NULL;
 	struct qmp_error err = { 0 };
 	struct qmp_ctx ctx = { negotiated, quit };
-	g_autoptr(JsonObject) empty = NULL;
+	g_autoptr(json_t) req = NULL;
+	g_autoptr(json_t) empty = NULL;
 	const struct qmp_cmd *cmd;
-	JsonObject *req, *args;
-	JsonObjectIter it;
-	JsonNode *root, *id, *exec, *m, *ret;
+	json_t *args, *id, *exec, *m, *ret;
 	const char *name, *cmdname;
-	GError *gerr = NULL;
+	json_error_t jerr;
 
 	*quit = FALSE;
 	if (blank(line))
 		return NULL;
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, line, -1, &gerr)) {
+	req = json_loads(line, MONITOR_JSON_DECODE, &jerr);
+	if (!req) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR, "JSON parse error, %s",
-			      gerr->message);
-		g_error_free(gerr);
+			      jerr.text);
 		return error_reply(&err, NULL);
 	}
-	root = json_parser_get_root(parser);
-	if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+	if (!json_is_object(req)) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR, "QMP input must be a JSON object");
 		return error_reply(&err, NULL);
 	}
-	req = json_node_get_object(root);
-	id = json_object_get_member(req, "id");
+	id = json_object_get(req, "id");
 
-	json_object_iter_init_ordered(&it, req);
-	while (json_object_iter_next_ordered(&it, &name, &m)) {
+	json_object_foreach(req, name, m) {
 		if (strcmp(name, "execute") && strcmp(name, "exec-oob") &&
 		    strcmp(name, "arguments") && strcmp(name, "id")) {
 			qmp_error_set(&err, QMP_GENERIC_ERROR,
@@ -956,35 +906,35 @@ char *qmp_dispatch_line(const char *line, gboolean *negotiated, gboolean *quit)
 			return error_reply(&err, id);
 		}
 	}
-	exec = json_object_get_member(req, "execute");
-	if (exec && json_object_has_member(req, "exec-oob")) {
+	exec = json_object_get(req, "execute");
+	if (exec && json_object_get(req, "exec-oob")) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR,
 			      "QMP input must not have both 'execute' and 'exec-oob'");
 		return error_reply(&err, id);
 	}
 	if (!exec)
-		exec = json_object_get_member(req, "exec-oob");
+		exec = json_object_get(req, "exec-oob");
 	if (!exec) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR,
 			      "QMP input lacks member 'execute'");
 		return error_reply(&err, id);
 	}
-	if (!JSON_NODE_HOLDS_VALUE(exec) || json_node_get_value_type(exec) != G_TYPE_STRING) {
+	if (!json_is_string(exec)) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR,
 			      "QMP input member 'execute' must be a string");
 		return error_reply(&err, id);
 	}
-	cmdname = json_node_get_string(exec);
-	m = json_object_get_member(req, "arguments");
-	if (m && !JSON_NODE_HOLDS_OBJECT(m)) {
+	cmdname = json_string_value(exec);
+	m = json_object_get(req, "arguments");
+	if (m && !json_is_object(m)) {
 		qmp_error_set(&err, QMP_GENERIC_ERROR,
 			      "QMP input member 'arguments' must be an object");
 		return error_reply(&err, id);
 	}
 	if (m) {
-		args = json_node_get_object(m);
+		args = m;
 	} else {
-		empty = json_object_new();
+		empty = json_object();
 		args = empty;
 	}
 
@@ -1188,21 +1138,19 @@ static void event_to_conn(ChardevConn *conn, void *text)
 		chardev_conn_write(conn, text, strlen(text));
 }
 
-void monitor_event(const char *name, JsonObject *data)
+void monitor_event(const char *name, json_t *data)
 {
-	g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
-	JsonObject *o = json_object_new();
-	JsonObject *ts = json_object_new();
+	g_autoptr(json_t) root = json_object();
+	json_t *ts = json_object();
 	g_autofree char *text = NULL;
 	gint64 now = g_get_real_time();
 
-	json_object_set_int_member(ts, "seconds", now / G_USEC_PER_SEC);
-	json_object_set_int_member(ts, "microseconds", now % G_USEC_PER_SEC);
-	json_object_set_object_member(o, "timestamp", ts);
-	json_object_set_string_member(o, "event", name);
+	json_object_set_new(ts, "seconds", json_integer(now / G_USEC_PER_SEC));
+	json_object_set_new(ts, "microseconds", json_integer(now % G_USEC_PER_SEC));
+	json_object_set_new(root, "timestamp", ts);
+	json_object_set_str(root, "event", name);
 	if (data)
-		json_object_set_object_member(o, "data", data);
-	json_node_take_object(root, o);
+		json_object_set_new(root, "data", data);
 	text = format_line(root);
 	for (guint i = 0; qmp_chardevs && i < qmp_chardevs->len; i++)
 		chardev_foreach_conn(qmp_chardevs->pdata[i], event_to_conn, text);
