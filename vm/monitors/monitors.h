@@ -2,8 +2,8 @@
 /*
  * The monitors as a module. HMP, QMP, the chardevs under them and the
  * commands behind them (control.c) are built into relive-vm-monitors.so, the
- * one part of relive-vm that needs jansson and GIO. Linking those into the
- * binary would put their dynamic loading inside every cpr-exec update's
+ * one part of relive-vm that needs jansson. Linking it into the
+ * binary would put its dynamic loading inside every cpr-exec update's
  * pause (docs/vm.md has what it costs). As a module they load before
  * the guest starts on every path but one: after a cpr-exec update they load
  * once the guest runs again, and a module that cannot load then hands the
