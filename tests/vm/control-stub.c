@@ -5,12 +5,12 @@
  * machine sends, so the monitors can be tested without a VM.
  */
 #include <string.h>
-#include <gio/gio.h>
 
 #include "monitors/control.h"
 #include "monitors/json.h"
 #include "monitors/monitor.h"
 #include "control-stub.h"
+#include "vm-error.h"
 
 GString *stub_log;
 gboolean (*stub_migrate_hook)(const char *uri, json_t *channels, GError **errp);
@@ -81,8 +81,7 @@ gboolean control_cont(GError **errp)
 {
 	record("cont");
 	if (!strcmp(runstate, "inmigrate")) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_FAILED,
-			    "Migration is not finalized yet");
+		vm_error(errp, "Migration is not finalized yet");
 		return FALSE;
 	}
 	if (!control_running()) {
@@ -112,8 +111,7 @@ gboolean control_migrate_set_parameter(const char *name, const char *value,
 				    json_integer(g_ascii_strtoll(value, NULL, 10)));
 		return TRUE;
 	}
-	g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-		    "Invalid parameter '%s'", name);
+	vm_error(errp, "Invalid parameter '%s'", name);
 	return FALSE;
 }
 
@@ -137,8 +135,7 @@ gboolean control_migrate_set_parameters(json_t *args, GError **errp)
 			record("set-parameters mode=%s", json_string_value(m));
 			json_object_set_new(get_params(), name, json_deep_copy(m));
 		} else {
-			g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-				    "Parameter '%s' is unexpected", name);
+			vm_error(errp, "Parameter '%s' is unexpected", name);
 			return FALSE;
 		}
 	}
@@ -149,8 +146,7 @@ gboolean control_migrate_set_capability(const char *name, gboolean on, GError **
 {
 	record("set-capability %s=%s", name, on ? "on" : "off");
 	if (strcmp(name, "x-ignore-shared")) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-			    "Capability '%s' not found", name);
+		vm_error(errp, "Capability '%s' not found", name);
 		return FALSE;
 	}
 	ignore_shared = on;
@@ -183,8 +179,7 @@ gboolean control_migrate(const char *uri, json_t *channels, GError **errp)
 	record("migrate uri=%s channels=%u", uri ? uri : "(null)",
 	     (guint)json_array_size(channels));
 	if (uri && g_str_has_prefix(uri, "tcp:")) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-			    "cpr-exec mode requires a file: URI");
+		vm_error(errp, "cpr-exec mode requires a file: URI");
 		return FALSE;
 	}
 	if (stub_migrate_hook)

@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <gio/gio.h>
 
 #include "monitors/chardev.h"
+#include "vm-error.h"
 
 static char dir[] = "/tmp/relive-chardev-XXXXXX";
 
@@ -129,7 +129,7 @@ static void test_state_over_limit(void **state)
 	chardev_write_all(chr, buf, chunk);
 	assert_int_equal(chardev_cpr_export(fds, &err), -1);
 	assert_non_null(err);
-	assert_true(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE));
+	assert_true(g_error_matches(err, VM_ERROR, VM_ERROR_TOO_LARGE));
 	if (!strstr(err->message, "more than an update carries"))
 		fail_msg("error '%s' does not say what is too large", err->message);
 	for (unsigned i = 0; i < G_N_ELEMENTS(clients); i++)

@@ -19,12 +19,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <gio/gio.h>
 #include <glib-unix.h>
 
 #include "monitors/chardev.h"
 #include "monitors/json.h"
 #include "relive/unix-socket.h"
+#include "vm-error.h"
 
 enum chardev_kind {
 	CHR_NONE,
@@ -542,7 +542,7 @@ static int unix_listen(const char *path, GError **errp)
 
 	ret = rl_unix_listen(path, 16, SOCK_NONBLOCK, &fd, &err);
 	if (ret < 0) {
-		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(-ret),
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "Failed to bind socket to %s", err.msg);
 		return -1;
 	}
@@ -570,13 +570,13 @@ static gboolean parse_spec(Chardev *chr, const char *spec, GError **errp)
 		chr->kind = CHR_UNIX;
 		chr->wait = TRUE;
 	} else {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev '%s': unknown backend '%s' (use stdio, none, file:PATH or unix:PATH,server=on,wait=off)",
 			    chr->id, spec);
 		return FALSE;
 	}
 	if (!opts[0] || !opts[0][0]) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev '%s': '%s' needs a path", chr->id, spec);
 		return FALSE;
 	}
@@ -597,14 +597,14 @@ static gboolean parse_spec(Chardev *chr, const char *spec, GError **errp)
 		else if (chr->kind == CHR_FILE && !strcmp(o, "append=off"))
 			chr->append = FALSE;
 		else {
-			g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 				    "chardev '%s': unknown option '%s' in '%s'",
 				    chr->id, o, spec);
 			return FALSE;
 		}
 	}
 	if (chr->kind == CHR_UNIX && !server) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev '%s': only socket servers are supported: use unix:%s,server=on,wait=off",
 			    chr->id, chr->path);
 		return FALSE;
@@ -636,7 +636,7 @@ static gboolean wait_first_client(Chardev *chr, GError **errp)
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			break;
 	}
-	g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+	g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 		    "chardev '%s': accept on %s: %s", chr->id, chr->path,
 		    g_strerror(errno));
 	return FALSE;
@@ -700,7 +700,7 @@ Chardev *chardev_new(const char *id, const char *spec,
 	if (!parse_spec(chr, spec, errp))
 		goto err;
 	if (chr->kind == CHR_STDIO && stdio_in_use) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_BUSY,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev '%s': cannot use stdio by multiple character devices",
 			    id);
 		goto err;
@@ -731,7 +731,7 @@ Chardev *chardev_new(const char *id, const char *spec,
 		fd = open(chr->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
 			  (chr->append || files_append ? O_APPEND : O_TRUNC), 0600);
 		if (fd < 0) {
-			g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+			g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 				    "chardev '%s': could not open '%s': %s",
 				    id, chr->path, g_strerror(errno));
 			goto err_list;
@@ -963,7 +963,7 @@ static char *state_text(GArray *fds, gsize *len)
 
 static void not_utf8(GError **errp)
 {
-	g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+	g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 		    "chardev state: a chardev's id or spec is not UTF-8");
 }
 
@@ -1006,7 +1006,7 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 		return -1;
 	}
 	if (len > CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+		g_set_error(errp, VM_ERROR, VM_ERROR_TOO_LARGE,
 			    "the monitor and serial connections hold %" G_GSIZE_FORMAT
 			    " bytes of state (queued input and output), more than an update carries (%u MiB): let the clients read their replies, or close them",
 			    len, (CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK) >> 20);
@@ -1026,7 +1026,7 @@ int chardev_cpr_export(GArray *fds, GError **errp)
 	g_array_append_val(fds, f);
 	return mfd;
 err:
-	g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+	g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 		    "chardev state memfd: %s", g_strerror(errno));
 	return -1;
 }
@@ -1043,13 +1043,13 @@ gboolean chardev_cpr_rewrite(int mfd, GError **errp)
 	}
 	if (len > CHARDEV_STATE_MAX) {
 		/* the export's state stays: what was queued since is not carried */
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+		g_set_error(errp, VM_ERROR, VM_ERROR_TOO_LARGE,
 			    "chardev state memfd (fd %d): %" G_GSIZE_FORMAT " bytes, over %u MiB",
 			    mfd, len, CHARDEV_STATE_MAX >> 20);
 		return FALSE;
 	}
 	if (!write_state(mfd, text, len)) {
-		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev state memfd (fd %d): %s", mfd, g_strerror(errno));
 		return FALSE;
 	}
@@ -1108,13 +1108,13 @@ static gboolean adopt_socket_fd(int fd, gboolean listening, const char *what,
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl) < 0 ||
 	    !!acc != !!listening) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "inherited %s %d (fd %d) is not a %s socket", what, id,
 			    fd, listening ? "listening" : "connected");
 		return FALSE;
 	}
 	if (!set_cloexec(fd) || !set_nonblock(fd)) {
-		g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(errno),
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "inherited %s %d (fd %d): %s", what, id, fd,
 			    g_strerror(errno));
 		return FALSE;
@@ -1154,12 +1154,12 @@ static void import_conn(struct adopted_chr *a, json_t *co,
 	if (cid >= 0) {
 		ac.fd = lookup("chardev-conn", (int)cid, opaque);
 		if (ac.fd < 0)
-			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			g_set_error(&e, VM_ERROR, VM_ERROR_FAILED,
 				    "connection chardev-conn %d was not inherited", (int)cid);
 		else if (!strcmp(kind, "unix"))
 			adopt_socket_fd(ac.fd, FALSE, "chardev-conn", (int)cid, &e);
 		else if (!set_cloexec(ac.fd))
-			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			g_set_error(&e, VM_ERROR, VM_ERROR_FAILED,
 				    "inherited chardev-conn %d (fd %d): %s",
 				    (int)cid, ac.fd, g_strerror(errno));
 		if (e) {
@@ -1205,7 +1205,7 @@ static void import_chardev(json_t *o, int (*lookup)(const char *, int, void *),
 	if (lid >= 0) {
 		a->listen_fd = lookup("chardev-listen", (int)lid, opaque);
 		if (a->listen_fd < 0)
-			g_set_error(&e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			g_set_error(&e, VM_ERROR, VM_ERROR_FAILED,
 				    "listening socket chardev-listen %d was not inherited",
 				    (int)lid);
 		else
@@ -1241,7 +1241,7 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 	if (sfd < 0)
 		return TRUE; /* the previous binary had no chardevs to hand over */
 	if (fstat(sfd, &st) < 0 || st.st_size > CHARDEV_STATE_MAX) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev-state (fd %d): not a readable state memfd", sfd);
 		close(sfd);
 		return FALSE;
@@ -1250,7 +1250,7 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 	n = pread(sfd, text, st.st_size, 0);
 	close(sfd);
 	if (n != st.st_size) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev-state (fd %d): short read at offset 0", sfd);
 		return FALSE;
 	}
@@ -1259,13 +1259,13 @@ gboolean chardev_cpr_import(int (*lookup)(const char *name, int id, void *opaque
 	n = strlen(text);
 	root = json_loadb(text, n, MONITOR_JSON_DECODE, &jerr);
 	if (!root) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev-state: %s", jerr.text);
 		return FALSE;
 	}
 	if (!json_is_object(root) || json_object_int_or(root, "version", 0) !=
 				     CPR_STATE_VERSION) {
-		g_set_error(errp, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
 			    "chardev-state: unknown version");
 		return FALSE;
 	}

@@ -143,7 +143,7 @@ struct chardev_cpr_fd {
  * (listeners, connections, and the state memfd itself as "chardev-state", 0).
  * Nothing is closed: the process keeps working if the exec fails.
  * Return: the state memfd (CLOEXEC; the caller owns it), or -1 with @errp set
- * (G_IO_ERROR_MESSAGE_TOO_LARGE: over CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK).
+ * (VM_ERROR_TOO_LARGE: over CHARDEV_STATE_MAX - CHARDEV_STATE_SLACK).
  */
 int chardev_cpr_export(GArray *fds, GError **errp);
 

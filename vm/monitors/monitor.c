@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
-#include <gio/gio.h>
 
 #include "relive/cpr.h"
 
 #include "monitors/monitor.h"
 #include "monitors/monitor-int.h"
+#include "vm-error.h"
 
 /*
  * The state memfd registered by monitor_cpr_save(), from then until the exec
@@ -75,7 +75,7 @@ int monitor_cpr_save(struct rl_cpr_table *table)
 	mfd = chardev_cpr_export(fds, &err);
 	if (mfd < 0) {
 		g_warning("%s", err->message);
-		return g_error_matches(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ?
+		return g_error_matches(err, VM_ERROR, VM_ERROR_TOO_LARGE) ?
 		       -EMSGSIZE : -EIO;
 	}
 	saved_state_fd = mfd;
