@@ -323,6 +323,39 @@ static void test_vm_stdio_closed(void **state)
 }
 
 /*
+ * An -incoming channel in JSON whose members have the wrong types is
+ * refused with a message, exit status 1: never a crash.
+ */
+static void test_vm_incoming_channel_types(void **state)
+{
+	static const struct {
+		const char *arg, *want;
+	} cases[] = {
+		{ "{\"channel-type\":\"main\",\"addr\":{\"transport\":5}}", "a file or a unix socket" },
+		{ "{\"channel-type\":\"main\",\"addr\":{\"transport\":\"file\",\"filename\":7}}",
+		  "a file or a unix socket" },
+		{ "{\"channel-type\":\"cpr\",\"addr\":{\"transport\":\"socket\",\"type\":true,\"path\":\"/x\"}}",
+		  "must be a unix socket" },
+		{ "{\"channel-type\":\"cpr\",\"addr\":{\"transport\":\"socket\",\"type\":\"unix\",\"path\":[]}}",
+		  "must be a unix socket" },
+		{ "{\"channel-type\":1,\"addr\":{}}", "expected {" },
+	};
+
+	for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+		const char *argv[] = { vm_bin, "-m", "16M", "-accel", "thread",
+				       "-incoming", cases[i].arg, NULL };
+		g_autofree char *err = NULL;
+		int status;
+
+		assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+					 NULL, NULL, NULL, &err, &status, NULL));
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, cases[i].want))
+			fail_msg("-incoming %s: wait status %d, stderr '%s' (want exit 1 and '%s')",
+				 cases[i].arg, status, err, cases[i].want);
+	}
+}
+
+/*
  * -pidfile is locked before it is written: a second relive-vm with the same
  * pidfile is refused, naming the first's pid, and the file keeps it.
  */
@@ -378,6 +411,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_vm_qmp_bad_input),
 		cmocka_unit_test(test_vm_stdio_closed),
 		cmocka_unit_test(test_vm_pidfile_locked),
+		cmocka_unit_test(test_vm_incoming_channel_types),
 	};
 
 	if (argc < 2) {

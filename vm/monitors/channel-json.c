@@ -15,7 +15,7 @@ gboolean incoming_channel_json(const char *arg, struct incoming_spec *in, GError
 	g_autoptr(json_t) root = NULL;
 	json_error_t je;
 	json_t *addr;
-	const char *type, *transport, *stype;
+	const char *type, *transport, *stype, *path, *filename;
 
 	root = json_loads(arg, MONITOR_JSON_DECODE, &je);
 	if (!root) {
@@ -29,30 +29,31 @@ gboolean incoming_channel_json(const char *arg, struct incoming_spec *in, GError
 			 arg);
 		return FALSE;
 	}
+	/* a member of another type is as good as missing */
 	transport = json_object_string_or(addr, "transport", "");
 	stype = json_object_string_or(addr, "type", "");
+	path = json_object_string_or(addr, "path", NULL);
+	filename = json_object_string_or(addr, "filename", NULL);
 	if (!strcmp(type, "cpr")) {
-		if (strcmp(transport, "socket") || strcmp(stype, "unix") ||
-		    !json_object_get(addr, "path")) {
+		if (strcmp(transport, "socket") || strcmp(stype, "unix") || !path) {
 			vm_error(errp, "-incoming %s: the cpr channel must be a unix socket (\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...)",
 				 arg);
 			return FALSE;
 		}
 		g_free(in->cpr_path);
-		in->cpr_path = g_strdup(json_str(json_object_get(addr, "path")));
+		in->cpr_path = g_strdup(path);
 		return TRUE;
 	}
 	if (strcmp(type, "main")) {
 		vm_error(errp, "-incoming %s: unknown channel-type '%s' (main, cpr)", arg, type);
 		return FALSE;
 	}
-	if (!strcmp(transport, "file") && json_object_get(addr, "filename")) {
-		in->file = g_strdup(json_str(json_object_get(addr, "filename")));
+	if (!strcmp(transport, "file") && filename) {
+		in->file = g_strdup(filename);
 		return TRUE;
 	}
-	if (!strcmp(transport, "socket") && !strcmp(stype, "unix") &&
-	    json_object_get(addr, "path")) {
-		in->unix_path = g_strdup(json_str(json_object_get(addr, "path")));
+	if (!strcmp(transport, "socket") && !strcmp(stype, "unix") && path) {
+		in->unix_path = g_strdup(path);
 		return TRUE;
 	}
 	vm_error(errp, "-incoming %s: relive-vm's main channel is a file or a unix socket", arg);

@@ -37,15 +37,13 @@ static inline json_t *json_object_scalar(const json_t *o, const char *name)
 	return v && !json_is_null(v) && !json_is_object(v) && !json_is_array(v) ? v : NULL;
 }
 
-/* A member's text: @def when it is missing, null, an object or an array; NULL for another scalar. */
+/* A member's text, or @def when it is missing or not a string. */
 static inline const char *json_object_string_or(const json_t *o, const char *name,
 						const char *def)
 {
-	json_t *v = json_object_scalar(o, name);
+	json_t *v = json_object_get(o, name);
 
-	if (!v)
-		return def;
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	return json_is_string(v) ? json_string_value(v) : def;
 }
 
 /* A member as an integer: @def as above; a real truncated, a boolean 0 or 1, a string 0. */
