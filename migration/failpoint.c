@@ -134,8 +134,9 @@ static void bad(const char *what, const char *ent)
 }
 
 /*
- * A module that links its own copy of librelive runs this constructor again
- * when it is loaded, after the binary's has left only the "next:" entries:
+ * A second copy of librelive in one process (a shared object that links its
+ * own, loaded into a binary that has one) runs this constructor again when
+ * it is loaded, after the binary's has left only the "next:" entries:
  * the first copy in a process image marks the environment with the image's
  * AT_RANDOM bytes (new at every exec), and later copies leave it alone.
  */

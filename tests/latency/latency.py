@@ -112,7 +112,7 @@ def test_floor_ratio(bench, runs, bound):
     # measured 1.89 and 1.96 on the reference machine when idle (2 cores,
     # no KVM, -accel thread) and 1.84 with another test suite running;
     # with the shared libraries it was 2.24 to 2.77 idle and up to 5.31 at
-    # load 9 (docs/bench.md). The bound leaves room for a busy host;
+    # load 9 (docs/bench.md). The bound (3.5) leaves room for a busy host;
     # vm-static-binary catches a return to a dynamic start.
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--runs", str(runs),
                              "--floor"])

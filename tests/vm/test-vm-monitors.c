@@ -356,6 +356,23 @@ static void test_vm_incoming_channel_types(void **state)
 }
 
 /*
+ * A chardev whose spec is not UTF-8 could never cross an update (the
+ * monitors' state is JSON): it is refused at start, exit status 1.
+ */
+static void test_vm_chardev_not_utf8(void **state)
+{
+	const char *argv[] = { vm_bin, "-m", "16M", "-accel", "thread", "-qmp",
+			       "unix:/tmp/relive-\xe9.sock,server=on,wait=off", NULL };
+	g_autofree char *err = NULL;
+	int status;
+
+	assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+				 NULL, NULL, NULL, &err, &status, NULL));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(err, "must be UTF-8"))
+		fail_msg("wait status %d, stderr '%s'", status, err);
+}
+
+/*
  * -pidfile is locked before it is written: a second relive-vm with the same
  * pidfile is refused, naming the first's pid, and the file keeps it.
  */
@@ -412,6 +429,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_vm_stdio_closed),
 		cmocka_unit_test(test_vm_pidfile_locked),
 		cmocka_unit_test(test_vm_incoming_channel_types),
+		cmocka_unit_test(test_vm_chardev_not_utf8),
 	};
 
 	if (argc < 2) {

@@ -685,10 +685,18 @@ Chardev *chardev_new(const char *id, const char *spec,
 		     const struct chardev_ops *ops, void *opaque,
 		     gboolean multi, GError **errp)
 {
-	Chardev *chr = g_new0(Chardev, 1);
+	Chardev *chr;
 	struct adopted_chr *a;
 	int fd;
 
+	/* an update carries both as JSON strings, which must be UTF-8 */
+	if (!g_utf8_validate(id, -1, NULL) || !g_utf8_validate(spec, -1, NULL)) {
+		g_set_error(errp, VM_ERROR, VM_ERROR_FAILED,
+			    "chardev '%s': id and spec must be UTF-8 (an update carries them as JSON)",
+			    id);
+		return NULL;
+	}
+	chr = g_new0(Chardev, 1);
 	ignore_sigpipe();
 	chr->id = g_strdup(id);
 	chr->spec = g_strdup(spec);

@@ -376,16 +376,15 @@ static char *channel_uri(json_t *channels, const char *type, GError **errp)
 
 		if (!json_is_object(c) || !json_object_get(c, "channel-type") || !addr)
 			continue;
-		if (strcmp(json_str(json_object_get(c, "channel-type")), type))
+		if (strcmp(json_object_string_or(c, "channel-type", ""), type))
 			continue;
-		t = json_object_get(addr, "transport") ?
-		    json_str(json_object_get(addr, "transport")) : "";
-		if (!strcmp(t, "file") && json_object_get(addr, "filename"))
+		t = json_object_string_or(addr, "transport", "");
+		if (!strcmp(t, "file") && json_object_string_or(addr, "filename", NULL))
 			return g_strdup_printf("file:%s",
-					       json_str(json_object_get(addr, "filename")));
-		if (!strcmp(t, "socket") && json_object_get(addr, "path"))
+					       json_object_string_or(addr, "filename", NULL));
+		if (!strcmp(t, "socket") && json_object_string_or(addr, "path", NULL))
 			return g_strdup_printf("unix:%s",
-					       json_str(json_object_get(addr, "path")));
+					       json_object_string_or(addr, "path", NULL));
 		vm_error(errp, "channels: the %s channel's address must be a file or a unix socket",
 			 type);
 		return NULL;
@@ -409,11 +408,11 @@ static char *cpr_channel_path(json_t *channels, GError **errp)
 		if (!json_is_object(addr) ||
 		    g_strcmp0(json_object_string_or(addr, "transport", ""), "socket") ||
 		    g_strcmp0(json_object_string_or(addr, "type", ""), "unix") ||
-		    !json_object_get(addr, "path")) {
+		    !json_object_string_or(addr, "path", NULL)) {
 			vm_error(errp, "channels: the cpr channel must be a unix socket ({\"transport\": \"socket\", \"type\": \"unix\", \"path\": ...})");
 			return NULL;
 		}
-		return g_strdup(json_str(json_object_get(addr, "path")));
+		return g_strdup(json_object_string_or(addr, "path", NULL));
 	}
 	vm_error(errp, "mode cpr-transfer needs a 'cpr' channel in \"channels\"");
 	return NULL;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The monitors' JSON values (jansson) and the few readers they share.
- * The readers keep the rules the monitors have always had for a member that
- * is missing or of another type, so that a reply, a -incoming argument or a
- * chardev state read across an exec means what it meant before.
+ * A member that is missing or of another type reads as the caller's
+ * default (numbers and booleans convert as json-glib converted them), so
+ * that no input reaches a caller as NULL where it expects text.
  */
 #ifndef VM_MONITORS_JSON_H
 #define VM_MONITORS_JSON_H
@@ -55,8 +55,12 @@ static inline gint64 json_object_int_or(const json_t *o, const char *name, gint6
 		return def;
 	if (json_is_integer(v))
 		return json_integer_value(v);
-	if (json_is_real(v))
-		return (gint64)json_real_value(v);
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		/* outside int64's range the conversion is undefined */
+		return d > -9.2e18 && d < 9.2e18 ? (gint64)d : def;
+	}
 	return json_is_true(v);
 }
 
