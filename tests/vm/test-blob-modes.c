@@ -182,9 +182,13 @@ static void case_exec_missing(void)
 	hv_pattern_fill((char *)ram + (64ull << 20), 16ull << 20, 0x5eed);
 	fd = memfd_number(v.pid, "state-blob:blob0");
 	hv_assert(fd >= 0, "no memfd state-blob:blob0 in pid %d", (int)v.pid);
-	/* the cpr-exec-command closes the blob's fd, then runs relive-vm */
+	/*
+	 * The cpr-exec-command closes the blob's fd, then runs relive-vm. bash,
+	 * not sh: dash takes only one-digit fds in a redirection, and with KVM's
+	 * fds open the blob's is above 9.
+	 */
 	rest = hv_vm_argv_json(&v, NULL, suf);
-	cmd = g_strdup_printf("[\"/bin/sh\", \"-c\", \"exec %d<&-; exec \\\"$@\\\"\", \"sh\", %s",
+	cmd = g_strdup_printf("[\"/bin/bash\", \"-c\", \"exec %d<&-; exec \\\"$@\\\"\", \"bash\", %s",
 			      fd, rest + 1);
 	params = g_strdup_printf("{\"mode\": \"cpr-exec\", \"cpr-exec-command\": %s}", cmd);
 	set_params(&v, params);

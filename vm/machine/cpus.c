@@ -362,6 +362,42 @@ static gboolean probe_msrs(struct cpus *c, struct vcpu *v, GError **errp)
 	return TRUE;
 }
 
+/*
+ * KVM may keep fewer CPUID entries than it is given: Linux 6.18 drops leaves
+ * 0x1d, 0x1e and 0x24 of its own KVM_GET_SUPPORTED_CPUID table. What the
+ * guest sees, and what cpus_save() reads back, is what KVM kept, so vCPU 0's
+ * count is the state's; every vCPU gets the same table and keeps as many.
+ */
+static gboolean kvm_set_cpuid(struct cpus *c, struct vcpu *v, GError **errp)
+{
+	struct kvm_cpuid2 *table = c->cpuid;
+	struct kvm_cpuid2 *kept;
+	uint32_t kept_nr;
+
+	if (ioctl(v->fd, KVM_SET_CPUID2, table) < 0) {
+		vm_error(errp, "KVM: vCPU %u: KVM_SET_CPUID2 (%u entries): %s", v->index,
+			 table->nent, g_strerror(errno));
+		return FALSE;
+	}
+	kept = g_malloc0(sizeof(*kept) + table->nent * sizeof(kept->entries[0]));
+	kept->nent = table->nent;
+	if (ioctl(v->fd, KVM_GET_CPUID2, kept) < 0) {
+		vm_error(errp, "KVM: vCPU %u: KVM_GET_CPUID2: %s", v->index, g_strerror(errno));
+		g_free(kept);
+		return FALSE;
+	}
+	kept_nr = kept->nent;
+	g_free(kept);
+	if (v->index == 0) {
+		c->nr_cpuid = kept_nr;
+	} else if (kept_nr != c->nr_cpuid) {
+		vm_error(errp, "KVM: vCPU %u kept %u CPUID entries, vCPU 0 %u", v->index,
+			 kept_nr, c->nr_cpuid);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean kvm_cpu_init(struct cpus *c, struct vcpu *v, struct vm_memory *mem,
 			     uint32_t entry, GError **errp)
 {
@@ -379,10 +415,8 @@ static gboolean kvm_cpu_init(struct cpus *c, struct vcpu *v, struct vm_memory *m
 		vm_error(errp, "KVM: cannot map vCPU %u's run area: %s", v->index, g_strerror(errno));
 		return FALSE;
 	}
-	if (c->cpuid && ioctl(v->fd, KVM_SET_CPUID2, c->cpuid) < 0) {
-		vm_error(errp, "KVM: vCPU %u: KVM_SET_CPUID2: %s", v->index, g_strerror(errno));
+	if (c->cpuid && !kvm_set_cpuid(c, v, errp))
 		return FALSE;
-	}
 	/* The reset state already has CS based at 0xffff0000, where the ROM is. */
 	regs.rip = entry;
 	regs.rbx = v->index;
@@ -649,23 +683,20 @@ static gboolean load_cpuid(struct cpus *c, struct vcpu *v, const struct kvm_cpui
 	if (!n) {
 		if (!c->cpuid && !kvm_get_cpuid(c, errp))
 			return FALSE;
-	} else if (!c->cpuid) {
+		return kvm_set_cpuid(c, v, errp);
+	}
+	if (!c->cpuid) {
 		c->cpuid = g_malloc0(sizeof(*table) + n * sizeof(*e));
-		c->nr_cpuid = n;
-	} else if (n != c->nr_cpuid) {
-		vm_error(errp, "CPUID table of %u entries, vCPU 0's has %u", n, c->nr_cpuid);
-		return FALSE;
+		((struct kvm_cpuid2 *)c->cpuid)->nent = n;
 	}
 	table = c->cpuid;
-	if (n) {
-		table->nent = n;
-		memcpy(table->entries, e, n * sizeof(*e));
-	}
-	if (ioctl(v->fd, KVM_SET_CPUID2, table) < 0) {
-		vm_error(errp, "KVM_SET_CPUID2 (%u entries): %s", table->nent, g_strerror(errno));
+	/* compared with the count vCPU 0's state gave, not the count KVM kept */
+	if (n != table->nent) {
+		vm_error(errp, "CPUID table of %u entries, vCPU 0's has %u", n, table->nent);
 		return FALSE;
 	}
-	return TRUE;
+	memcpy(table->entries, e, n * sizeof(*e));
+	return kvm_set_cpuid(c, v, errp);
 }
 
 gboolean cpus_load(struct cpus *c, unsigned i, const void *buf, size_t len,
