@@ -275,6 +275,8 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 	uint64_t count = 0, next_sample = 0, arm_t = UINT64_MAX;
 	uint64_t win = (uint64_t)cfg->rate_window_ms * 1000000ull;
 	uint64_t attach_t = 0;
+	uint64_t last_any_t = 0; /* the last increment of any vCPU */
+	bool moved_any;
 	bool first_source = true; /* no counter value seen yet */
 	int pending = CMD_NONE; /* command waiting for a condition */
 	unsigned pending_seq = 0;
@@ -317,6 +319,8 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 					}
 					moved_since[i] = 0;
 				}
+				if (first)
+					last_any_t = now;
 				pending = CMD_ATTACH;
 				pending_seq = seq;
 				attach_t = now;
@@ -350,9 +354,11 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			continue;
 		}
 		now = bench_now_ns();
+		moved_any = false;
 		for (unsigned i = 0; i < n; i++) {
 			if (beats[i] <= last[i])
 				continue;
+			moved_any = true;
 			if (now >= arm_t) {
 				uint64_t gap = now - last_t[i];
 
@@ -365,6 +371,11 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			last[i] = beats[i];
 			last_t[i] = now;
 			moved_since[i]++;
+		}
+		if (moved_any) {
+			if (now >= arm_t && last_any_t && now - last_any_t > res->vm_stall_ns)
+				res->vm_stall_ns = now - last_any_t;
+			last_any_t = now;
 		}
 		if (now >= next_sample) {
 			for (unsigned i = 0; i < n; i++)
@@ -531,6 +542,19 @@ struct observer *observer_start(const struct obs_config *cfg, GError **errp)
 			CPU_SET(cfg->cpu, &set);
 			sched_setaffinity(0, sizeof(set), &set);
 		}
+		/*
+		 * Busy vCPUs that outnumber the host's CPUs would keep the
+		 * observer off the CPU for whole time slices, and it would
+		 * see the end of a stall late. At a real-time priority it
+		 * runs as soon as its sleep ends; it sleeps between reads, so
+		 * it takes little from the guest. Not in a tight loop, which
+		 * would take a CPU for good.
+		 */
+		if (cfg->sleep_us &&
+		    sched_setscheduler(0, SCHED_FIFO, &(struct sched_param){ .sched_priority = 1 }))
+			fprintf(stderr, "relive-bench: the observer stays at normal priority (%s): "
+				"with more busy vCPUs than CPUs it sees stalls end late\n",
+				g_strerror(errno));
 		observer_loop(o->sh, &o->cfg);
 		_exit(0);
 	}

@@ -57,6 +57,13 @@ struct obs_result {
 	unsigned vcpus;
 	struct obs_vcpu_result v[OBS_MAX_VCPUS];
 	uint64_t pause_ns; /* the longest stall of any vCPU */
+	/*
+	 * The longest interval in which no vCPU moved: the whole guest stood
+	 * still. With one vCPU it is pause_ns. With more busy vCPUs than host
+	 * CPUs, each vCPU also waits for a CPU all the time, update or not, and
+	 * pause_ns measures the host's scheduler; this measures the update.
+	 */
+	uint64_t vm_stall_ns;
 };
 
 struct observer;

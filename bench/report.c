@@ -156,15 +156,16 @@ void report_table(FILE *out, const struct pause_opts *o)
 	if (o->observer_sleep_us)
 		fprintf(out, " %u µs", o->observer_sleep_us);
 	fprintf(out, "\n");
-	fprintf(out, "pause = longest heartbeat stall seen from outside; ms. downtime = the VMM's own "
-		"figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n"
+	fprintf(out, "pause = longest heartbeat stall of any vCPU seen from outside; ms. vm-stall = "
+		"longest time no vCPU moved (the pause when vCPUs outnumber host CPUs).\n"
+		"downtime = the VMM's own figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n"
 		"recover = ms from the end of the stall until the rate over %u ms is back to %u %% of before "
 		"(>%u: not within the window).\n",
 		o->rate_window_ms, OBS_RECOVER_WINDOW_MS, OBS_RECOVER_PERCENT, o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
-	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %6s %8s %8s",
+	fprintf(out, "%-*s %-12s %-7s %5s %2s %5s %-10s %-4s %3s %8s %8s %8s %8s %8s %6s %8s %8s",
 		vw, "vmm", "mode", "backing", "ram", "cpu", "blob", "exec", "pop", "n",
-		"median", "p90", "max", "downtime", "rate%", "recover", "state");
+		"median", "p90", "max", "vm-stall", "downtime", "rate%", "recover", "state");
 	if (o->floor)
 		fprintf(out, " %6s %7s", "floor", "x-floor");
 	for (guint k = 0; k < keys->len; k++) {
@@ -195,6 +196,7 @@ void report_table(FILE *out, const struct pause_opts *o)
 		cell(out, samples_pause_quantile(sc, 0.5), 2, 8);
 		cell(out, samples_pause_quantile(sc, 0.9), 2, 8);
 		cell(out, samples_pause_quantile(sc, 1.0), 2, 8);
+		cell(out, samples_vm_stall_quantile(sc, 0.5), 2, 8);
 		cell(out, field_median(sc, 0), 1, 8);
 		cell(out, field_median(sc, 1), 0, 6);
 		if (recover_median(sc, o->rate_window_ms) >= o->rate_window_ms) {
@@ -297,6 +299,15 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_set_member_name(b, "max");
 			json_builder_add_double_value(b, samples_pause_quantile(sc, 1.0));
 			json_builder_end_object(b);
+			json_builder_set_member_name(b, "vm-stall-ms");
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "median");
+			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 0.5));
+			json_builder_set_member_name(b, "p90");
+			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 0.9));
+			json_builder_set_member_name(b, "max");
+			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 1.0));
+			json_builder_end_object(b);
 		}
 		if (sc->floor) {
 			JsonNode *n = json_node_new(JSON_NODE_OBJECT);
@@ -314,6 +325,8 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_begin_object(b);
 			json_builder_set_member_name(b, "pause-us");
 			json_builder_add_double_value(b, s->pause_ns / 1e3);
+			json_builder_set_member_name(b, "vm-stall-us");
+			json_builder_add_double_value(b, s->vm_stall_ns / 1e3);
 			json_builder_set_member_name(b, "stall-us");
 			json_builder_begin_array(b);
 			for (unsigned v = 0; v < nv; v++)

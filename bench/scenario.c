@@ -101,7 +101,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double samples_pause_quantile(const struct scenario *sc, double q)
+static double quantile(const struct scenario *sc, double q, bool vm_stall)
 {
 	guint n = sc->samples->len;
 	g_autofree uint64_t *v = NULL;
@@ -111,14 +111,27 @@ double samples_pause_quantile(const struct scenario *sc, double q)
 	if (!n)
 		return NAN;
 	v = g_new(uint64_t, n);
-	for (guint i = 0; i < n; i++)
-		v[i] = g_array_index(sc->samples, struct sample, i).pause_ns;
+	for (guint i = 0; i < n; i++) {
+		const struct sample *s = &g_array_index(sc->samples, struct sample, i);
+
+		v[i] = vm_stall ? s->vm_stall_ns : s->pause_ns;
+	}
 	qsort(v, n, sizeof(*v), cmp_u64);
 	pos = q * (n - 1);
 	lo = (guint)pos;
 	if (lo + 1 >= n)
 		return v[n - 1] / 1e6;
 	return (v[lo] + (pos - lo) * ((double)v[lo + 1] - v[lo])) / 1e6;
+}
+
+double samples_pause_quantile(const struct scenario *sc, double q)
+{
+	return quantile(sc, q, false);
+}
+
+double samples_vm_stall_quantile(const struct scenario *sc, double q)
+{
+	return quantile(sc, q, true);
 }
 
 /* ------------------------------------------------------------ the matrix */

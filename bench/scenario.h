@@ -25,6 +25,7 @@ enum exec_via { EXEC_TRAMPOLINE, EXEC_DIRECT };
 struct sample {
 	uint64_t pause_ns;		/* longest stall of any vCPU, seen from outside */
 	uint64_t stall_ns[SCENARIO_MAX_VCPUS];
+	uint64_t vm_stall_ns;		/* longest interval in which no vCPU moved */
 	double rate_before;		/* sum over vCPUs, increments per second */
 	double rate_after;
 	/* the slowest vCPU's recovery (observer.h), OBS_NOT_RECOVERED-like UINT64_MAX */
@@ -103,5 +104,7 @@ unsigned scenario_heartbeats(const struct scenario *sc);
 
 /* Return: the quantile @q (0 to 1) of the pauses of @sc, in ms; NAN without samples. */
 double samples_pause_quantile(const struct scenario *sc, double q);
+/* The same of the VM-wide stall (obs_result's vm_stall_ns), ms. */
+double samples_vm_stall_quantile(const struct scenario *sc, double q);
 
 #endif

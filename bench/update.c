@@ -491,6 +491,7 @@ gboolean update_once(struct run_ctx *c, struct sample *s, gboolean *unsupported,
 	if (!observer_finish(c->obs, resumed, 10000, &res, errp))
 		return FALSE;
 	s->pause_ns = res.pause_ns;
+	s->vm_stall_ns = res.vm_stall_ns;
 	s->recover_ns = 0;
 	for (unsigned i = 0; i < res.vcpus; i++) {
 		s->stall_ns[i] = res.v[i].stall_ns;

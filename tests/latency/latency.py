@@ -52,6 +52,20 @@ def scenario(data, **want):
     fail(f"no scenario {want} in the results")
 
 
+def bound_for(spec, data):
+    # "2.0" for every accelerator, or "2.0,kvm=3.5": a bound of its own
+    # where the guest runs under KVM (software KVM on the reference machine:
+    # every vCPU ioctl costs about 8 us there and a memory slot 0.47 ms per
+    # GiB, costs the thread accelerator does not have; docs/bench.md).
+    parts = spec.split(",")
+    bound = float(parts[0])
+    for p in parts[1:]:
+        accel, _, value = p.partition("=")
+        if accel == data["accel"]:
+            bound = float(value)
+    return bound
+
+
 def median_ms(sc):
     return statistics.median(s["pause-us"] for s in sc["samples"]) / 1000.0
 
@@ -69,11 +83,16 @@ def test_ceiling(bench, runs):
 
 def test_ratio(bench, runs, bound, size="2G"):
     # Shared RAM stays in place: 8x (16x) the RAM must not cost 8x the pause.
+    # Under software KVM a memory slot costs 0.47 ms per GiB to register
+    # (KVM allocates a reverse map entry per 4 KiB page), inside the pause
+    # of a cpr-exec update: 7.5 ms at 16 GiB. Measured 16G / 256M there:
+    # 3.78 to 4.95; bound 6.5 (the thread accelerator: 1.8).
     big_bytes = int(size[:-1]) << {"M": 20, "G": 30}[size[-1]]
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "256M," + size,
                              "--runs", str(runs)], timeout=240 + 20 * (big_bytes >> 30))
     small = median_ms(scenario(data, **{"ram-bytes": 256 << 20}))
     big = median_ms(scenario(data, **{"ram-bytes": big_bytes}))
+    bound = bound_for(bound, data)
     ratio = big / small
     print(f"median pause 256 MiB {small:.2f} ms, {size} {big:.2f} ms: ratio {ratio:.2f} (bound {bound})")
     if ratio > bound:
@@ -81,18 +100,27 @@ def test_ratio(bench, runs, bound, size="2G"):
              f"({big:.2f} ms / {small:.2f} ms)")
 
 
+def vm_stall_ms(sc):
+    return statistics.median(s["vm-stall-us"] for s in sc["samples"]) / 1000.0
+
+
 def test_vcpus_ratio(bench, runs, bound):
-    # Parked vCPUs each wait on their own condition: 8 vCPUs must not cost
-    # much more than 1 to stop and resume (goal 1.5x; the bound leaves room
-    # for 8 vCPU threads sharing the reference machine's 2 cores).
+    # 8 vCPUs must not cost much more than 1 to stop, save, load and resume
+    # (goal 1.5x; the bound leaves room for 8 vCPU threads sharing the
+    # reference machine's 2 cores). The figure is the VM-wide stall, the
+    # time no vCPU moved: 8 busy KVM vCPUs on 2 cores each wait for a CPU
+    # for tens of ms, update or not, and their own longest stalls measure
+    # the host's scheduler (docs/bench.md). With 1 vCPU it is the pause.
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--vcpus", "1,8",
                              "--runs", str(runs)])
-    one = median_ms(scenario(data, vcpus=1))
-    eight = median_ms(scenario(data, vcpus=8))
+    one = vm_stall_ms(scenario(data, vcpus=1))
+    eight = vm_stall_ms(scenario(data, vcpus=8))
+    bound = bound_for(bound, data)
     ratio = eight / one
-    print(f"median pause 1 vCPU {one:.2f} ms, 8 vCPUs {eight:.2f} ms: ratio {ratio:.2f} (bound {bound})")
+    print(f"median VM-wide stall 1 vCPU {one:.2f} ms, 8 vCPUs {eight:.2f} ms: ratio {ratio:.2f} "
+          f"(bound {bound})")
     if ratio > bound:
-        fail(f"8 / 1 vCPU pause ratio {ratio:.2f} exceeds {bound} ({eight:.2f} ms / {one:.2f} ms)")
+        fail(f"8 / 1 vCPU stall ratio {ratio:.2f} exceeds {bound} ({eight:.2f} ms / {one:.2f} ms)")
 
 
 def mem_available_gib():
@@ -113,7 +141,10 @@ def test_floor_ratio(bench, runs, bound):
     # no KVM, -accel thread) and 1.84 with another test suite running;
     # with the shared libraries it was 2.24 to 2.77 idle and up to 5.31 at
     # load 9 (docs/bench.md). The bound (3.5) leaves room for a busy host;
-    # vm-static-binary catches a return to a dynamic start.
+    # vm-static-binary catches a return to a dynamic start. Under software
+    # KVM the same machine measured 3.56 to 4.04: the floor there is 0.9 ms
+    # and the update also stops, saves and loads KVM vCPU state at about
+    # 8 us an ioctl; bound 5.
     data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "1G", "--runs", str(runs),
                              "--floor"])
     sc = scenario(data, mode="cpr-exec")
@@ -121,6 +152,7 @@ def test_floor_ratio(bench, runs, bound):
         fail("no floor in pause.json: relive-bench pause --floor measured none")
     pause = median_ms(sc)
     floor = sc["floor"]["median-us"] / 1000.0
+    bound = bound_for(bound, data)
     ratio = pause / floor
     print(f"cpr-exec 1 GiB median pause {pause:.2f} ms, floor {floor:.2f} ms "
           f"({sc['floor']['samples']} samples): ratio {ratio:.2f} (bound {bound})")
@@ -254,12 +286,12 @@ def main():
     runs = int(os.environ.get("RELIVE_LATENCY_RUNS", "10"))
     tests = {
         "ceiling": lambda: test_ceiling(bench, runs),
-        "ratio": lambda: test_ratio(bench, runs, float(sys.argv[3]), *sys.argv[4:5]),
+        "ratio": lambda: test_ratio(bench, runs, sys.argv[3], *sys.argv[4:5]),
         "trampoline": lambda: test_trampoline(bench, runs),
-        "floor-ratio": lambda: test_floor_ratio(bench, runs, float(sys.argv[3])),
+        "floor-ratio": lambda: test_floor_ratio(bench, runs, sys.argv[3]),
         "state-size": lambda: test_state_size(bench, 3),
         "blob": lambda: test_blob(bench, runs, float(sys.argv[3])),
-        "vcpus-ratio": lambda: test_vcpus_ratio(bench, runs, float(sys.argv[3])),
+        "vcpus-ratio": lambda: test_vcpus_ratio(bench, runs, sys.argv[3]),
         "restore-ratio": lambda: test_restore_ratio(bench, float(sys.argv[3]), *sys.argv[4:5]),
     }
     if test == "ratio" and sys.argv[4:5] == ["16G"] and mem_available_gib() < 17:
