@@ -519,6 +519,60 @@ static void case_transfer_commit(const char *step)
 	hv_vm_stop(&v);
 }
 
+/*
+ * The new process sets up (RAM, VM, slots, vCPUs) before the old one stops
+ * the guest: a new process held back for a second there (RELIVE_VM_TEST_DELAY
+ * new-setup) leaves the guest running meanwhile, and the second is not in
+ * the pause it reports.
+ */
+static void case_transfer_sets_up_running(void)
+{
+	g_autofree char *mp = hv_path("main.sock");
+	g_autofree char *cp = hv_path("cpr.sock");
+	g_autofree char *a = channels(mp, cp);
+	g_autoptr(JsonNode) qm = NULL;
+	struct hv_vm v, nv;
+	uint64_t before[2];
+	JsonObject *o;
+	gint64 total;
+	void *ram;
+
+	hv_vm_start(&v, accel, RAM_MIB, 2, NULL);
+	ram = hv_map_ram(v.pid, "ram0", (uint64_t)RAM_MIB << 20);
+	hv_assert(ram, "cannot map ram0");
+	hv_pattern_fill((char *)ram + PATTERN_OFF, PATTERN_LEN, SEED);
+	setenv("RELIVE_VM_TEST_DELAY", "new-setup:1500", 1);
+	start_new(&nv, "new-", 2, mp, cp, false);
+	unsetenv("RELIVE_VM_TEST_DELAY");
+	wait_path(cp);
+	set_mode(&v, "cpr-transfer");
+	json_node_unref(hv_qmp(&v, "migrate", a));
+	g_usleep(300000);
+	before[0] = hv_heartbeat(ram, 0);
+	before[1] = hv_heartbeat(ram, 1);
+	g_usleep(300000);
+	hv_assert(hv_heartbeat(ram, 0) > before[0] && hv_heartbeat(ram, 1) > before[1],
+		  "the guest stopped while the new process set up");
+	json_node_unref(hv_wait_migration(&v, "completed"));
+	hv_vm_connect(&nv);
+	assert_status(&nv, "running");
+	assert_beating(&nv, ram, 2);
+	assert_pattern(ram);
+	qm = hv_qmp(&nv, "query-migrate", NULL);
+	o = json_node_get_object(qm);
+	hv_assert(json_object_has_member(o, "relive-pause"), "no relive-pause in query-migrate");
+	o = json_object_get_object_member(o, "relive-pause");
+	total = json_object_get_int_member(o, "total-us");
+	printf("pause %" G_GINT64_FORMAT " us, stop %" G_GINT64_FORMAT " us\n", total,
+	       json_object_get_int_member(o, "stop-us"));
+	hv_assert(total > 0 && total < 1000000,
+		  "the new process's pause of %" G_GINT64_FORMAT " us holds its setup", total);
+	hv_assert(json_object_get_int_member(o, "stop-us") > 0,
+		  "the old process's times did not come with GO");
+	hv_vm_stop(&v);
+	hv_vm_stop(&nv);
+}
+
 /* The new process reads the cpr channel, then cannot load (other -smp). */
 static void case_transfer_mismatch(void)
 {
@@ -786,6 +840,8 @@ int main(int argc, char **argv)
 		case_transfer_stalls();
 	else if (g_str_has_prefix(c, "transfer-commit-"))
 		case_transfer_commit(c + strlen("transfer-commit-"));
+	else if (!strcmp(c, "transfer-sets-up-running"))
+		case_transfer_sets_up_running();
 	else if (!strcmp(c, "transfer-mismatch"))
 		case_transfer_mismatch();
 	else if (!strcmp(c, "reboot"))

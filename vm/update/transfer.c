@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * cpr-transfer in the update sequence (update.h), both ends. The old process
- * stops the guest, writes its state stream to a private file, hands the CPR
- * state and the RAM memfds over the cpr socket, waits for the new process
- * to close it, sends the stream's bytes on the main socket and waits for
- * the ack (READY). The new process reads the cpr channel before it creates
- * anything and loads the stream with the file loader. Then the commit
- * (docs/modes.md): whoever holds the guest's lock runs the guest.
+ * cpr-transfer in the update sequence (update.h), both ends. While the
+ * guest runs, the old process hands the CPR state and the RAM memfds over
+ * the cpr socket; the new process maps the RAM, creates the VM, its memory
+ * slots and vCPUs, and only then closes the cpr socket. So none of that is
+ * in the pause: the old process stops the guest when it sees the socket
+ * close, writes its state stream to a private file, sends the stream's
+ * bytes on the main socket and waits for the ack (READY). The new process
+ * loads the stream with the file loader. Then the commit (docs/modes.md):
+ * whoever holds the guest's lock runs the guest.
+ *
+ * An older old process sends the CPR state after the stop and waits for the
+ * close the same way; an older new process closes the cpr socket as soon as
+ * it has read it. Either way both sides still meet.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +37,19 @@
 /* The commit (docs/modes.md): after the new process's ack (READY). */
 #define MSG_GO 'G'	/* old to new: the guest is yours if you can lock it */
 #define MSG_TAKEN 'T'	/* new to old: locked; resuming */
+
+/*
+ * GO carries the old process's times of the pause, which the CPR state,
+ * sent before the stop, cannot: one send(), so they arrive with the 'G'.
+ * A new process that does not know them reads the 'G' and no further.
+ */
+#define GO_TIMES_MAGIC 0x54474c52u /* "RLGT" */
+struct go_times {
+	uint32_t magic;
+	uint64_t stop_request;
+	uint64_t stopped;
+	uint64_t written;
+} __attribute__((packed));
 
 /* ------------------------------------------------------------ the commit */
 
@@ -180,6 +199,7 @@ twice:
 /* ------------------------------------------------------------ new process */
 
 static int main_lfd = -1;
+static int cpr_sock = -1;	/* closed once this process is set up */
 static char *main_path;
 static int main_sock = -1;
 
@@ -211,9 +231,15 @@ gboolean transfer_incoming_begin(const struct incoming_spec *in, GError **errp)
 	}
 	s = rl_cpr_state_new();
 	ret = s ? rl_cpr_transfer_recv(fd, s, TIMEOUT_MS, &err) : -ENOMEM;
-	/* closing it is what tells the old process to send the main channel */
-	close(fd);
+	/*
+	 * Closing it tells the old process to stop the guest and send the main
+	 * channel: transfer_incoming_load() does, once the RAM, the VM and the
+	 * vCPUs are made. Until then the old process waits with the guest
+	 * running; if this process dies first, the close comes all the same,
+	 * and the main channel finds nobody to take the guest.
+	 */
 	if (ret < 0) {
+		close(fd);
 		vm_error(errp, "cpr channel %s: %s", in->cpr_path,
 			 s ? err.msg : g_strerror(ENOMEM));
 		rl_cpr_state_free(s);
@@ -223,6 +249,7 @@ gboolean transfer_incoming_begin(const struct incoming_spec *in, GError **errp)
 	rl_cpr_time_get(s, RL_CPR_T_STOP, &vm.t.stopped);
 	rl_cpr_time_get(s, RL_CPR_T_STATE, &vm.t.written);
 	update_incoming_set_cpr(s);
+	cpr_sock = fd;
 	return TRUE;
 }
 
@@ -241,6 +268,18 @@ static char *in_receive(struct update *u, GError **errp)
 		vm_error(errp, "main channel: %s", err.msg);
 		return NULL;
 	}
+	/*
+	 * The old process connects before it stops the guest: the hand-over,
+	 * in the pause, starts with the stream's first bytes.
+	 */
+	{
+		struct pollfd p = { main_sock, POLLIN, 0 };
+
+		if (poll(&p, 1, 2 * TIMEOUT_MS) != 1) {
+			vm_error(errp, "main channel: the old process sent no state in time");
+			return NULL;
+		}
+	}
 	vm.t.main = rl_cpr_now_ns();
 	fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -256,6 +295,19 @@ static char *in_receive(struct update *u, GError **errp)
 	}
 	vm.state_size = size;
 	return g_steal_pointer(&path);
+}
+
+/* The old process's times of the pause after GO, when it sent them. */
+static void recv_go_times(void)
+{
+	struct go_times gt;
+
+	if (recv(main_sock, &gt, sizeof(gt), MSG_DONTWAIT) == (ssize_t)sizeof(gt) &&
+	    gt.magic == GO_TIMES_MAGIC) {
+		vm.t.stop = gt.stop_request;
+		vm.t.stopped = gt.stopped;
+		vm.t.written = gt.written;
+	}
 }
 
 /*
@@ -281,6 +333,7 @@ static gboolean in_commit(struct update *u, GError **errp)
 			 ret < 0 ? g_strerror(-ret) : "unexpected message");
 		return FALSE;
 	}
+	recv_go_times();
 	test_delay("new-before-lock");
 	ret = guest_lock();
 	if (ret < 0) {
@@ -309,6 +362,11 @@ static void in_give_back(struct update *u)
 
 void transfer_incoming_load(void)
 {
+	/* set up: the old process may stop the guest now */
+	test_delay("new-setup");
+	if (cpr_sock >= 0)
+		close(cpr_sock);
+	cpr_sock = -1;
 	update_incoming(&update_transfer_ops, NULL, NULL);
 }
 
@@ -326,7 +384,7 @@ struct transfer_out {
 	int msock;
 };
 
-/* The new process must be listening: checked while the guest runs. */
+/* The new process must be listening, and is set up, while the guest runs. */
 static gboolean out_prepare(struct update *u, GError **errp)
 {
 	struct transfer_out *t = u->priv;
@@ -345,7 +403,40 @@ static gboolean out_prepare(struct update *u, GError **errp)
 			 ret == -EWOULDBLOCK ? "another process holds it" : g_strerror(-ret));
 		return FALSE;
 	}
-	return set_nonblock(t->csock, errp);
+	if (!set_nonblock(t->csock, errp))
+		return FALSE;
+	/*
+	 * The new process sets up from the CPR state (RAM, VM, memory slots,
+	 * vCPUs) and then closes the channel: all of it while the guest runs.
+	 */
+	ret = rl_cpr_transfer_send(t->csock, u->cpr, TIMEOUT_MS, &err);
+	if (ret == 0)
+		ret = rl_cpr_transfer_wait_hup(t->csock, TIMEOUT_MS, &err);
+	if (ret < 0) {
+		vm_error(errp, "cpr channel %s: %s", t->cpr_path, err.msg);
+		return FALSE;
+	}
+	/* a new process that died setting up closed the channel too: its main socket is gone */
+	ret = rl_cpr_transfer_connect(t->main_path, TIMEOUT_MS, &t->msock, &err);
+	if (ret < 0) {
+		vm_error(errp, "main channel: %s (the new process did not set up)", err.msg);
+		return FALSE;
+	}
+	/* sendfile() on a blocking socket would wait for a peer that stopped reading */
+	return set_nonblock(t->msock, errp);
+}
+
+static int send_go(int sock)
+{
+	struct pollfd p = { sock, POLLOUT, 0 };
+	char msg[1 + sizeof(struct go_times)] = { MSG_GO };
+	struct go_times gt = { GO_TIMES_MAGIC, vm.t.stop, vm.t.stopped, vm.t.written };
+
+	memcpy(msg + 1, &gt, sizeof(gt));
+	if (poll(&p, 1, TIMEOUT_MS) != 1)
+		return -ETIMEDOUT;
+	return send(sock, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(msg) ?
+	       0 : -errno;
 }
 
 /*
@@ -358,7 +449,7 @@ static gboolean out_commit(struct transfer_out *t, GError **errp)
 
 	test_delay("old-before-go");
 	guest_unlock();
-	ret = send_byte(t->msock, MSG_GO);
+	ret = send_go(t->msock);
 	if (ret == 0) {
 		test_delay("old-after-go");
 		ret = recv_byte(t->msock, TIMEOUT_MS);
@@ -384,21 +475,6 @@ static gboolean out_hand_over(struct update *u, GError **errp)
 	struct stat sb;
 	int fd, ret;
 
-	ret = rl_cpr_transfer_send(t->csock, u->cpr, TIMEOUT_MS, &err);
-	if (ret == 0)
-		ret = rl_cpr_transfer_wait_hup(t->csock, TIMEOUT_MS, &err);
-	if (ret < 0) {
-		vm_error(errp, "cpr channel %s: %s", t->cpr_path, err.msg);
-		return FALSE;
-	}
-	ret = rl_cpr_transfer_connect(t->main_path, TIMEOUT_MS, &t->msock, &err);
-	if (ret < 0) {
-		vm_error(errp, "main channel: %s", err.msg);
-		return FALSE;
-	}
-	/* sendfile() on a blocking socket would wait for a peer that stopped reading */
-	if (!set_nonblock(t->msock, errp))
-		return FALSE;
 	fd = open(u->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		vm_error(errp, "%s: %s", u->path, g_strerror(errno));
