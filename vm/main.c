@@ -289,7 +289,8 @@ int main(int argc, char **argv)
 	if (!create_accel(&e))
 		die(e);
 	vm.t.vm_created = rl_cpr_now_ns();
-	if (!cpus_map_memory(&vm.cpus, &vm.mem, &e))
+	/* a cpr-transfer's guest runs in the old process while this one sets up */
+	if (!cpus_map_memory(&vm.cpus, &vm.mem, transfer ? CPUS_SLOT_WHILE_GUEST_RUNS : 0, &e))
 		die(e);
 	vm.t.slots = rl_cpr_now_ns();
 	if (!cpus_create(&vm.cpus, vm.o.smp, &vm.mem, relive_guest_entry,

@@ -81,20 +81,24 @@ def test_ceiling(bench, runs):
         fail(f"cpr-exec median pause {m:.2f} ms at 512 MiB is not below {bound} ms")
 
 
-def test_ratio(bench, runs, bound, size="2G"):
+def test_ratio(bench, runs, bound, size="2G", mode="cpr-exec"):
     # Shared RAM stays in place: 8x (16x) the RAM must not cost 8x the pause.
     # Under software KVM a memory slot costs 0.47 ms per GiB to register
     # (KVM allocates a reverse map entry per 4 KiB page), inside the pause
     # of a cpr-exec update: 7.5 ms at 16 GiB. Measured 16G / 256M there:
-    # 3.78 to 4.95; bound 6.5 (the thread accelerator: 1.8).
+    # 3.78 to 4.95; bound 6.5 (the thread accelerator: 1.8). cpr-transfer's
+    # new process makes its slots before the stop, in 1 GiB slots so that
+    # the guest still running in the old process is not held up meanwhile:
+    # 1.17 and 1.01 there (the goal, 1.3; bound 1.8).
     big_bytes = int(size[:-1]) << {"M": 20, "G": 30}[size[-1]]
-    data = run_bench(bench, ["--mode", "cpr-exec", "--ram", "256M," + size,
+    data = run_bench(bench, ["--mode", mode, "--ram", "256M," + size,
                              "--runs", str(runs)], timeout=240 + 20 * (big_bytes >> 30))
     small = median_ms(scenario(data, **{"ram-bytes": 256 << 20}))
     big = median_ms(scenario(data, **{"ram-bytes": big_bytes}))
     bound = bound_for(bound, data)
     ratio = big / small
-    print(f"median pause 256 MiB {small:.2f} ms, {size} {big:.2f} ms: ratio {ratio:.2f} (bound {bound})")
+    print(f"{mode}: median pause 256 MiB {small:.2f} ms, {size} {big:.2f} ms: ratio {ratio:.2f} "
+          f"(bound {bound})")
     if ratio > bound:
         fail(f"{size} / 256 MiB pause ratio {ratio:.2f} exceeds {bound} "
              f"({big:.2f} ms / {small:.2f} ms)")
@@ -286,7 +290,7 @@ def main():
     runs = int(os.environ.get("RELIVE_LATENCY_RUNS", "10"))
     tests = {
         "ceiling": lambda: test_ceiling(bench, runs),
-        "ratio": lambda: test_ratio(bench, runs, sys.argv[3], *sys.argv[4:5]),
+        "ratio": lambda: test_ratio(bench, runs, sys.argv[3], *sys.argv[4:6]),
         "trampoline": lambda: test_trampoline(bench, runs),
         "floor-ratio": lambda: test_floor_ratio(bench, runs, sys.argv[3]),
         "state-size": lambda: test_state_size(bench, 3),

@@ -142,7 +142,29 @@ static gboolean map_slot(struct cpus *c, unsigned slot, const char *name,
 	return TRUE;
 }
 
-gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, GError **errp)
+/* At most this many slots per range: KVM may allow no more than 509 in all. */
+#define SLOTS_PER_RANGE 64
+
+static gboolean map_range(struct cpus *c, unsigned *slot, const char *name, uint64_t gpa,
+			  uint64_t size, void *host, uint64_t max_slot, GError **errp)
+{
+	uint64_t piece = size;
+
+	if (max_slot) {
+		uint64_t fewest = (size + SLOTS_PER_RANGE - 1) / SLOTS_PER_RANGE;
+
+		/* whole multiples of max_slot, so huge pages stay whole */
+		piece = MAX(max_slot, (fewest + max_slot - 1) / max_slot * max_slot);
+	}
+	for (uint64_t off = 0; off < size; off += piece)
+		if (!map_slot(c, (*slot)++, name, gpa + off, MIN(piece, size - off),
+			      (char *)host + off, errp))
+			return FALSE;
+	return TRUE;
+}
+
+gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, uint64_t max_slot,
+			 GError **errp)
 {
 	unsigned slot = 0;
 
@@ -152,11 +174,11 @@ gboolean cpus_map_memory(struct cpus *c, struct vm_memory *mem, GError **errp)
 		struct rl_ram_block *b = &mem->reg.blocks[i];
 		uint64_t low = b->split ? b->split : b->size;
 
-		if (!map_slot(c, slot++, b->name, b->gpa, low, b->host, errp))
+		if (!map_range(c, &slot, b->name, b->gpa, low, b->host, max_slot, errp))
 			return FALSE;
 		if (b->split &&
-		    !map_slot(c, slot++, b->name, b->split_gpa, b->size - b->split,
-			      (char *)b->host + b->split, errp))
+		    !map_range(c, &slot, b->name, b->split_gpa, b->size - b->split,
+			       (char *)b->host + b->split, max_slot, errp))
 			return FALSE;
 	}
 	return TRUE;
