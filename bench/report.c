@@ -224,6 +224,22 @@ void report_table(FILE *out, const struct pause_opts *o)
 		fprintf(out, "\nnote: %s\n", o->holder_note);
 }
 
+/* @name: {"median", "p90", "max"} of @quantile over @sc's samples. */
+static void quantiles_json(JsonBuilder *b, const char *name,
+			   double (*quantile)(const struct scenario *, double),
+			   const struct scenario *sc)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "median");
+	json_builder_add_double_value(b, quantile(sc, 0.5));
+	json_builder_set_member_name(b, "p90");
+	json_builder_add_double_value(b, quantile(sc, 0.9));
+	json_builder_set_member_name(b, "max");
+	json_builder_add_double_value(b, quantile(sc, 1.0));
+	json_builder_end_object(b);
+}
+
 gboolean report_json(const struct pause_opts *o, const char *path, GError **errp)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -290,24 +306,8 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_add_string_value(b, sc->note);
 		}
 		if (sc->samples->len) {
-			json_builder_set_member_name(b, "pause-ms");
-			json_builder_begin_object(b);
-			json_builder_set_member_name(b, "median");
-			json_builder_add_double_value(b, samples_pause_quantile(sc, 0.5));
-			json_builder_set_member_name(b, "p90");
-			json_builder_add_double_value(b, samples_pause_quantile(sc, 0.9));
-			json_builder_set_member_name(b, "max");
-			json_builder_add_double_value(b, samples_pause_quantile(sc, 1.0));
-			json_builder_end_object(b);
-			json_builder_set_member_name(b, "vm-stall-ms");
-			json_builder_begin_object(b);
-			json_builder_set_member_name(b, "median");
-			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 0.5));
-			json_builder_set_member_name(b, "p90");
-			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 0.9));
-			json_builder_set_member_name(b, "max");
-			json_builder_add_double_value(b, samples_vm_stall_quantile(sc, 1.0));
-			json_builder_end_object(b);
+			quantiles_json(b, "pause-ms", samples_pause_quantile, sc);
+			quantiles_json(b, "vm-stall-ms", samples_vm_stall_quantile, sc);
 		}
 		if (sc->floor) {
 			JsonNode *n = json_node_new(JSON_NODE_OBJECT);

@@ -105,13 +105,19 @@ static void test_delay(const char *step)
 		g_usleep(g_ascii_strtoull(v + n + 1, NULL, 10) * 1000);
 }
 
-static int send_byte(int sock, char c)
+/* One message in one send(): it arrives whole or not at all. */
+static int send_msg(int sock, const void *msg, size_t len)
 {
 	struct pollfd p = { sock, POLLOUT, 0 };
 
 	if (poll(&p, 1, TIMEOUT_MS) != 1)
 		return -ETIMEDOUT;
-	return send(sock, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ? 0 : -errno;
+	return send(sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ? 0 : -errno;
+}
+
+static int send_byte(int sock, char c)
+{
+	return send_msg(sock, &c, 1);
 }
 
 /* Return: the byte, -EPIPE (closed), -ETIMEDOUT or -errno. */
@@ -428,15 +434,11 @@ static gboolean out_prepare(struct update *u, GError **errp)
 
 static int send_go(int sock)
 {
-	struct pollfd p = { sock, POLLOUT, 0 };
 	char msg[1 + sizeof(struct go_times)] = { MSG_GO };
 	struct go_times gt = { GO_TIMES_MAGIC, vm.t.stop, vm.t.stopped, vm.t.written };
 
 	memcpy(msg + 1, &gt, sizeof(gt));
-	if (poll(&p, 1, TIMEOUT_MS) != 1)
-		return -ETIMEDOUT;
-	return send(sock, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(msg) ?
-	       0 : -errno;
+	return send_msg(sock, msg, sizeof(msg));
 }
 
 /*
