@@ -272,6 +272,7 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 	uint64_t last[OBS_MAX_VCPUS] = { 0 }, last_t[OBS_MAX_VCPUS] = { 0 };
 	uint64_t moved_since[OBS_MAX_VCPUS] = { 0 };
 	uint64_t beats[OBS_MAX_VCPUS];
+	double base[OBS_MAX_VCPUS] = { 0 }; /* rate_base */
 	uint64_t count = 0, next_sample = 0, arm_t = UINT64_MAX;
 	uint64_t win = (uint64_t)cfg->rate_window_ms * 1000000ull;
 	uint64_t attach_t = 0;
@@ -440,9 +441,12 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 					v->rate_after = rate_between(sh->ring[i], count,
 								     v->stall_end_ns,
 								     v->stall_end_ns + win);
+					if (!base[i])
+						base[i] = v->rate_before;
+					v->rate_base = base[i];
 					v->recover_ns = recover_after(sh->ring[i], count,
 								      v->stall_end_ns, win,
-								      v->rate_before);
+								      v->rate_base);
 				}
 				arm_t = UINT64_MAX;
 				pending = CMD_NONE;

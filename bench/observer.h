@@ -42,8 +42,15 @@ struct obs_vcpu_result {
 	double rate_before;	 /* increments per second before stall_start */
 	double rate_after;	 /* increments per second after stall_end */
 	/*
+	 * rate_before of the first update this observer watched: the guest's
+	 * rate before any update disturbed it. The next update may start while
+	 * the guest still recovers from the last one, so its rate_before can
+	 * hide a slowdown that outlasts the time between two updates.
+	 */
+	double rate_base;
+	/*
 	 * From stall_end until the rate over OBS_RECOVER_WINDOW_MS is back to
-	 * OBS_RECOVER_PERCENT of rate_before; OBS_NOT_RECOVERED when that did
+	 * OBS_RECOVER_PERCENT of rate_base; OBS_NOT_RECOVERED when that did
 	 * not happen within the rate window.
 	 */
 	uint64_t recover_ns;

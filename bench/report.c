@@ -89,8 +89,8 @@ static double field_median(const struct scenario *sc, int which)
 				v[n++] = s->downtime_ms;
 			break;
 		case 1:
-			if (s->rate_before > 0)
-				v[n++] = 100.0 * s->rate_after / s->rate_before;
+			if (s->rate_base > 0)
+				v[n++] = 100.0 * s->rate_after / s->rate_base;
 			break;
 		case 2:
 			if (s->state_bytes)
@@ -158,8 +158,8 @@ void report_table(FILE *out, const struct pause_opts *o)
 	fprintf(out, "\n");
 	fprintf(out, "pause = longest heartbeat stall of any vCPU seen from outside; ms. vm-stall = "
 		"longest time no vCPU moved (the pause when vCPUs outnumber host CPUs).\n"
-		"downtime = the VMM's own figure. rate = heartbeat rate in the %u ms after the resume, %% of before.\n"
-		"recover = ms from the end of the stall until the rate over %u ms is back to %u %% of before "
+		"downtime = the VMM's own figure. rate = heartbeat rate in the %u ms after the resume, %% of the rate before the first update.\n"
+		"recover = ms from the end of the stall until the rate over %u ms is back to %u %% of that "
 		"(>%u: not within the window).\n",
 		o->rate_window_ms, OBS_RECOVER_WINDOW_MS, OBS_RECOVER_PERCENT, o->rate_window_ms);
 	fprintf(out, "breakdown: medians of query-migrate's relive-pause, µs.\n\n");
@@ -336,6 +336,8 @@ gboolean report_json(const struct pause_opts *o, const char *path, GError **errp
 			json_builder_add_double_value(b, s->rate_before);
 			json_builder_set_member_name(b, "rate-after");
 			json_builder_add_double_value(b, s->rate_after);
+			json_builder_set_member_name(b, "rate-base");
+			json_builder_add_double_value(b, s->rate_base);
 			/* null: not back within rate-window-ms */
 			json_builder_set_member_name(b, "recover-ms");
 			if (s->recover_ns == UINT64_MAX)

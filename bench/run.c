@@ -182,6 +182,8 @@ static gboolean start_first_vmm(struct run_ctx *c)
 	return FALSE;
 }
 
+#define SETTLE_MS 1000
+
 /* Forks the observer onto the first VMM's RAM and lets it see the rate before. */
 static gboolean start_observer(struct run_ctx *c, GError **errp)
 {
@@ -199,8 +201,12 @@ static gboolean start_observer(struct run_ctx *c, GError **errp)
 	c->obs = observer_start(&oc, errp);
 	if (!c->obs || !observer_attach(c->obs, c->cur.pid, 30000, errp))
 		return FALSE;
-	/* History for the rate before the first stop. */
-	g_usleep(c->o->rate_window_ms * 1000ull + 50000);
+	/*
+	 * History for the rate before the first stop, which is every update's
+	 * reference (rate_base), after a settling second: the guest has only
+	 * just started.
+	 */
+	g_usleep((SETTLE_MS + c->o->rate_window_ms) * 1000ull + 50000);
 	return TRUE;
 }
 

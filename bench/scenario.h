@@ -28,6 +28,7 @@ struct sample {
 	uint64_t vm_stall_ns;		/* longest interval in which no vCPU moved */
 	double rate_before;		/* sum over vCPUs, increments per second */
 	double rate_after;
+	double rate_base;		/* sum of the vCPUs' rate_base (observer.h) */
 	/* the slowest vCPU's recovery (observer.h), OBS_NOT_RECOVERED-like UINT64_MAX */
 	uint64_t recover_ns;
 	double downtime_ms;		/* the VMM's own "total-downtime", or < 0 */

@@ -498,6 +498,7 @@ gboolean update_once(struct run_ctx *c, struct sample *s, gboolean *unsupported,
 		s->recover_ns = MAX(s->recover_ns, res.v[i].recover_ns);
 		s->rate_before += res.v[i].rate_before;
 		s->rate_after += res.v[i].rate_after;
+		s->rate_base += res.v[i].rate_base;
 	}
 	if (c->sc->mode == MODE_CPR_EXEC)
 		collect_breakdown(c->cur.qmp, s);
