@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,9 @@
 #include "machine/memory.h"
 #include "vm-error.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -30,16 +35,20 @@
 
 #define HUGE_2M (2ull << 20)
 /*
- * Background populate after an update: this many bytes, then a rest of
- * POPULATE_REST_US. One step holds the process's mmap lock for reading
- * (0.4 ms for 4 MiB on the reference machine, 8-15 ms for 64 MiB); a writer
- * (a thread stack's mmap) waits behind it, and every page fault waits
- * behind the writer, the vCPUs' included. The rests leave the CPU to the
- * guest and to the old address space's teardown: back to back, the steps
- * made the pauses of a guest touching all its memory longer, not shorter.
+ * Background populate after an update: steps of POPULATE_CHUNK, each
+ * followed by a rest of POPULATE_REST_US. One step holds the process's
+ * mmap lock for reading (about 90 µs for 4 MiB read-populated on the
+ * reference machine); a writer (a thread stack's mmap) waits behind it,
+ * and every fault that needs the lock waits behind the writer. Until the
+ * populate has passed the guest's working set, the guest faults on every
+ * page it touches: with 2 ms rests (4 GiB in 2.5 s) a guest touching all
+ * of its 4 GiB ran at 80 % of its rate for 2.5 s. With no rests, a KVM
+ * guest ran at half its rate for the 200 ms after the resume in a third of
+ * the updates, there only (no populate at all: one in ten); 200 µs rests
+ * fill 4 GiB in about 0.3 s and keep both as if there were no populate.
  */
 #define POPULATE_CHUNK (4ull << 20)
-#define POPULATE_REST_US 2000
+#define POPULATE_REST_US 200
 
 static volatile int populate_stop;
 
@@ -78,11 +87,30 @@ static gboolean bind_node(struct rl_ram_block *b, int node, GError **errp)
 	return TRUE;
 }
 
-static int populate(struct rl_ram_block *b, uint64_t off, uint64_t len)
+static int populate(struct rl_ram_block *b, uint64_t off, uint64_t len, int advice)
 {
-	if (madvise((char *)b->host + off, len, MADV_POPULATE_WRITE) < 0)
+	if (madvise((char *)b->host + off, len, advice) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * How to fill the page tables of a block whose pages already exist. A read
+ * fault on a shared tmpfs mapping (a memfd) maps the 16 pages around it
+ * (the kernel's fault-around), writable: no dirty accounting on tmpfs. So
+ * reading populates 4 GiB with 65536 faults instead of 1048576, 2.4x
+ * faster on the reference machine, and the guest's writes do not fault
+ * afterwards. Anything else (hugetlbfs, a file with write notification, a
+ * private mapping, which would map its pages read-only) is written.
+ */
+static int populate_advice(const struct rl_ram_block *b)
+{
+	struct statfs sfs;
+
+	if (b->fd >= 0 && b->shared && !fstatfs(b->fd, &sfs) &&
+	    sfs.f_type == TMPFS_MAGIC)
+		return MADV_POPULATE_READ;
+	return MADV_POPULATE_WRITE;
 }
 
 /* Takes a memfd over from before the exec: check it, map it, no populate. */
@@ -254,7 +282,7 @@ gboolean memory_create(struct vm_memory *mem, const struct vm_options *o,
 
 		if (!mem->prealloc[i])
 			continue;
-		ret = populate(b, 0, b->size);
+		ret = populate(b, 0, b->size, MADV_POPULATE_WRITE);
 		if (ret < 0) {
 			vm_error(errp, "memory-backend %s: prealloc=on: %s",
 				 b->name, g_strerror(-ret));
@@ -308,6 +336,7 @@ static gpointer populate_thread(gpointer opaque)
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	for (unsigned i = 0; i < mem->reg.count; i++) {
 		struct rl_ram_block *b = &mem->reg.blocks[i];
+		int advice = populate_advice(b);
 
 		if (!mem->prealloc[i])
 			continue;
@@ -316,7 +345,7 @@ static gpointer populate_thread(gpointer opaque)
 			uint64_t len = MIN(POPULATE_CHUNK, b->size - off);
 
 			/* EINVAL: a kernel before 5.14; the guest faults its pages in */
-			if (populate(b, off, len) < 0)
+			if (populate(b, off, len, advice) < 0)
 				break;
 			nanosleep(&rest, NULL);
 		}
