@@ -42,7 +42,7 @@
  * and every fault that needs the lock waits behind the writer. Until the
  * populate has passed the guest's working set, the guest faults on every
  * page it touches: with 2 ms rests (4 GiB in 2.5 s) a guest touching all
- * of its 4 GiB ran at 80 % of its rate for 2.5 s. With no rests, a KVM
+ * of its 4 GiB ran at 73-83 % of its rate for 2.3 s. With no rests, a KVM
  * guest ran at half its rate for the 200 ms after the resume in a third of
  * the updates, there only (no populate at all: one in ten); 200 µs rests
  * fill 4 GiB in about 0.3 s and keep both as if there were no populate.
