@@ -8,6 +8,7 @@
  */
 #include "observer.h"
 #include "qmp-client.h"
+#include "steer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,6 +45,7 @@ struct obs_shared {
 	uint64_t arg_ns;
 	uint64_t deadline_ns;
 	int status; /* 0 or -errno of the last command */
+	atomic_bool quiet; /* observer_quiet() */
 	char err[256];
 	struct obs_result res;
 	struct sample ring[OBS_MAX_VCPUS][RING_LEN];
@@ -282,7 +284,9 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 	int pending = CMD_NONE; /* command waiting for a condition */
 	unsigned pending_seq = 0;
 	struct obs_result *res = &sh->res;
+	struct steer st;
 
+	steer_init(&st, cfg->cpu >= 0);
 	for (;;) {
 		uint64_t now = bench_now_ns();
 		unsigned seq = atomic_load_explicit(&sh->cmd_seq, memory_order_acquire);
@@ -291,6 +295,7 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			seen_seq = seq;
 			switch (sh->cmd) {
 			case CMD_QUIT:
+				steer_close(&st);
 				source_close(&src);
 				ack(sh, seq, 0);
 				return;
@@ -309,6 +314,7 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 
 				source_close(&src);
 				src = ns;
+				steer_watch(&st, sh->pid);
 				for (unsigned i = 0; i < n; i++) {
 					/*
 					 * A new source may show zeros (or the old value)
@@ -344,7 +350,12 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			usleep(1000);
 			continue;
 		}
-		if (cfg->sleep_us) {
+		if (atomic_load_explicit(&sh->quiet, memory_order_relaxed)) {
+			/* Commands and the 1 ms history go on; nothing else needs the CPU. */
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+		} else if (cfg->sleep_us) {
 			struct timespec ts = { 0, (long)cfg->sleep_us * 1000 };
 
 			nanosleep(&ts, NULL);
@@ -373,6 +384,12 @@ static void observer_loop(struct obs_shared *sh, const struct obs_config *cfg)
 			last_t[i] = now;
 			moved_since[i]++;
 		}
+		/* A stall of two sleeps: the VMM's main thread is at work alone. */
+		if (moved_any)
+			steer_back(&st);
+		else if (cfg->sleep_us && now >= arm_t && last_any_t &&
+			 now - last_any_t > 2000ull * cfg->sleep_us)
+			steer_away(&st);
 		if (moved_any) {
 			if (now >= arm_t && last_any_t && now - last_any_t > res->vm_stall_ns)
 				res->vm_stall_ns = now - last_any_t;
@@ -617,4 +634,10 @@ void observer_stop(struct observer *o)
 pid_t observer_pid(const struct observer *o)
 {
 	return o ? o->child : -1;
+}
+
+void observer_quiet(struct observer *o, bool quiet)
+{
+	if (o)
+		atomic_store_explicit(&o->sh->quiet, quiet, memory_order_relaxed);
 }

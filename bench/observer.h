@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -97,6 +98,12 @@ gboolean observer_finish(struct observer *o, uint64_t resumed_ns, int timeout_ms
 			 struct obs_result *res, GError **errp);
 
 void observer_stop(struct observer *o);
+
+/*
+ * While @quiet, the observer reads once a millisecond: for work the bench
+ * times between updates (the floor), which the observer's reads would slow.
+ */
+void observer_quiet(struct observer *o, bool quiet);
 
 /* The observer's pid (for a signal handler), or -1. */
 pid_t observer_pid(const struct observer *o);

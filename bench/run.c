@@ -239,16 +239,22 @@ static gboolean measure(struct run_ctx *c, struct floor *fl, const char *label, 
 			reaper_reap_adopted(own, G_N_ELEMENTS(own));
 		}
 		fprintf(stderr, " %.2f ms", s.pause_ns / 1e6);
-		/* Between updates, so that the floor sees the host the pause saw. */
+		/*
+		 * Between updates, so that the floor sees the host the pause saw,
+		 * and with the observer quiet, as it keeps out of the pause's way.
+		 */
+		observer_quiet(c->obs, fl != NULL);
 		for (unsigned k = 0; fl && k < FLOOR_PER_UPDATE; k++) {
 			int err = floor_sample(fl);
 
 			if (err < 0) {
+				observer_quiet(c->obs, false);
 				g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(-err),
 					    "floor sample: %s", g_strerror(-err));
 				return FALSE;
 			}
 		}
+		observer_quiet(c->obs, false);
 		if (c->o->verbose)
 			fprintf(stderr, "\n");
 	}
