@@ -148,6 +148,24 @@ static void holder_stop(struct holder *h)
 	h->pid = 0;
 }
 
+/* The holder rl_cpr_exec_hold() started for the next exec: one per process. */
+static struct holder held;
+
+int rl_cpr_exec_hold(void)
+{
+	int ret;
+
+	if (held.pid > 0)
+		return -EBUSY;
+	ret = holder_start(&held);
+	return ret < 0 ? ret : held.pid;
+}
+
+void rl_cpr_exec_unhold(void)
+{
+	holder_stop(&held);
+}
+
 int rl_cpr_exec_release_holder(const struct rl_cpr_state *s)
 {
 	siginfo_t si;
@@ -182,9 +200,14 @@ int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 		return -EINVAL;
 	}
 	rl_cpr_value_del(s, RL_CPR_V_HOLDER);
+	/* Held or started here, it is this exec's to hand on or to end. */
+	h = held;
+	held = (struct holder){ 0, NULL };
+	if (opts && opts->no_holder)
+		holder_stop(&h);
 	/* The holder only saves time: an update goes on without it. */
-	if ((!opts || !opts->no_holder) && holder_start(&h) == 0 &&
-	    rl_cpr_value_set(s, RL_CPR_V_HOLDER, (uint64_t)h.pid) < 0)
+	else if ((h.pid > 0 || holder_start(&h) == 0) &&
+		 rl_cpr_value_set(s, RL_CPR_V_HOLDER, (uint64_t)h.pid) < 0)
 		holder_stop(&h);
 	ret = rl_cpr_time_set(s, RL_CPR_T_EXEC, rl_cpr_now_ns());
 	if (ret) {

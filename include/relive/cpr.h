@@ -240,7 +240,8 @@ struct rl_cpr_exec_opts {
 /*
  * rl_cpr_exec - the exec step of cpr-exec. Records the "exec" timestamp,
  * (by default) leaves an address-space holder so the kernel tears the old
- * page tables down after the pause instead of inside execve, writes @s to a
+ * page tables down after the pause instead of inside execve (the one
+ * rl_cpr_exec_hold() started, else one of its own), writes @s to a
  * sealed memfd, puts its number in RELIVE_CPR_STATE, puts the rollback
  * command (if @s has one, and unless @opts->rollback) in RELIVE_CPR_ROLLBACK,
  * clears close-on-exec on exactly the preserved descriptors and execvp()s @argv. Must be called from
@@ -251,6 +252,23 @@ struct rl_cpr_exec_opts {
  */
 RL_EXPORT int rl_cpr_exec(struct rl_cpr_state *s, char *const argv[],
 			  const struct rl_cpr_exec_opts *opts, struct rl_error *err);
+
+/*
+ * rl_cpr_exec_hold - start the address-space holder of the next
+ * rl_cpr_exec() now, while the guest still runs, so that starting it (a
+ * clone of the process) is not part of the pause. Call it from the thread
+ * that will exec: the holder dies with that thread. rl_cpr_exec() takes it
+ * over, and ends it like its own when the exec fails.
+ * Return: the holder's pid, -EBUSY when one is already held, or -errno
+ * (then rl_cpr_exec() starts one itself, as without this call).
+ */
+RL_EXPORT int rl_cpr_exec_hold(void);
+
+/*
+ * rl_cpr_exec_unhold - the update was called off before its exec: kill
+ * and reap the held holder. Nothing when none is held.
+ */
+RL_EXPORT void rl_cpr_exec_unhold(void);
 
 /*
  * rl_cpr_rollback_from_env - in a new process that cannot read its CPR

@@ -5,7 +5,8 @@
  * this same program, which then checks from /proc/self/fd that exactly the
  * preserved descriptors (and the state memfd) arrived, that the holder exists
  * with no descriptors, and that releasing it reaps it. Also a failed exec:
- * everything undone and the holder reaped.
+ * everything undone and the holder reaped, whether the exec started it or it
+ * was held before (rl_cpr_exec_hold()), as a holder held and called off.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -114,9 +115,14 @@ static int after_exec(const char *expect)
 		CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &holder) == -ENOENT,
 		      "holder recorded without one");
 		CHECK(rl_cpr_exec_release_holder(st) == -ENOENT, "release");
+		/* not even one held before the exec */
+		CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child crossed");
 		return 0;
 	}
 	CHECK(rl_cpr_value_get(st, RL_CPR_V_HOLDER, &holder) == 0, "no holder pid");
+	if (!strncmp(expect, "held:", 5))
+		CHECK(holder == strtoull(expect + 5, NULL, 10),
+		      "holder %d is not the one held before the exec (%s)", (int)holder, expect + 5);
 	snprintf(path, sizeof(path), "/proc/%d", (int)holder);
 	CHECK(stat(path, &sb) == 0, "holder %d does not exist", (int)holder);
 	/* Closing its descriptors is the holder's first act; give it a moment. */
@@ -158,8 +164,11 @@ static void setup(int *mfd, int sv[2])
 	CHECK(rl_cpr_set_rollback(st, rb) == 0, "rollback");
 }
 
-/* A child that registers, execs this program, and must come back with 0. */
-static void run_exec(bool holder)
+/*
+ * A child that registers, execs this program, and must come back with 0;
+ * with @hold, the holder is started ahead, as before a guest stops.
+ */
+static void run_exec(bool holder, bool hold)
 {
 	pid_t pid = fork();
 	int status;
@@ -167,12 +176,19 @@ static void run_exec(bool holder)
 	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
 		struct rl_cpr_exec_opts opts = { .no_holder = !holder };
-		char *argv[] = { (char *)self, "--after-exec",
-				 holder ? "holder" : "noholder", NULL };
+		char expect[32];
+		char *argv[] = { (char *)self, "--after-exec", expect, NULL };
 		struct rl_error err = { "" };
-		int mfd, sv[2], extra;
+		int mfd, sv[2], extra, held = 0;
 
 		setup(&mfd, sv);
+		if (hold) {
+			held = rl_cpr_exec_hold();
+			CHECK(held > 0, "hold: %s", strerror(-held));
+		}
+		snprintf(expect, sizeof(expect), "%s", !holder ? "noholder" : "holder");
+		if (held && holder)
+			snprintf(expect, sizeof(expect), "held:%d", held);
 		/* Registered nowhere: must not cross. */
 		extra = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		CHECK(extra >= 0, "open");
@@ -215,6 +231,35 @@ static void run_failed_exec(void)
 	close(sv[1]);
 }
 
+/* Held, then called off: the holder is ours until unheld, then reaped. */
+static void run_hold_unhold(void)
+{
+	char path[64], status[4096], *pp;
+	struct stat sb;
+	FILE *f;
+	int pid = rl_cpr_exec_hold();
+
+	CHECK(pid > 0, "hold: %s", strerror(-pid));
+	CHECK(rl_cpr_exec_hold() == -EBUSY, "a second holder held");
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	CHECK(f, "holder %d does not exist", pid);
+	status[fread(status, 1, sizeof(status) - 1, f)] = 0;
+	fclose(f);
+	pp = strstr(status, "PPid:");
+	CHECK(pp && atoi(pp + 5) == getpid(), "holder's parent is not us");
+	rl_cpr_exec_unhold();
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	CHECK(stat(path, &sb) < 0, "holder %d still exists (not reaped)", pid);
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "children left");
+	rl_cpr_exec_unhold();
+	/* and a held holder is the failed exec's to end */
+	CHECK(rl_cpr_exec_hold() > 0, "hold again");
+	run_failed_exec();
+	CHECK(rl_cpr_exec_hold() > 0, "no hold after a failed exec");
+	rl_cpr_exec_unhold();
+}
+
 int main(int argc, char **argv)
 {
 	self = "/proc/self/exe";
@@ -224,9 +269,15 @@ int main(int argc, char **argv)
 	close_range(3, ~0U, 0);
 	run_failed_exec();
 	printf("ok failed exec undone\n");
-	run_exec(true);
+	run_hold_unhold();
+	printf("ok held holder called off, and ended by a failed exec\n");
+	run_exec(true, false);
 	printf("ok exec with holder\n");
-	run_exec(false);
+	run_exec(true, true);
+	printf("ok exec with the holder held before it\n");
+	run_exec(false, false);
 	printf("ok exec without holder\n");
+	run_exec(false, true);
+	printf("ok exec without holder, the held one ended\n");
 	return 0;
 }

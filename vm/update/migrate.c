@@ -105,7 +105,16 @@ static gboolean exec_prepare(struct update *u, GError **errp)
 			 g_strerror(-ret));
 		return FALSE;
 	}
+	/* Its start, a clone of this process, goes before the stop (none: the exec starts one). */
+	rl_cpr_exec_hold();
 	return TRUE;
+}
+
+/* Called off before the exec, or the exec failed: no holder is left waiting. */
+static void exec_done(struct update *u)
+{
+	(void)u;
+	rl_cpr_exec_unhold();
 }
 
 /* The exec: returns on failure. */
@@ -131,6 +140,7 @@ const struct update_ops update_exec_ops = {
 	.cpr_state = true,
 	.prepare = exec_prepare,
 	.hand_over = exec_hand_over,
+	.done = exec_done,
 };
 
 /* The table of @mode's outgoing side (cpr-transfer starts in transfer.c). */
