@@ -229,6 +229,8 @@ static void run_failed_exec(void)
 	close(mfd);
 	close(sv[0]);
 	close(sv[1]);
+	rl_cpr_state_free(st);
+	st = NULL;
 }
 
 /* Held, then called off: the holder is ours until unheld, then reaped. */
